@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  // p-limit (and its yocto-queue) ship as ESM only; bundling them keeps
+  // `require('s3-workspace-sync')` working on every Node >= 20 without relying
+  // on require(esm).
+  noExternal: ['p-limit', 'yocto-queue'],
+});
