@@ -1,0 +1,464 @@
+import { mkdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import pLimit from 'p-limit';
+import {
+  classifyRemote,
+  planPull,
+  planPush,
+  pullNeeds,
+  pushNeeds,
+  type ListedObject,
+  type PlanInput,
+  type RemoteObject,
+  type Snapshot,
+  type SyncPlan,
+} from './core/plan.js';
+import { IncompleteSyncError, LocalFileError, SyncError, escapeForLog, messageOf } from './errors.js';
+import { ProgressTracker, type SyncEvents } from './events.js';
+import { calculateFileHash } from './local/hash.js';
+import { scanWorkspace, type ScanResult } from './local/scanner.js';
+import { WorkspaceWriter } from './local/workspace-fs.js';
+import { clientMaxSockets, resolveOptions, type ResolvedOptions, type S3WorkspaceSyncOptions } from './options.js';
+import type { ObjectStore } from './storage/ObjectStore.js';
+import { S3ObjectStore } from './storage/S3ObjectStore.js';
+import { SYNCIGNORE_FILE, SyncIgnoreFilter } from './SyncIgnoreFilter.js';
+import { runDownloads, runLocalDeletes, runRemoteDeletes, runUploads, type ExecuteHooks } from './transfer/execute.js';
+import type { SyncProgress, SyncResult } from './types.js';
+
+/** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
+const HASH_CONCURRENCY = 4;
+/** Objects whose MD5 is read from metadata (HEAD) at once while planning. */
+const HEAD_CONCURRENCY = 16;
+/** A remote `.syncignore` larger than this is not used for ignore rules. */
+const MAX_SYNCIGNORE_BYTES = 1024 * 1024;
+
+/**
+ * Keeps a local workspace directory and an S3 prefix in step.
+ *
+ * - `pull()` restores the workspace from the bucket, downloading only what differs.
+ * - `push()` uploads only what changed since the last sync and deletes the
+ *   objects of files deleted locally (only objects this instance synced).
+ * - `startBackgroundPull()` / `waitForPull()` let start-up work overlap the restore.
+ *
+ * Operations on one instance run one at a time, in call order.
+ *
+ * @example
+ * const sync = new S3WorkspaceSync({ bucket: 'my-bucket', prefix: 'users/u1/', workspaceDir: '/tmp/ws' });
+ * await sync.pull();
+ * // ... work on /tmp/ws ...
+ * const result = await sync.push();
+ */
+export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
+  private readonly options: ResolvedOptions;
+  private readonly store: ObjectStore;
+  /** Per path: what was identical on both sides at the last sync. */
+  private readonly snapshot: Snapshot = new Map();
+  private hasSnapshot = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private background: Promise<SyncResult> | undefined;
+  private pullComplete = false;
+  private socketsChecked = false;
+
+  /** @throws {ConfigError} when an option is missing or invalid. */
+  constructor(options: S3WorkspaceSyncOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.store = new S3ObjectStore(this.options.client, this.options.bucket);
+  }
+
+  /** Absolute path of the workspace directory. */
+  getWorkspacePath(): string {
+    return this.options.workspaceDir;
+  }
+
+  /**
+   * Make the workspace match the bucket prefix. Downloads new and changed
+   * objects (temp file, verified, renamed into place), then deletes local
+   * files that no longer exist remotely — except files created or modified
+   * locally since this instance's last sync, which are kept and reported in
+   * `skippedFiles` (a fresh instance mirrors the bucket). Nothing is deleted
+   * if any download failed.
+   *
+   * @throws {StorageError} when the listing fails (bucket missing, access denied…).
+   * @throws {LocalFileError} when the workspace directory cannot be created or read.
+   */
+  pull(): Promise<SyncResult> {
+    return this.exclusive(() => this.runPull());
+  }
+
+  /**
+   * Upload new and changed files, and delete the objects of files deleted
+   * locally since this instance's last sync. Without a previous sync nothing
+   * is deleted. Nothing is deleted if any upload failed.
+   *
+   * @throws {StorageError} when the bucket cannot be used.
+   * @throws {LocalFileError} when the workspace directory cannot be read.
+   */
+  push(): Promise<SyncResult> {
+    return this.exclusive(() => this.runPush());
+  }
+
+  /**
+   * Start a pull without waiting for it. Idempotent: while a background pull
+   * runs or after one succeeded, calling again does nothing; after a failed
+   * one, it starts a new attempt. Errors are kept for `waitForPull()` and never
+   * become unhandled rejections.
+   */
+  startBackgroundPull(): void {
+    if (this.background !== undefined) return;
+    const run = this.pull().then((result) => {
+      if (!result.success) throw new IncompleteSyncError(result);
+      this.pullComplete = true;
+      return result;
+    });
+    this.background = run;
+    run.catch((error: unknown) => {
+      if (this.background === run) this.background = undefined;
+      this.options.logger.warn(`Background pull failed: ${messageOf(error)}`);
+    });
+  }
+
+  /**
+   * Resolve when the background pull has finished successfully (starting one
+   * if none was started). Rejects with the pull's error, or with an
+   * {@link IncompleteSyncError} when some files failed: a workspace that is not
+   * completely restored is never reported as ready.
+   */
+  waitForPull(): Promise<SyncResult> {
+    if (this.background === undefined) this.startBackgroundPull();
+    return this.background as Promise<SyncResult>;
+  }
+
+  /** `true` once a background pull (or `waitForPull()`) has completed without failures. */
+  isPullComplete(): boolean {
+    return this.pullComplete;
+  }
+
+  /** Release the sockets of the client the library built (no-op for a client you passed in). */
+  destroy(): void {
+    if (this.options.ownsClient) this.options.client.destroy();
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---------------------------------------------------------------- pull
+
+  private async runPull(): Promise<SyncResult> {
+    const started = Date.now();
+    const { prefix, logger } = this.options;
+    const root = await this.prepareRoot(true);
+    const listed = await this.listAll();
+    const filter = await this.loadFilter(root, listed);
+    const scan = await scanWorkspace(root, filter);
+    await this.removeTempFiles(root, scan);
+    const { remote, skipped: remoteSkipped } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
+    const input = this.planInput(scan, remote, (p) => filter.ignores(p));
+    const needs = pullNeeds(input);
+    const result = newResult();
+    const localMd5 = await this.hashLocal(root, scan, needs.hash);
+    await this.fillRemoteMd5(remote, needs.head);
+    const plan = planPull({ ...input, localMd5, localBlocked: blockedPaths(scan) });
+    plan.skipped.unshift(...remoteSkipped);
+    this.recordPlanSkips(plan, scan, result);
+
+    const writer = new WorkspaceWriter(root);
+    const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
+    await runDownloads(
+      plan.transfers,
+      { store: this.store, writer, concurrency: this.options.downloadConcurrency },
+      this.transferHooks(result, downloads, 'download'),
+    );
+    this.checkSockets(this.options.downloadConcurrency);
+    this.refreshUnchanged(plan);
+    await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
+    this.hasSnapshot = true;
+    return this.finish(result, started, 'pull');
+  }
+
+  // ---------------------------------------------------------------- push
+
+  private async runPush(): Promise<SyncResult> {
+    const started = Date.now();
+    const { prefix } = this.options;
+    const root = await this.prepareRoot(false);
+    const filter = await SyncIgnoreFilter.fromWorkspace(root, this.options.ignorePatterns);
+    const scan = await scanWorkspace(root, filter);
+    let remote = new Map<string, RemoteObject>();
+    if (!this.hasSnapshot) {
+      // No snapshot: list once so identical objects are not uploaded again.
+      remote = classifyRemote(await this.listAll(), prefix, (p) => filter.ignores(p)).remote;
+    }
+    const input = this.planInput(scan, remote, (p) => filter.ignores(p));
+    const needs = pushNeeds(input);
+    const result = newResult();
+    const localMd5 = await this.hashLocal(root, scan, needs.hash);
+    await this.fillRemoteMd5(remote, needs.head);
+    const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
+    this.recordPlanSkips(plan, scan, result);
+
+    const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
+    await runUploads(
+      plan.transfers,
+      {
+        store: this.store,
+        root,
+        concurrency: this.options.uploadConcurrency,
+        contentType: this.options.contentTypeResolver,
+      },
+      this.transferHooks(result, uploads, 'upload'),
+    );
+    this.checkSockets(this.options.uploadConcurrency);
+    this.refreshUnchanged(plan);
+    await this.runDeletions(plan, result, (d, hooks) => runRemoteDeletes(d, this.store, undefined, hooks));
+    this.hasSnapshot = true;
+    return this.finish(result, started, 'push');
+  }
+
+  // ---------------------------------------------------------------- steps
+
+  private async prepareRoot(create: boolean): Promise<string> {
+    const dir = this.options.workspaceDir;
+    try {
+      if (create) await mkdir(dir, { recursive: true });
+      const real = await realpath(dir);
+      const st = await stat(real);
+      if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', dir, `Workspace "${dir}" is not a directory`);
+      return real;
+    } catch (error) {
+      if (error instanceof SyncError) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new LocalFileError(code, dir, `Workspace directory "${dir}" is not usable: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  private async listAll(): Promise<ListedObject[]> {
+    const all: ListedObject[] = [];
+    for await (const page of this.store.list(this.options.prefix)) all.push(...page);
+    return all;
+  }
+
+  /**
+   * Ignore rules: the workspace's `.syncignore`, or — on a first pull into a
+   * workspace that has none — the bucket's copy, so a cold start honours them.
+   */
+  private async loadFilter(root: string, listed: ListedObject[]): Promise<SyncIgnoreFilter> {
+    const local = await SyncIgnoreFilter.fromWorkspace(root, this.options.ignorePatterns);
+    const exists = await stat(join(root, SYNCIGNORE_FILE)).then(
+      () => true,
+      () => false,
+    );
+    const key = this.options.prefix + SYNCIGNORE_FILE;
+    const obj = listed.find((o) => o.key === key);
+    if (exists || obj === undefined || obj.size > MAX_SYNCIGNORE_BYTES) return local;
+    try {
+      const got = await this.store.get(key);
+      const chunks: Buffer[] = [];
+      for await (const chunk of got.body) chunks.push(chunk as Buffer);
+      return new SyncIgnoreFilter({ syncignore: Buffer.concat(chunks).toString('utf8'), patterns: this.options.ignorePatterns });
+    } catch (error) {
+      this.options.logger.warn(`Could not read the bucket's ${SYNCIGNORE_FILE}: ${messageOf(error)}`);
+      return local;
+    }
+  }
+
+  private async removeTempFiles(root: string, scan: ScanResult): Promise<void> {
+    for (const rel of scan.tempFiles) {
+      await unlink(join(root, rel)).catch(() => undefined);
+      this.options.logger.debug(`Removed leftover temporary file ${escapeForLog(rel)}`);
+    }
+  }
+
+  private planInput(scan: ScanResult, remote: Map<string, RemoteObject>, isIgnored: (p: string) => boolean): Omit<PlanInput, 'localMd5'> {
+    return {
+      prefix: this.options.prefix,
+      local: scan.files,
+      localDirs: scan.dirs,
+      remote,
+      snapshot: this.snapshot,
+      hasSnapshot: this.hasSnapshot,
+      isIgnored,
+    };
+  }
+
+  /** Hash the given files; a file that cannot be read is dropped from the scan and reported. */
+  private async hashLocal(root: string, scan: ScanResult, paths: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const limit = pLimit(HASH_CONCURRENCY);
+    await Promise.all(
+      paths.map((path) =>
+        limit(async () => {
+          try {
+            out.set(path, await calculateFileHash(join(root, path)));
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code ?? 'error';
+            if (code === 'ENOENT') {
+              scan.files.delete(path); // vanished since the scan
+              return;
+            }
+            scan.files.delete(path);
+            scan.skipped.push({ path, reason: `unreadable: ${code}` });
+          }
+        }),
+      ),
+    );
+    return out;
+  }
+
+  /** Read MD5s from metadata for objects whose ETag is not one (multipart, SSE-KMS). */
+  private async fillRemoteMd5(remote: Map<string, RemoteObject>, paths: string[]): Promise<void> {
+    const limit = pLimit(HEAD_CONCURRENCY);
+    await Promise.all(
+      paths.map((path) =>
+        limit(async () => {
+          const obj = remote.get(path);
+          if (obj === undefined) return;
+          try {
+            const info = await this.store.head(obj.key);
+            if (info.etag === obj.etag && info.md5 !== undefined) obj.md5 = info.md5;
+          } catch (error) {
+            this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
+          }
+        }),
+      ),
+    );
+  }
+
+  private recordPlanSkips(plan: SyncPlan, scan: ScanResult, result: SyncResult): void {
+    result.skippedFiles.push(...scan.skipped, ...plan.skipped, ...plan.kept);
+    this.options.logger.debug(
+      `Plan ${plan.direction}: ${plan.transfers.length} transfers (${plan.transferBytes} bytes), ` +
+        `${plan.deletions.length} deletions, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`,
+    );
+  }
+
+  private transferHooks(result: SyncResult, tracker: ProgressTracker, kind: 'download' | 'upload'): ExecuteHooks {
+    return {
+      onBytes: (n) => tracker.addBytes(n),
+      onDone: (done) => {
+        this.snapshot.set(done.path, done.entry);
+        result.bytesTransferred += done.bytes;
+        if (kind === 'download') result.downloadedFiles++;
+        else result.uploadedFiles++;
+        tracker.fileDone(done.path);
+      },
+      onFailed: (path, error) => {
+        addFailure(result, path, error);
+        tracker.fileDone(path);
+      },
+    };
+  }
+
+  private refreshUnchanged(plan: SyncPlan): void {
+    for (const u of plan.unchanged) {
+      const { local } = u;
+      this.snapshot.set(u.path, {
+        size: local.size,
+        mtimeMs: local.mtimeMs,
+        ctimeMs: local.ctimeMs,
+        ino: local.ino,
+        md5: u.md5,
+        etag: u.etag,
+      });
+    }
+  }
+
+  /** Deletions run after transfers, and not at all when a transfer failed. */
+  private async runDeletions(
+    plan: SyncPlan,
+    result: SyncResult,
+    run: (
+      deletions: SyncPlan['deletions'],
+      hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
+    ) => Promise<void>,
+  ): Promise<void> {
+    if (plan.deletions.length === 0) return;
+    if (result.failedFiles.length > 0) {
+      for (const d of plan.deletions) result.skippedFiles.push({ path: d.path, reason: 'not-deleted: a transfer failed in this sync' });
+      return;
+    }
+    const tracker = new ProgressTracker('cleanup', plan.deletions.length, 0, this.emitter());
+    await run(plan.deletions, {
+      onDeleted: (path) => {
+        this.snapshot.delete(path);
+        result.deletedFiles++;
+        tracker.fileDone(path);
+      },
+      onFailed: (path, error) => {
+        addFailure(result, path, error);
+        tracker.fileDone(path);
+      },
+    });
+  }
+
+  private finish(result: SyncResult, started: number, op: 'pull' | 'push'): SyncResult {
+    result.duration = Date.now() - started;
+    result.success = result.failedFiles.length === 0 && result.errors.length === 0;
+    const moved = op === 'pull' ? `${result.downloadedFiles} downloaded` : `${result.uploadedFiles} uploaded`;
+    const line =
+      `${op} s3://${this.options.bucket}/${escapeForLog(this.options.prefix)}: ${moved}, ${result.deletedFiles} deleted, ` +
+      `${result.skippedFiles.length} skipped, ${result.failedFiles.length} failed, ${result.bytesTransferred} bytes in ${result.duration} ms`;
+    if (result.success) this.options.logger.info(line);
+    else this.options.logger.warn(line);
+    return result;
+  }
+
+  private emitter(): (p: SyncProgress) => void {
+    return (progress) => {
+      try {
+        this.emit('progress', progress);
+      } catch (error) {
+        this.options.logger.warn(`A progress listener threw: ${messageOf(error)}`);
+      }
+    };
+  }
+
+  /** Warn once when a user-supplied client cannot open as many sockets as transfers run. */
+  private checkSockets(concurrency: number): void {
+    if (this.socketsChecked || this.options.ownsClient) return;
+    this.socketsChecked = true;
+    const endpoint = (this.options.client.config as { endpoint?: unknown }).endpoint;
+    const protocol = endpoint === undefined ? 'https:' : undefined;
+    const max = Math.min(
+      ...(['http:', 'https:'] as const)
+        .filter((p) => protocol === undefined || p === protocol)
+        .map((p) => clientMaxSockets(this.options.client, p) ?? Infinity),
+    );
+    if (max < concurrency) {
+      this.options.logger.warn(
+        `The S3 client allows ${max} sockets but up to ${concurrency} transfers run at once; ` +
+          'give its requestHandler an agent with maxSockets >= the concurrency, or lower the concurrency.',
+      );
+    }
+  }
+}
+
+function newResult(): SyncResult {
+  return {
+    success: false,
+    downloadedFiles: 0,
+    uploadedFiles: 0,
+    deletedFiles: 0,
+    skippedFiles: [],
+    failedFiles: [],
+    errors: [],
+    bytesTransferred: 0,
+    duration: 0,
+  };
+}
+
+function addFailure(result: SyncResult, path: string, error: unknown): void {
+  const message = messageOf(error);
+  result.failedFiles.push({ path, error: message });
+  result.errors.push(`${escapeForLog(path)}: ${message}`);
+}
+
+/** Local paths that exist but are not synced files: never deleted remotely, never overwritten. */
+function blockedPaths(scan: ScanResult): Set<string> {
+  return new Set(scan.skipped.map((s) => s.path));
+}
+

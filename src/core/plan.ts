@@ -1,0 +1,374 @@
+/**
+ * Pure planning: given what is on disk, what is in the bucket and what this
+ * instance last synced, decide per path what a pull or a push does, and why.
+ * No I/O here; the facade gathers the inputs and executes the plan.
+ */
+import type { SkippedFile } from '../types.js';
+import { parentDirs, storagePathProblem } from './paths.js';
+
+/** Stat of a local regular file (what change detection needs). */
+export interface LocalFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+/** An object under the prefix, as listed. */
+export interface RemoteObject {
+  key: string;
+  /** Workspace-relative path (key minus prefix). */
+  path: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  /** MD5 (hex) of the content when known: from a plain ETag or from metadata. */
+  md5?: string | undefined;
+  lastModifiedMs?: number | undefined;
+}
+
+/** What this instance knows was identical on both sides at its last sync. */
+export interface SnapshotEntry {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  md5: string;
+  /** The object's ETag at that time, when known. */
+  etag?: string | undefined;
+}
+
+export type Snapshot = Map<string, SnapshotEntry>;
+
+export type TransferReason = 'new' | 'changed' | 'missing-locally';
+export type DeletionReason = 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
+
+/** A file to download (pull) or upload (push). */
+export interface Transfer {
+  path: string;
+  key: string;
+  size: number;
+  /** Expected MD5 when already known (pull: the object's; push: the local file's). */
+  md5?: string | undefined;
+  /** The object's ETag as listed (pull). */
+  etag?: string | undefined;
+  reason: TransferReason;
+}
+
+/** A local file (pull) or an object (push) to delete. */
+export interface Deletion {
+  path: string;
+  key: string;
+  reason: DeletionReason;
+}
+
+/** A path that is already identical on both sides: only the snapshot is refreshed. */
+export interface Unchanged {
+  path: string;
+  md5: string;
+  etag?: string | undefined;
+  local: LocalFile;
+}
+
+/** The exact actions a sync takes. */
+export interface SyncPlan {
+  direction: 'pull' | 'push';
+  transfers: Transfer[];
+  deletions: Deletion[];
+  skipped: SkippedFile[];
+  /** Local files kept although the remote side differs or lacks them (possible unpushed work). */
+  kept: SkippedFile[];
+  unchanged: Unchanged[];
+  /** Sum of `transfers[].size`. */
+  transferBytes: number;
+}
+
+/** Inputs of the planners. */
+export interface PlanInput {
+  prefix: string;
+  local: Map<string, LocalFile>;
+  /** Local directories (a remote file cannot replace one). */
+  localDirs: ReadonlySet<string>;
+  /** Valid, synced remote objects by path (see {@link classifyRemote}). */
+  remote: Map<string, RemoteObject>;
+  snapshot: Snapshot;
+  /** Whether this instance has synced before (a fresh instance mirrors the bucket on pull). */
+  hasSnapshot: boolean;
+  /** MD5s computed for local files whose snapshot entry could not be reused. */
+  localMd5: ReadonlyMap<string, string>;
+  /** Paths present locally that are not plain synced files (symlinks, unreadable…): never deleted remotely. */
+  localBlocked?: ReadonlySet<string>;
+  /** Returns true when a path is excluded by the ignore rules. */
+  isIgnored?: (path: string) => boolean;
+}
+
+const MD5_HEX = /^[0-9a-f]{32}$/;
+
+/** Strip quotes from an ETag. */
+export function unquoteEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/^W\//, '').replace(/"/g, '');
+}
+
+/**
+ * The MD5 an ETag stands for, when it is one: 32 hex digits. Multipart ETags
+ * (`…-N`) are not MD5s. (SSE-KMS objects also have non-MD5 ETags; objects this
+ * library writes carry their MD5 in metadata, which is preferred when read.)
+ */
+export function md5FromEtag(etag: string | undefined): string | undefined {
+  const e = unquoteEtag(etag).toLowerCase();
+  return MD5_HEX.test(e) ? e : undefined;
+}
+
+/** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). */
+export function statMatches(local: LocalFile, entry: SnapshotEntry | undefined): boolean {
+  return (
+    entry !== undefined &&
+    local.size === entry.size &&
+    local.mtimeMs === entry.mtimeMs &&
+    local.ctimeMs === entry.ctimeMs &&
+    local.ino === entry.ino
+  );
+}
+
+/** A listed object before validation. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModifiedMs?: number | undefined;
+}
+
+/**
+ * Turn a listing into synced remote objects by path. Keys that are not valid
+ * workspace paths, folder markers, ignored paths and file/directory collisions
+ * (both `a` and `a/b` exist) are skipped with a reason; nothing invalid ever
+ * reaches the planner.
+ */
+export function classifyRemote(
+  listed: Iterable<ListedObject>,
+  prefix: string,
+  isIgnored: (path: string) => boolean,
+): { remote: Map<string, RemoteObject>; skipped: SkippedFile[] } {
+  const remote = new Map<string, RemoteObject>();
+  const skipped: SkippedFile[] = [];
+  for (const obj of listed) {
+    if (!obj.key.startsWith(prefix)) {
+      skipped.push({ path: obj.key, reason: 'outside-prefix' });
+      continue;
+    }
+    const path = obj.key.slice(prefix.length);
+    if (path === '' || path.endsWith('/')) {
+      if (obj.size === 0) skipped.push({ path: obj.key, reason: 'directory-marker' });
+      else skipped.push({ path: obj.key, reason: 'invalid-key: ends with /' });
+      continue;
+    }
+    const problem = storagePathProblem(path);
+    if (problem !== undefined) {
+      skipped.push({ path: obj.key, reason: `invalid-key: ${problem}` });
+      continue;
+    }
+    if (isIgnored(path) || parentDirs(path).some((dir) => isIgnored(`${dir}/`))) {
+      skipped.push({ path, reason: 'ignored' });
+      continue;
+    }
+    if (remote.has(path)) {
+      skipped.push({ path, reason: 'duplicate-key' });
+      continue;
+    }
+    remote.set(path, {
+      key: obj.key,
+      path,
+      size: obj.size,
+      etag: unquoteEtag(obj.etag),
+      md5: md5FromEtag(obj.etag),
+      lastModifiedMs: obj.lastModifiedMs,
+    });
+  }
+  // A key that is also a "directory" of another key cannot be a local file.
+  const dirs = new Set<string>();
+  for (const path of remote.keys()) for (const dir of parentDirs(path)) dirs.add(dir);
+  for (const path of [...remote.keys()]) {
+    if (dirs.has(path)) {
+      remote.delete(path);
+      skipped.push({ path, reason: 'file-directory-conflict: other keys use this path as a directory' });
+    }
+  }
+  return { remote, skipped };
+}
+
+/**
+ * Which local files must be hashed, and which objects' MD5 must be read from
+ * metadata (HEAD), before {@link planPull} can decide. Hashing is skipped
+ * whenever the snapshot or the sizes already decide.
+ */
+export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[]; head: string[] } {
+  const hash: string[] = [];
+  const head: string[] = [];
+  for (const [path, local] of input.local) {
+    const snap = input.snapshot.get(path);
+    const remote = input.remote.get(path);
+    if (statMatches(local, snap)) {
+      if (remote && remote.md5 === undefined && snap?.etag !== remote.etag && local.size === remote.size) head.push(path);
+      continue;
+    }
+    if (remote === undefined) {
+      // Deleted remotely: hash only to tell "modified locally" from "touched".
+      if (input.hasSnapshot && snap !== undefined) hash.push(path);
+      continue;
+    }
+    if (remote.size === local.size) {
+      hash.push(path);
+      if (remote.md5 === undefined) head.push(path);
+    } else if (input.hasSnapshot && snap !== undefined) {
+      hash.push(path);
+    }
+  }
+  return { hash, head };
+}
+
+/** Plan a pull: the bucket is the source of truth, unpushed local work is kept. */
+export function planPull(input: PlanInput): SyncPlan {
+  const plan = emptyPlan('pull');
+  const md5Of = (local: LocalFile): string | undefined => {
+    const snap = input.snapshot.get(local.path);
+    return statMatches(local, snap) ? snap?.md5 : input.localMd5.get(local.path);
+  };
+  /** Local content differs from what this instance last synced (or it never synced it). */
+  const changedLocally = (local: LocalFile): boolean => {
+    if (!input.hasSnapshot) return false;
+    const snap = input.snapshot.get(local.path);
+    if (snap === undefined) return true;
+    if (statMatches(local, snap)) return false;
+    const md5 = input.localMd5.get(local.path);
+    return md5 === undefined || md5 !== snap.md5;
+  };
+
+  for (const remote of input.remote.values()) {
+    const { path } = remote;
+    if (input.localDirs.has(path)) {
+      plan.skipped.push({ path, reason: 'directory-exists-locally' });
+      continue;
+    }
+    if (parentDirs(path).some((dir) => input.local.has(dir) || input.localBlocked?.has(dir))) {
+      plan.skipped.push({ path, reason: 'parent-is-not-a-directory-locally' });
+      continue;
+    }
+    if (input.localBlocked?.has(path)) {
+      plan.skipped.push({ path, reason: 'local-path-is-not-a-regular-file' });
+      continue;
+    }
+    const local = input.local.get(path);
+    if (local === undefined) {
+      addTransfer(plan, remote, input.snapshot.has(path) ? 'missing-locally' : 'new');
+      continue;
+    }
+    const snap = input.snapshot.get(path);
+    if (statMatches(local, snap) && snap?.etag !== undefined && snap.etag === remote.etag) {
+      plan.unchanged.push({ path, md5: snap.md5, etag: remote.etag, local });
+      continue;
+    }
+    const localMd5 = md5Of(local);
+    if (localMd5 !== undefined && remote.md5 !== undefined && localMd5 === remote.md5 && local.size === remote.size) {
+      plan.unchanged.push({ path, md5: localMd5, etag: remote.etag, local });
+      continue;
+    }
+    if (changedLocally(local)) {
+      plan.kept.push({ path, reason: input.snapshot.has(path) ? 'modified-locally' : 'created-locally' });
+      continue;
+    }
+    addTransfer(plan, remote, 'changed');
+  }
+
+  for (const local of input.local.values()) {
+    if (input.remote.has(local.path)) continue;
+    if (!input.hasSnapshot) {
+      plan.deletions.push({ path: local.path, key: input.prefix + local.path, reason: 'not-in-remote' });
+    } else if (changedLocally(local)) {
+      plan.kept.push({ path: local.path, reason: input.snapshot.has(local.path) ? 'modified-locally' : 'created-locally' });
+    } else {
+      plan.deletions.push({ path: local.path, key: input.prefix + local.path, reason: 'deleted-remotely' });
+    }
+  }
+  return plan;
+}
+
+/**
+ * Which local files must be hashed before {@link planPush} can decide. Without
+ * a snapshot, only files whose object has the same size need a hash; new files
+ * are hashed while they are uploaded.
+ */
+export function pushNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[]; head: string[] } {
+  const hash: string[] = [];
+  const head: string[] = [];
+  for (const [path, local] of input.local) {
+    const snap = input.snapshot.get(path);
+    if (statMatches(local, snap)) continue;
+    if (input.hasSnapshot) {
+      if (snap !== undefined) hash.push(path);
+      continue;
+    }
+    const remote = input.remote.get(path);
+    if (remote !== undefined && remote.size === local.size) {
+      hash.push(path);
+      if (remote.md5 === undefined) head.push(path);
+    }
+  }
+  return { hash, head };
+}
+
+/**
+ * Plan a push: upload new and changed files; delete only objects this instance
+ * synced before and whose file is now gone locally (never objects it has not
+ * seen: another writer may have added them). Without a snapshot nothing is deleted.
+ */
+export function planPush(input: PlanInput): SyncPlan {
+  const plan = emptyPlan('push');
+  for (const local of input.local.values()) {
+    const { path } = local;
+    const key = input.prefix + path;
+    const snap = input.snapshot.get(path);
+    const md5 = statMatches(local, snap) ? snap?.md5 : input.localMd5.get(path);
+    if (input.hasSnapshot) {
+      if (snap !== undefined && md5 === snap.md5) {
+        plan.unchanged.push({ path, md5, etag: snap.etag, local });
+      } else {
+        addUpload(plan, local, key, md5, snap === undefined ? 'new' : 'changed');
+      }
+      continue;
+    }
+    const remote = input.remote.get(path);
+    if (remote !== undefined && md5 !== undefined && remote.md5 === md5 && remote.size === local.size) {
+      plan.unchanged.push({ path, md5, etag: remote.etag, local });
+    } else {
+      addUpload(plan, local, key, md5, remote === undefined ? 'new' : 'changed');
+    }
+  }
+  if (input.hasSnapshot) {
+    for (const path of input.snapshot.keys()) {
+      if (input.local.has(path)) continue;
+      if (input.localBlocked?.has(path) || input.localDirs.has(path)) {
+        if (input.localBlocked?.has(path)) plan.skipped.push({ path, reason: 'not-deleted: local path is not a regular file' });
+        // A directory now stands where the file was: the old object goes.
+        if (!input.localDirs.has(path)) continue;
+      }
+      if (input.isIgnored?.(path)) continue;
+      plan.deletions.push({ path, key: input.prefix + path, reason: 'deleted-locally' });
+    }
+  }
+  return plan;
+}
+
+function emptyPlan(direction: 'pull' | 'push'): SyncPlan {
+  return { direction, transfers: [], deletions: [], skipped: [], kept: [], unchanged: [], transferBytes: 0 };
+}
+
+function addTransfer(plan: SyncPlan, remote: RemoteObject, reason: TransferReason): void {
+  plan.transfers.push({ path: remote.path, key: remote.key, size: remote.size, md5: remote.md5, etag: remote.etag, reason });
+  plan.transferBytes += remote.size;
+}
+
+function addUpload(plan: SyncPlan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason): void {
+  plan.transfers.push({ path: local.path, key, size: local.size, md5, reason });
+  plan.transferBytes += local.size;
+}

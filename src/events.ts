@@ -1,0 +1,56 @@
+import type { SyncProgress } from './types.js';
+
+/**
+ * Events emitted by `S3WorkspaceSync` (eventemitter3, typed). A listener that
+ * throws is logged and ignored: it never breaks a sync.
+ */
+export interface SyncEvents {
+  /** Files finished in the current phase; throttled to one per 100 ms, plus the first and last of each phase. */
+  progress: (progress: SyncProgress) => void;
+}
+
+/** Minimum interval between two `progress` events of one phase, in ms. */
+export const PROGRESS_INTERVAL_MS = 100;
+
+/** Counts one phase's progress and emits throttled `progress` events. */
+export class ProgressTracker {
+  private current = 0;
+  private bytes = 0;
+  private lastEmit = 0;
+
+  constructor(
+    private readonly phase: SyncProgress['phase'],
+    private readonly total: number,
+    private readonly totalBytes: number,
+    private readonly emit: (p: SyncProgress) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Bytes moved, without finishing a file. */
+  addBytes(n: number): void {
+    this.bytes += n;
+  }
+
+  /** One file of this phase finished (succeeded or failed). */
+  fileDone(path: string): void {
+    this.current++;
+    const t = this.now();
+    if (this.current === this.total || this.current === 1 || t - this.lastEmit >= PROGRESS_INTERVAL_MS) {
+      this.lastEmit = t;
+      this.send(path);
+    }
+  }
+
+  private send(path: string): void {
+    const progress: SyncProgress = {
+      phase: this.phase,
+      current: this.current,
+      total: this.total,
+      percentage: this.total === 0 ? 100 : Math.round((this.current / this.total) * 100),
+      transferredBytes: this.bytes,
+      totalBytes: this.totalBytes,
+      currentFile: path,
+    };
+    this.emit(progress);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * s3-workspace-sync: keep a local workspace directory and an S3 prefix in step.
+ * Explicit named exports only; everything here is public API.
+ */
+export { S3WorkspaceSync } from './S3WorkspaceSync.js';
+export type { S3WorkspaceSyncOptions } from './options.js';
+export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY } from './options.js';
+export type { SyncEvents } from './events.js';
+export type { SyncResult, SyncProgress, SkippedFile, FailedFile, SyncLogger } from './types.js';
+export {
+  SyncError,
+  ConfigError,
+  PathValidationError,
+  StorageError,
+  LocalFileError,
+  IntegrityError,
+  IncompleteSyncError,
+  type StorageErrorCode,
+  type SyncErrorOptions,
+} from './errors.js';
+export { guessContentType } from './core/content-type.js';
+export { validateStoragePath, normalizePrefix } from './core/paths.js';
+export {
+  SyncIgnoreFilter,
+  DEFAULT_IGNORE_PATTERNS,
+  RESERVED_IGNORE_PATTERNS,
+  type SyncIgnoreFilterOptions,
+} from './SyncIgnoreFilter.js';
+export { calculateFileHash } from './local/hash.js';
+export { createDefaultLogger, silentLogger } from './logger.js';

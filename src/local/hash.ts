@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+/** Read size used when streaming files through MD5. */
+const HASH_CHUNK = 1024 * 1024;
+
+/**
+ * MD5 of a file's contents as lowercase hex, streamed (memory stays at one
+ * 1 MiB chunk whatever the file size).
+ *
+ * @example
+ * await calculateFileHash('/tmp/ws/README.md'); // 'd41d8cd98f00b204e9800998ecf8427e'
+ * @throws the filesystem error (ENOENT, EACCES, EISDIR…) unchanged.
+ */
+export async function calculateFileHash(path: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('md5');
+  const stream = createReadStream(path, { highWaterMark: HASH_CHUNK, ...(signal ? { signal } : {}) });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Base64 form of a hex MD5, as used by `Content-MD5`. */
+export function md5HexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+/** Hex form of a base64 MD5; `undefined` when it is not 16 bytes. */
+export function md5Base64ToHex(b64: string): string | undefined {
+  const buf = Buffer.from(b64, 'base64');
+  return buf.length === 16 ? buf.toString('hex') : undefined;
+}

@@ -1,0 +1,126 @@
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { storagePathProblem } from '../core/paths.js';
+import type { LocalFile } from '../core/plan.js';
+import type { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
+import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
+import type { SkippedFile } from '../types.js';
+
+/** What a walk of the workspace found. */
+export interface ScanResult {
+  /** Regular, synced (not ignored) files by workspace-relative POSIX path. */
+  files: Map<string, LocalFile>;
+  /** Synced directories (relative paths). */
+  dirs: Set<string>;
+  /** Entries that are neither synced nor ignored: symlinks, special files, unreadable dirs… */
+  skipped: SkippedFile[];
+  /** Leftover temporary download files (from an interrupted pull). */
+  tempFiles: string[];
+}
+
+/** How many directories are read at once. */
+const DIR_CONCURRENCY = 16;
+
+/** Stat fields the snapshot compares. */
+export function toLocalFile(path: string, st: Stats): LocalFile {
+  return { path, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+}
+
+/**
+ * Walk `root` without following symbolic links. Ignored directories are not
+ * entered; ignored files are not reported. Symlinks and special files are
+ * reported as skipped; files that vanish during the walk are left out.
+ */
+export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, signal?: AbortSignal): Promise<ScanResult> {
+  const result: ScanResult = { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [] };
+  const queue: string[] = [''];
+  let active = 0;
+  let failure: unknown;
+
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      if (failure !== undefined) {
+        if (active === 0) resolve();
+        return;
+      }
+      while (active < DIR_CONCURRENCY && queue.length > 0) {
+        const dir = queue.shift() as string;
+        active++;
+        scanDir(root, dir, filter, result, queue).then(
+          () => {
+            active--;
+            pump();
+          },
+          (error: unknown) => {
+            active--;
+            failure ??= error;
+            pump();
+          },
+        );
+      }
+      if (active === 0 && queue.length === 0) resolve();
+    };
+    signal?.throwIfAborted();
+    pump();
+  });
+  if (failure !== undefined) throw failure;
+  return result;
+}
+
+async function scanDir(root: string, dir: string, filter: SyncIgnoreFilter, out: ScanResult, queue: string[]): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir === '' ? root : join(root, dir), { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (dir === '') throw error;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return; // vanished during the walk
+    out.skipped.push({ path: dir, reason: `unreadable-directory: ${code ?? 'error'}` });
+    return;
+  }
+  const stats: Promise<void>[] = [];
+  for (const entry of entries) {
+    const rel = dir === '' ? entry.name : `${dir}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (filter.ignores(rel, true)) continue;
+      const problem = storagePathProblem(rel);
+      if (problem !== undefined) {
+        out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
+        continue;
+      }
+      out.dirs.add(rel);
+      queue.push(rel);
+      continue;
+    }
+    if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+      out.tempFiles.push(rel);
+      continue;
+    }
+    if (filter.ignores(rel)) continue;
+    if (entry.isSymbolicLink()) {
+      out.skipped.push({ path: rel, reason: 'symlink' });
+      continue;
+    }
+    if (!entry.isFile()) {
+      out.skipped.push({ path: rel, reason: 'not-a-regular-file' });
+      continue;
+    }
+    const problem = storagePathProblem(rel);
+    if (problem !== undefined) {
+      out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
+      continue;
+    }
+    stats.push(
+      lstat(join(root, rel)).then(
+        (st) => {
+          if (st.isFile()) out.files.set(rel, toLocalFile(rel, st));
+        },
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') out.skipped.push({ path: rel, reason: `unreadable: ${error.code ?? 'error'}` });
+        },
+      ),
+    );
+  }
+  await Promise.all(stats);
+}

@@ -1,0 +1,140 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, rename, rmdir, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parentDirs } from '../core/paths.js';
+import { LocalFileError } from '../errors.js';
+import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
+
+/**
+ * Writes into one workspace root without ever following a symbolic link out of
+ * it: every directory on the way to a file is checked with `lstat` (once per
+ * sync, cached) and created when missing.
+ */
+export class WorkspaceWriter {
+  private readonly dirs = new Map<string, Promise<void>>();
+
+  constructor(readonly root: string) {}
+
+  /** Make sure every parent directory of `path` exists and is a real directory. */
+  ensureParents(path: string): Promise<void> {
+    const parents = parentDirs(path);
+    const last = parents[parents.length - 1];
+    return last === undefined ? Promise.resolve() : this.ensureDir(last);
+  }
+
+  private ensureDir(dir: string): Promise<void> {
+    let pending = this.dirs.get(dir);
+    if (pending === undefined) {
+      const parents = parentDirs(dir);
+      const parent = parents[parents.length - 1];
+      pending = (parent === undefined ? Promise.resolve() : this.ensureDir(parent)).then(() => this.checkOrCreate(dir));
+      // A failure is not cached for ever: the next sync checks again.
+      this.dirs.set(dir, pending);
+    }
+    return pending;
+  }
+
+  private async checkOrCreate(dir: string): Promise<void> {
+    const abs = join(this.root, dir);
+    try {
+      const st = await lstat(abs);
+      if (st.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', dir, `"${dir}" is a symbolic link; not writing through it`);
+      if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', dir, `"${dir}" exists and is not a directory`);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    try {
+      await mkdir(abs);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const st = await lstat(abs);
+      if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', dir, `"${dir}" exists and is not a directory`);
+    }
+  }
+
+  /**
+   * Stream `body` into a temporary file next to `path`, check its length and
+   * MD5, set its mtime, then rename it over `path`. On any failure the temporary
+   * file is removed and `path` is untouched.
+   *
+   * @param verify called with the byte count and MD5 of what was written; throw to refuse it.
+   */
+  async writeAtomic(
+    path: string,
+    body: Readable,
+    options: { mtimeMs?: number | undefined; signal?: AbortSignal | undefined; onBytes?: (n: number) => void },
+    verify: (bytes: number, md5: string) => void,
+  ): Promise<{ bytes: number; md5: string }> {
+    try {
+      await this.ensureParents(path);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const target = join(this.root, path);
+    const parents = parentDirs(path);
+    const dir = parents[parents.length - 1];
+    const temp = join(this.root, dir ?? '', `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    const hash = createHash('md5');
+    let bytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        options.onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, tap, createWriteStream(temp, { flags: 'wx', mode: 0o666 }), options.signal ? { signal: options.signal } : {});
+      const md5 = hash.digest('hex');
+      verify(bytes, md5);
+      if (options.mtimeMs !== undefined) {
+        const t = options.mtimeMs / 1000;
+        await utimes(temp, t, t);
+      }
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
+      if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
+      await rename(temp, target);
+      return { bytes, md5 };
+    } catch (error) {
+      body.destroy();
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Delete a regular file (never a directory or what a symlink points to), then
+   * remove parent directories this left empty.
+   */
+  async removeFile(path: string): Promise<boolean> {
+    const abs = join(this.root, path);
+    const st = await lstat(abs).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (st === undefined) return false;
+    if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', path, `"${path}" is not a regular file; not deleting it`);
+    await unlink(abs);
+    return true;
+  }
+
+  /** Remove the given directories if empty, deepest first; non-empty ones stay. */
+  async pruneEmptyDirs(dirs: Iterable<string>): Promise<void> {
+    const sorted = [...new Set(dirs)].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
+    for (const dir of sorted) {
+      try {
+        await rmdir(join(this.root, dir));
+        this.dirs.delete(dir);
+      } catch {
+        // not empty, gone, or not ours to remove: leave it
+      }
+    }
+  }
+}

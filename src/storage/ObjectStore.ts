@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+import type { ListedObject } from '../core/plan.js';
+
+/** Metadata the library reads back from an object. */
+export interface ObjectInfo {
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  /** MD5 hex of the content from metadata (`md5chksum`, base64, as rclone writes it; or `md5` hex). */
+  md5?: string | undefined;
+  /** The file's modification time recorded at upload (`mtime` metadata, seconds), in ms. */
+  mtimeMs?: number | undefined;
+  lastModifiedMs?: number | undefined;
+  /** Server-side encryption in effect (`aws:kms` ETags are not MD5s). */
+  serverSideEncryption?: string | undefined;
+}
+
+/** A download in progress: consume or destroy `body`. */
+export interface GetResult extends ObjectInfo {
+  body: Readable;
+}
+
+/** What to upload. */
+export interface PutInput {
+  key: string;
+  /** A buffer, or a factory so that a retry can re-open the file. */
+  body: Buffer | (() => Readable);
+  size: number;
+  /** MD5 hex of the body; sent as Content-MD5 and stored in metadata. */
+  md5: string;
+  contentType: string;
+  mtimeMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PutResult {
+  etag: string;
+  serverSideEncryption?: string | undefined;
+}
+
+/** Per-key result of a batch delete. */
+export interface DeleteFailure {
+  key: string;
+  error: string;
+}
+
+/** The few operations the sync engine needs from a bucket. */
+export interface ObjectStore {
+  /** All objects under `prefix`, page by page. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]>;
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
+  get(key: string, signal?: AbortSignal): Promise<GetResult>;
+  put(input: PutInput): Promise<PutResult>;
+  /** Delete keys in batches; returns the keys that could not be deleted. */
+  deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]>;
+}

@@ -1,0 +1,213 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type DeleteObjectsCommandOutput,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
+  type ListObjectsV2CommandOutput,
+  type PutObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { unquoteEtag, type ListedObject } from '../core/plan.js';
+import { StorageError, escapeForLog, messageOf, type StorageErrorCode } from '../errors.js';
+import { md5Base64ToHex, md5HexToBase64 } from '../local/hash.js';
+import type { DeleteFailure, GetResult, ObjectInfo, ObjectStore, PutInput, PutResult } from './ObjectStore.js';
+
+/** Metadata key holding the base64 MD5 of the content (the name rclone uses). */
+export const META_MD5 = 'md5chksum';
+/** Metadata key holding the file's mtime in seconds with a fraction (the name and format rclone uses). */
+export const META_MTIME = 'mtime';
+
+/** S3's limit on keys per DeleteObjects request. */
+const DELETE_BATCH = 1000;
+
+/** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
+    let token: string | undefined;
+    const seen = new Set<string>();
+    do {
+      const out = await this.send<ListObjectsV2CommandOutput>(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        signal,
+        prefix,
+      );
+      const page: ListedObject[] = [];
+      for (const item of out.Contents ?? []) {
+        if (item.Key === undefined) continue;
+        page.push({
+          key: item.Key,
+          size: item.Size ?? 0,
+          etag: unquoteEtag(item.ETag),
+          lastModifiedMs: item.LastModified?.getTime(),
+        });
+      }
+      yield page;
+      const next = out.IsTruncated ? out.NextContinuationToken : undefined;
+      if (out.IsTruncated && !next) {
+        throw new StorageError('STORAGE', `Listing of "${escapeForLog(prefix)}" is truncated but has no continuation token`);
+      }
+      if (next !== undefined) {
+        if (seen.has(next)) throw new StorageError('STORAGE', 'Listing returned the same continuation token twice');
+        seen.add(next);
+      }
+      token = next;
+    } while (token !== undefined);
+  }
+
+  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal, key);
+    return infoFrom(out);
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<GetResult> {
+    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key }), signal, key);
+    if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
+    return { ...infoFrom(out), body: out.Body as Readable };
+  }
+
+  async put(input: PutInput): Promise<PutResult> {
+    const body = Buffer.isBuffer(input.body) ? input.body : input.body();
+    try {
+      const out = await this.send<PutObjectCommandOutput>(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: input.key,
+          Body: body,
+          ContentLength: input.size,
+          ContentMD5: md5HexToBase64(input.md5),
+          ContentType: input.contentType,
+          Metadata: { [META_MD5]: md5HexToBase64(input.md5), [META_MTIME]: (input.mtimeMs / 1000).toFixed(3) },
+        }),
+        input.signal,
+        input.key,
+      );
+      return { etag: unquoteEtag(out.ETag), serverSideEncryption: out.ServerSideEncryption };
+    } finally {
+      if (!Buffer.isBuffer(body)) body.destroy();
+    }
+  }
+
+  async deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]> {
+    const failures: DeleteFailure[] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      try {
+        const out = await this.send<DeleteObjectsCommandOutput>(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+          signal,
+          batch[0] ?? '',
+        );
+        for (const err of out.Errors ?? []) {
+          failures.push({ key: err.Key ?? '?', error: `${err.Code ?? 'Error'}: ${err.Message ?? 'delete failed'}` });
+        }
+      } catch (error) {
+        if (error instanceof StorageError && !error.retryable && error.code !== 'STORAGE') throw error;
+        for (const key of batch) failures.push({ key, error: messageOf(error) });
+      }
+    }
+    return failures;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private async send<T>(command: any, signal: AbortSignal | undefined, subject: string): Promise<T> {
+    try {
+      return (await this.client.send(command, signal ? { abortSignal: signal } : {})) as T;
+    } catch (error) {
+      throw toStorageError(error, this.bucket, subject);
+    }
+  }
+}
+
+function infoFrom(out: {
+  ContentLength?: number | undefined;
+  ETag?: string | undefined;
+  Metadata?: Record<string, string> | undefined;
+  LastModified?: Date | undefined;
+  ServerSideEncryption?: string | undefined;
+}): ObjectInfo {
+  const meta = lowerKeys(out.Metadata);
+  let md5: string | undefined;
+  const b64 = meta[META_MD5];
+  if (b64 !== undefined) md5 = md5Base64ToHex(b64);
+  if (md5 === undefined && meta.md5 !== undefined && /^[0-9a-f]{32}$/i.test(meta.md5)) md5 = meta.md5.toLowerCase();
+  const mtime = meta[META_MTIME] !== undefined ? Number(meta[META_MTIME]) : NaN;
+  return {
+    size: out.ContentLength ?? 0,
+    etag: unquoteEtag(out.ETag),
+    md5,
+    mtimeMs: Number.isFinite(mtime) && mtime > 0 ? Math.round(mtime * 1000) : undefined,
+    lastModifiedMs: out.LastModified?.getTime(),
+    serverSideEncryption: out.ServerSideEncryption,
+  };
+}
+
+function lowerKeys(meta: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(meta ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** Map an SDK or network error to a {@link StorageError} (the core never sees SDK error types). */
+export function toStorageError(error: unknown, bucket: string, subject: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? '';
+  const where = `s3://${bucket}/${escapeForLog(subject)}`;
+  let code: StorageErrorCode = 'STORAGE';
+  let retryable = false;
+  let what = 'request failed';
+  if (name === 'AbortError') {
+    return new StorageError('STORAGE', `Request for ${where} was aborted`, { cause: error, statusCode: status });
+  }
+  if (name === 'NoSuchBucket') {
+    code = 'BUCKET_NOT_FOUND';
+    what = `bucket "${bucket}" does not exist`;
+  } else if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+    code = 'NOT_FOUND';
+    what = 'not found';
+  } else if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
+    code = name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' ? 'INVALID_CREDENTIALS' : 'ACCESS_DENIED';
+    what = code === 'ACCESS_DENIED' ? 'access denied' : 'credentials were refused';
+  } else if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'CredentialsProviderError') {
+    code = 'INVALID_CREDENTIALS';
+    what = 'credentials were refused or are missing';
+  } else if (name === 'PreconditionFailed' || status === 412) {
+    code = 'PRECONDITION_FAILED';
+    what = 'precondition failed';
+  } else if (name === 'SlowDown' || name === 'Throttling' || name === 'ThrottlingException' || status === 429 || status === 503) {
+    code = 'THROTTLED';
+    retryable = true;
+    what = 'throttled by the server';
+  } else if (status !== undefined && status >= 500) {
+    retryable = true;
+    what = `server error ${status}`;
+  } else if (NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name) || name === 'TimeoutError') {
+    code = 'NETWORK';
+    retryable = true;
+    what = `network error (${e.code ?? name})`;
+  }
+  const detail = e.message && e.message !== name ? `: ${e.message}` : name ? ` (${name})` : '';
+  return new StorageError(code, `${where}: ${what}${detail}`, { cause: error, statusCode: status, retryable });
+}
