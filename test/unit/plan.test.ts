@@ -1,0 +1,352 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classifyRemote,
+  md5FromEtag,
+  planPull,
+  planPush,
+  pullNeeds,
+  pushNeeds,
+  statMatches,
+  type LocalFile,
+  type PlanInput,
+  type RemoteObject,
+  type SnapshotEntry,
+} from '../../src/core/plan.js';
+
+const P = 'ws/';
+const MD5 = (c: string): string => c.repeat(32);
+
+function local(path: string, size = 10, mtimeMs = 1000, ino = 1): LocalFile {
+  return { path, size, mtimeMs, ctimeMs: mtimeMs, ino };
+}
+function remote(path: string, md5: string | undefined, size = 10, etag = md5 ?? 'abc-2'): RemoteObject {
+  return { key: P + path, path, size, etag, md5 };
+}
+function snap(l: LocalFile, md5: string, etag: string | undefined = md5): SnapshotEntry {
+  return { size: l.size, mtimeMs: l.mtimeMs, ctimeMs: l.ctimeMs, ino: l.ino, md5, etag };
+}
+
+function input(parts: {
+  local?: LocalFile[];
+  remote?: RemoteObject[];
+  snapshot?: Array<[string, SnapshotEntry]>;
+  hasSnapshot?: boolean;
+  md5?: Array<[string, string]>;
+  dirs?: string[];
+  blocked?: string[];
+  ignored?: string[];
+}): PlanInput {
+  return {
+    prefix: P,
+    local: new Map((parts.local ?? []).map((l) => [l.path, l])),
+    localDirs: new Set(parts.dirs ?? []),
+    remote: new Map((parts.remote ?? []).map((r) => [r.path, r])),
+    snapshot: new Map(parts.snapshot ?? []),
+    hasSnapshot: parts.hasSnapshot ?? (parts.snapshot?.length ?? 0) > 0,
+    localMd5: new Map(parts.md5 ?? []),
+    localBlocked: new Set(parts.blocked ?? []),
+    isIgnored: (p) => (parts.ignored ?? []).includes(p),
+  };
+}
+
+describe('md5FromEtag / statMatches', () => {
+  it('recognises plain MD5 ETags only', () => {
+    expect(md5FromEtag('"0123456789abcdef0123456789abcdef"')).toBe('0123456789abcdef0123456789abcdef');
+    expect(md5FromEtag('0123456789ABCDEF0123456789ABCDEF')).toBe('0123456789abcdef0123456789abcdef');
+    expect(md5FromEtag('"0123456789abcdef0123456789abcdef-3"')).toBeUndefined();
+    expect(md5FromEtag(undefined)).toBeUndefined();
+    expect(md5FromEtag('xyz')).toBeUndefined();
+  });
+  it('compares size, mtime, ctime and inode', () => {
+    const l = local('a');
+    expect(statMatches(l, snap(l, MD5('a')))).toBe(true);
+    expect(statMatches({ ...l, mtimeMs: 2 }, snap(l, MD5('a')))).toBe(false);
+    expect(statMatches({ ...l, ctimeMs: 2 }, snap(l, MD5('a')))).toBe(false);
+    expect(statMatches({ ...l, ino: 9 }, snap(l, MD5('a')))).toBe(false);
+    expect(statMatches({ ...l, size: 11 }, snap(l, MD5('a')))).toBe(false);
+    expect(statMatches(l, undefined)).toBe(false);
+  });
+});
+
+describe('classifyRemote', () => {
+  const listed = (key: string, size = 5) => ({ key, size, etag: `"${MD5('e')}"` });
+  it('keeps valid keys under the prefix and skips the rest with reasons', () => {
+    const { remote, skipped } = classifyRemote(
+      [
+        listed('ws/a.txt'),
+        listed('ws/dir/', 0),
+        listed('ws/dir2/', 3),
+        listed('ws/../../etc/passwd'),
+        listed('ws/a//b'),
+        listed('ws/a\\b'),
+        listed('ws/n\u0000ul'),
+        listed('ws/%2e%2e/x'),
+        listed('ws/node_modules/x.js'),
+        listed('other/x'),
+        listed('ws/a.txt'),
+      ],
+      P,
+      (p) => p.startsWith('node_modules'),
+    );
+    expect([...remote.keys()]).toEqual(['a.txt']);
+    expect(remote.get('a.txt')).toMatchObject({ key: 'ws/a.txt', md5: MD5('e'), etag: MD5('e') });
+    const reasons = Object.fromEntries(skipped.map((s) => [s.path, s.reason]));
+    expect(reasons['ws/dir/']).toBe('directory-marker');
+    expect(reasons['ws/dir2/']).toMatch(/^invalid-key/);
+    expect(reasons['ws/../../etc/passwd']).toMatch(/^invalid-key: contains a '\.\.' segment/);
+    expect(reasons['ws/a//b']).toMatch(/^invalid-key/);
+    expect(reasons['ws/a\\b']).toMatch(/^invalid-key: contains a backslash/);
+    expect(reasons['ws/n\u0000ul']).toMatch(/^invalid-key: contains a control/);
+    expect(reasons['ws/%2e%2e/x']).toMatch(/^invalid-key: contains an encoded dot/);
+    expect(reasons['node_modules/x.js']).toBe('ignored');
+    expect(reasons['other/x']).toBe('outside-prefix');
+    expect(skipped.filter((s) => s.path === 'a.txt').map((s) => s.reason)).toEqual(['duplicate-key']);
+  });
+
+  it('skips a key used both as a file and as a directory', () => {
+    const { remote, skipped } = classifyRemote([listed('ws/a'), listed('ws/a/b')], P, () => false);
+    expect([...remote.keys()]).toEqual(['a/b']);
+    expect(skipped).toEqual([{ path: 'a', reason: expect.stringMatching(/^file-directory-conflict/) }]);
+  });
+
+  it('skips keys below an ignored directory', () => {
+    const { remote } = classifyRemote([listed('ws/build/x/y.js')], P, (p) => p === 'build/');
+    expect(remote.size).toBe(0);
+  });
+});
+
+describe('planPull', () => {
+  it('fresh instance: downloads new and changed, skips identical, mirrors deletions', () => {
+    const same = local('same.txt');
+    const changed = local('changed.txt');
+    const extra = local('extra.txt');
+    const i = input({
+      local: [same, changed, extra],
+      remote: [remote('same.txt', MD5('1')), remote('changed.txt', MD5('2')), remote('new.txt', MD5('3'), 7)],
+      md5: [
+        ['same.txt', MD5('1')],
+        ['changed.txt', MD5('9')],
+      ],
+    });
+    const plan = planPull(i);
+    expect(plan.transfers.map((t) => [t.path, t.reason])).toEqual([
+      ['changed.txt', 'changed'],
+      ['new.txt', 'new'],
+    ]);
+    expect(plan.transferBytes).toBe(17);
+    expect(plan.unchanged.map((u) => u.path)).toEqual(['same.txt']);
+    expect(plan.deletions).toEqual([{ path: 'extra.txt', key: 'ws/extra.txt', reason: 'not-in-remote' }]);
+    expect(plan.kept).toEqual([]);
+  });
+
+  it('synced instance: keeps files created or modified locally, deletes only untouched ones', () => {
+    const untouched = local('untouched.txt');
+    const modified = local('modified.txt', 10, 5000);
+    const created = local('created.txt');
+    const touched = local('touched.txt', 10, 7000); // mtime changed, same content
+    const i = input({
+      local: [untouched, modified, created, touched],
+      remote: [],
+      snapshot: [
+        ['untouched.txt', snap(untouched, MD5('u'))],
+        ['modified.txt', snap(local('modified.txt'), MD5('m'))],
+        ['touched.txt', snap(local('touched.txt'), MD5('t'))],
+      ],
+      md5: [
+        ['modified.txt', MD5('x')],
+        ['touched.txt', MD5('t')],
+      ],
+    });
+    const plan = planPull(i);
+    expect(plan.deletions.map((d) => [d.path, d.reason]).sort()).toEqual([
+      ['touched.txt', 'deleted-remotely'],
+      ['untouched.txt', 'deleted-remotely'],
+    ]);
+    expect(plan.kept).toEqual([
+      { path: 'modified.txt', reason: 'modified-locally' },
+      { path: 'created.txt', reason: 'created-locally' },
+    ]);
+  });
+
+  it('synced instance: never overwrites unpushed local edits; downloads remote edits of untouched files', () => {
+    const mine = local('mine.txt', 10, 5000);
+    const theirs = local('theirs.txt');
+    const i = input({
+      local: [mine, theirs],
+      remote: [remote('mine.txt', MD5('r')), remote('theirs.txt', MD5('n'))],
+      snapshot: [
+        ['mine.txt', snap(local('mine.txt'), MD5('o'))],
+        ['theirs.txt', snap(theirs, MD5('o'))],
+      ],
+      md5: [['mine.txt', MD5('l')]],
+    });
+    const plan = planPull(i);
+    expect(plan.transfers.map((t) => t.path)).toEqual(['theirs.txt']);
+    expect(plan.kept).toEqual([{ path: 'mine.txt', reason: 'modified-locally' }]);
+  });
+
+  it('a locally edited file that now equals the remote is unchanged, not a conflict', () => {
+    const f = local('f.txt', 10, 5000);
+    const plan = planPull(
+      input({
+        local: [f],
+        remote: [remote('f.txt', MD5('r'))],
+        snapshot: [['f.txt', snap(local('f.txt'), MD5('o'))]],
+        md5: [['f.txt', MD5('r')]],
+      }),
+    );
+    expect(plan.transfers).toEqual([]);
+    expect(plan.kept).toEqual([]);
+    expect(plan.unchanged.map((u) => u.path)).toEqual(['f.txt']);
+  });
+
+  it('trusts the snapshot when stat and ETag are unchanged (no hash needed)', () => {
+    const f = local('f.bin');
+    const i = input({ local: [f], remote: [remote('f.bin', undefined, 10, 'etag-3')], snapshot: [['f.bin', snap(f, MD5('a'), 'etag-3')]] });
+    expect(pullNeeds(i)).toEqual({ hash: [], head: [] });
+    const plan = planPull(i);
+    expect(plan.unchanged).toHaveLength(1);
+    expect(plan.transfers).toHaveLength(0);
+  });
+
+  it('restores a file deleted locally (the bucket is the source of truth)', () => {
+    const plan = planPull(
+      input({ remote: [remote('gone.txt', MD5('g'))], snapshot: [['gone.txt', snap(local('gone.txt'), MD5('g'))]] }),
+    );
+    expect(plan.transfers.map((t) => [t.path, t.reason])).toEqual([['gone.txt', 'missing-locally']]);
+  });
+
+  it('skips remote files that collide with local directories or non-files', () => {
+    const plan = planPull(
+      input({
+        local: [local('file')],
+        remote: [remote('dir', MD5('1')), remote('file/child', MD5('2')), remote('link', MD5('3'))],
+        dirs: ['dir'],
+        blocked: ['link'],
+      }),
+    );
+    expect(plan.transfers).toEqual([]);
+    expect(Object.fromEntries(plan.skipped.map((s) => [s.path, s.reason]))).toEqual({
+      dir: 'directory-exists-locally',
+      'file/child': 'parent-is-not-a-directory-locally',
+      link: 'local-path-is-not-a-regular-file',
+    });
+  });
+
+  it('downloads when the remote MD5 is unknown and cannot be compared', () => {
+    const f = local('f.bin');
+    const plan = planPull(input({ local: [f], remote: [remote('f.bin', undefined)], md5: [['f.bin', MD5('a')]] }));
+    expect(plan.transfers.map((t) => t.path)).toEqual(['f.bin']);
+  });
+});
+
+describe('pullNeeds', () => {
+  it('hashes only what the snapshot and sizes cannot decide', () => {
+    const a = local('a', 10); // same size as remote, no snapshot → hash
+    const b = local('b', 11); // different size, fresh → download, no hash
+    const c = local('c', 10); // local only, fresh → delete, no hash
+    const d = local('d', 10); // non-MD5 ETag, same size → hash + head
+    expect(
+      pullNeeds(input({ local: [a, b, c, d], remote: [remote('a', MD5('1')), remote('b', MD5('2')), remote('d', undefined)] })),
+    ).toEqual({ hash: ['a', 'd'], head: ['d'] });
+  });
+
+  it('with a snapshot, hashes changed-stat files to tell edits from touches', () => {
+    const a = local('a', 10, 2000);
+    const i = input({ local: [a], remote: [], snapshot: [['a', snap(local('a'), MD5('1'))]] });
+    expect(pullNeeds(i).hash).toEqual(['a']);
+  });
+});
+
+describe('planPush', () => {
+  it('without a snapshot: uploads new and differing files, skips identical ones, deletes nothing', () => {
+    const same = local('same.txt');
+    const diff = local('diff.txt');
+    const fresh = local('fresh.txt', 4);
+    const plan = planPush(
+      input({
+        local: [same, diff, fresh],
+        remote: [remote('same.txt', MD5('1')), remote('diff.txt', MD5('2')), remote('remote-only.txt', MD5('3'))],
+        md5: [
+          ['same.txt', MD5('1')],
+          ['diff.txt', MD5('9')],
+        ],
+      }),
+    );
+    expect(plan.transfers.map((t) => [t.path, t.key, t.reason])).toEqual([
+      ['diff.txt', 'ws/diff.txt', 'changed'],
+      ['fresh.txt', 'ws/fresh.txt', 'new'],
+    ]);
+    expect(plan.transferBytes).toBe(14);
+    expect(plan.unchanged.map((u) => u.path)).toEqual(['same.txt']);
+    expect(plan.deletions).toEqual([]);
+  });
+
+  it('with a snapshot: uploads what changed, deletes only synced files gone locally', () => {
+    const kept = local('kept.txt');
+    const edited = local('edited.txt', 12, 3000);
+    const touched = local('touched.txt', 10, 3000);
+    const plan = planPush(
+      input({
+        local: [kept, edited, touched, local('new.txt')],
+        snapshot: [
+          ['kept.txt', snap(kept, MD5('k'))],
+          ['edited.txt', snap(local('edited.txt'), MD5('e'))],
+          ['touched.txt', snap(local('touched.txt'), MD5('t'))],
+          ['deleted.txt', snap(local('deleted.txt'), MD5('d'))],
+          ['now-ignored.txt', snap(local('now-ignored.txt'), MD5('i'))],
+          ['now-a-symlink', snap(local('now-a-symlink'), MD5('s'))],
+        ],
+        md5: [
+          ['edited.txt', MD5('E')],
+          ['touched.txt', MD5('t')],
+        ],
+        ignored: ['now-ignored.txt'],
+        blocked: ['now-a-symlink'],
+      }),
+    );
+    expect(plan.transfers.map((t) => [t.path, t.reason])).toEqual([
+      ['edited.txt', 'changed'],
+      ['new.txt', 'new'],
+    ]);
+    expect(plan.unchanged.map((u) => u.path).sort()).toEqual(['kept.txt', 'touched.txt']);
+    expect(plan.deletions).toEqual([{ path: 'deleted.txt', key: 'ws/deleted.txt', reason: 'deleted-locally' }]);
+    expect(plan.skipped).toEqual([{ path: 'now-a-symlink', reason: expect.stringMatching(/^not-deleted/) }]);
+  });
+
+  it('deletes the object of a file replaced by a directory', () => {
+    const plan = planPush(
+      input({ local: [local('a/b')], dirs: ['a'], snapshot: [['a', snap(local('a'), MD5('a'))]] }),
+    );
+    expect(plan.deletions.map((d) => d.path)).toEqual(['a']);
+    expect(plan.transfers.map((t) => t.path)).toEqual(['a/b']);
+  });
+
+  it('running the plan again after it succeeded changes nothing', () => {
+    const f = local('f.txt');
+    const first = planPush(input({ local: [f], hasSnapshot: true }));
+    expect(first.transfers).toHaveLength(1);
+    const second = planPush(input({ local: [f], snapshot: [['f.txt', snap(f, MD5('f'))]] }));
+    expect(second.transfers).toHaveLength(0);
+    expect(second.deletions).toHaveLength(0);
+  });
+});
+
+describe('pushNeeds', () => {
+  it('never hashes files the snapshot vouches for; new files are hashed during upload', () => {
+    const a = local('a');
+    const b = local('b', 10, 2000);
+    const c = local('c');
+    expect(
+      pushNeeds(input({ local: [a, b, c], snapshot: [['a', snap(a, MD5('a'))], ['b', snap(local('b'), MD5('b'))]] })),
+    ).toEqual({ hash: ['b'], head: [] });
+  });
+  it('without a snapshot, hashes only files whose object has the same size', () => {
+    const a = local('a');
+    const b = local('b', 3);
+    const c = local('c');
+    expect(
+      pushNeeds(input({ local: [a, b, c], remote: [remote('a', MD5('1')), remote('b', MD5('2')), remote('c', undefined)] })),
+    ).toEqual({ hash: ['a', 'c'], head: ['c'] });
+  });
+});
