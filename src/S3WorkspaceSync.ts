@@ -166,6 +166,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     plan.skipped.unshift(...remoteSkipped);
     this.recordPlanSkips(plan, scan, result);
 
+    await this.checkSockets();
     const writer = new WorkspaceWriter(root);
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
     await runDownloads(
@@ -173,7 +174,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       { store: this.store, writer, concurrency: this.options.downloadConcurrency },
       this.transferHooks(result, downloads, 'download'),
     );
-    this.checkSockets(this.options.downloadConcurrency);
     this.refreshUnchanged(plan);
     await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
     this.hasSnapshot = true;
@@ -201,6 +201,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
     this.recordPlanSkips(plan, scan, result);
 
+    await this.checkSockets();
     const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
     await runUploads(
       plan.transfers,
@@ -212,7 +213,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       this.transferHooks(result, uploads, 'upload'),
     );
-    this.checkSockets(this.options.uploadConcurrency);
     this.refreshUnchanged(plan);
     await this.runDeletions(plan, result, (d, hooks) => runRemoteDeletes(d, this.store, undefined, hooks));
     this.hasSnapshot = true;
@@ -418,17 +418,19 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   /** Warn once when a user-supplied client cannot open as many sockets as transfers run. */
-  private checkSockets(concurrency: number): void {
+  private async checkSockets(): Promise<void> {
+    const concurrency = Math.max(this.options.downloadConcurrency, this.options.uploadConcurrency);
     if (this.socketsChecked || this.options.ownsClient) return;
     this.socketsChecked = true;
-    const endpoint = (this.options.client.config as { endpoint?: unknown }).endpoint;
-    const protocol = endpoint === undefined ? 'https:' : undefined;
-    const max = Math.min(
-      ...(['http:', 'https:'] as const)
-        .filter((p) => protocol === undefined || p === protocol)
-        .map((p) => clientMaxSockets(this.options.client, p) ?? Infinity),
-    );
-    if (max < concurrency) {
+    const config = this.options.client.config as { endpoint?: () => Promise<{ protocol?: string }> };
+    let protocol = 'https:';
+    try {
+      if (typeof config.endpoint === 'function') protocol = (await config.endpoint()).protocol ?? 'https:';
+    } catch {
+      // no custom endpoint: AWS, https
+    }
+    const max = await clientMaxSockets(this.options.client, protocol === 'http:' ? 'http:' : 'https:');
+    if (max !== undefined && max < concurrency) {
       this.options.logger.warn(
         `The S3 client allows ${max} sockets but up to ${concurrency} transfers run at once; ` +
           'give its requestHandler an agent with maxSockets >= the concurrency, or lower the concurrency.',

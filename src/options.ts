@@ -132,13 +132,26 @@ function buildClient(region: string, maxSockets: number): S3Client {
 
 /**
  * The socket limit of a client's HTTP handler, when it can be read (the SDK's
- * NodeHttpHandler, after its first request). `undefined` when unknown.
+ * NodeHttpHandler; its configuration resolves lazily, so this awaits it).
+ * `undefined` when unknown — best effort over SDK internals, never throws.
  */
-export function clientMaxSockets(client: S3Client, protocol: 'http:' | 'https:'): number | undefined {
-  const handler = client.config.requestHandler as unknown as { httpHandlerConfigs?: () => Record<string, unknown> } | undefined;
-  if (typeof handler?.httpHandlerConfigs !== 'function') return undefined;
-  const cfg = handler.httpHandlerConfigs() as { httpAgent?: { maxSockets?: number }; httpsAgent?: { maxSockets?: number } };
-  const agent = protocol === 'http:' ? cfg.httpAgent : cfg.httpsAgent;
-  const max = agent?.maxSockets;
-  return typeof max === 'number' && Number.isFinite(max) ? max : undefined;
+export async function clientMaxSockets(client: S3Client, protocol: 'http:' | 'https:'): Promise<number | undefined> {
+  try {
+    type AgentLike = { maxSockets?: number } | undefined;
+    type Resolved = { httpAgent?: AgentLike; httpsAgent?: AgentLike; httpAgentProvider?: () => Promise<AgentLike> };
+    const handler = client.config.requestHandler as unknown as
+      | { configProvider?: Promise<Resolved>; httpHandlerConfigs?: () => Resolved }
+      | undefined;
+    const cfg: Resolved | undefined = handler?.configProvider
+      ? await handler.configProvider
+      : handler?.httpHandlerConfigs?.();
+    if (cfg === undefined) return undefined;
+    let agent: AgentLike;
+    if (protocol === 'https:') agent = cfg.httpsAgent;
+    else agent = typeof cfg.httpAgentProvider === 'function' ? await cfg.httpAgentProvider() : cfg.httpAgent;
+    const max = agent?.maxSockets;
+    return typeof max === 'number' && Number.isFinite(max) ? max : undefined;
+  } catch {
+    return undefined;
+  }
 }
