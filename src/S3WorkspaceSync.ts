@@ -109,7 +109,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     if (this.background !== undefined) return;
     const run = this.pull().then((result) => {
       if (!result.success) throw new IncompleteSyncError(result);
-      this.pullComplete = true;
       return result;
     });
     this.background = run;
@@ -130,7 +129,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return this.background as Promise<SyncResult>;
   }
 
-  /** `true` once a background pull (or `waitForPull()`) has completed without failures. */
+  /** `true` once a pull (background or not) has completed without failed files. */
   isPullComplete(): boolean {
     return this.pullComplete;
   }
@@ -175,8 +174,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       this.transferHooks(result, downloads, 'download'),
     );
     this.refreshUnchanged(plan);
-    await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
-    this.hasSnapshot = true;
+    const deleted = await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
+    // A fresh instance whose mirror deletions were held back (a transfer
+    // failed) stays fresh, so the next pull still mirrors the bucket.
+    if (deleted) this.hasSnapshot = true;
+    if (result.failedFiles.length === 0) this.pullComplete = true;
     return this.finish(result, started, 'pull');
   }
 
@@ -367,7 +369,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  /** Deletions run after transfers, and not at all when a transfer failed. */
+  /**
+   * Deletions run after transfers, and not at all when a transfer failed.
+   * Returns false when deletions were held back.
+   */
   private async runDeletions(
     plan: SyncPlan,
     result: SyncResult,
@@ -375,11 +380,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       deletions: SyncPlan['deletions'],
       hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
     ) => Promise<void>,
-  ): Promise<void> {
-    if (plan.deletions.length === 0) return;
+  ): Promise<boolean> {
+    if (plan.deletions.length === 0) return true;
     if (result.failedFiles.length > 0) {
       for (const d of plan.deletions) result.skippedFiles.push({ path: d.path, reason: 'not-deleted: a transfer failed in this sync' });
-      return;
+      return false;
     }
     const tracker = new ProgressTracker('cleanup', plan.deletions.length, 0, this.emitter());
     await run(plan.deletions, {
@@ -393,6 +398,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         tracker.fileDone(path);
       },
     });
+    return true;
   }
 
   private finish(result: SyncResult, started: number, op: 'pull' | 'push'): SyncResult {
