@@ -1,6 +1,6 @@
 // Symbolic links: push never reads through them, pull never writes through
 // them, and neither side deletes them or what they point to.
-import { lstat, mkdir, readFile, readlink, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -162,5 +162,30 @@ describe('symlinks', () => {
     await f.sync({ workspaceDir: ws }).pull();
     expect(swapped).toBe(true);
     expect(await readFile(path.join(outside, 'x.txt'), 'utf8')).toBe('precious, not in the workspace');
+  });
+  // LIBRARY BUG (src/core/plan.ts, planPush, the deletion loop over
+  // input.snapshot): a path is kept remotely only when the path ITSELF is in
+  // localBlocked. When a synced directory `d` is replaced by a symlink, the
+  // scan blocks `d` (reason "symlink") but `d/x.txt` is neither local nor
+  // blocked, so push deletes the objects of every file under it — while a
+  // synced FILE replaced by a symlink is kept ("not-deleted: local path is not
+  // a regular file"). planPull already checks parent directories against
+  // localBlocked; planPush's deletions should too.
+  it.fails('a synced directory replaced by a symlink: push does not delete the objects under it', async () => {
+    const f = await fixture();
+    const outside = await tempDir('s3ws-outside-');
+    await writeTree(outside, { 'x.txt': 'elsewhere x' });
+    const ws = await tempDir();
+    await writeTree(ws, { 'ok.txt': 'ok', 'd/x.txt': 'x', 'd/y.txt': 'y' });
+    const sync = f.sync({ workspaceDir: ws });
+    expect((await sync.push()).uploadedFiles).toBe(3);
+    await rm(path.join(ws, 'd'), { recursive: true });
+    await symlink(outside, path.join(ws, 'd'));
+
+    const result = await sync.push();
+    expect(result.skippedFiles).toContainEqual({ path: 'd', reason: 'symlink' });
+    expect(result.uploadedFiles).toBe(0);
+    expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/d/x.txt', 'ws/d/y.txt', 'ws/ok.txt']);
+    expect(result.deletedFiles).toBe(0);
   });
 });
