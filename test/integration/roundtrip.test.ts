@@ -23,6 +23,8 @@ const FILES: Record<string, string | Buffer> = {
   'dir with space/héllo wörld ✓.txt': 'unicode name\n',
   '日本語/ファイル 名.md': 'テキスト\n',
   'src/index.ts': 'export const x = 1;\n',
+  'special/a+b c#d%20e&f=g(h)[i]{j}~k!l@m$n\'o,p;q.txt': 'url-hostile characters\n',
+  '.hidden/.dotfile': 'dot\n',
 };
 
 describe('round trip', () => {

@@ -2,7 +2,7 @@
 // bodies and lying ETags, with the exact SDK calls checked through
 // aws-sdk-client-mock. Mocked GetObject bodies are plain Readables (the library
 // only pipes `Body` as a Node stream; no sdkStreamMixin is needed).
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -312,6 +312,23 @@ describe('remote deletions', () => {
       ['prefix/a.txt', 'prefix/b.txt'],
       ['prefix/a.txt'],
     ]);
+  });
+
+  it('deletions are sent in batches of at most 1,000 keys', async () => {
+    const ws = await tempDir();
+    const files = Object.fromEntries(Array.from({ length: 1203 }, (_, i) => [`d/f${i}.txt`, `${i}`]));
+    await writeTree(ws, files);
+    const { s3, sync } = setup(ws);
+    s3.on(ListObjectsV2Command).resolves(listing({}));
+    s3.on(PutObjectCommand).callsFake((input: { Body: Buffer }) => ({ ETag: `"${md5Hex(input.Body)}"` }));
+    s3.on(DeleteObjectsCommand).resolves({});
+    expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1203 });
+    await rm(path.join(ws, 'd'), { recursive: true });
+    const result = await sync.push();
+    expect(result).toMatchObject({ success: true, deletedFiles: 1203 });
+    const batches = deletedKeys(s3.commandCalls(DeleteObjectsCommand));
+    expect(batches.map((b) => b.length)).toEqual([1000, 203]);
+    expect(new Set(batches.flat())).toEqual(new Set(Object.keys(files).map((k) => `prefix/${k}`)));
   });
 
   it('a DeleteObjects request failing with a server error fails every key of the batch', async () => {
