@@ -56,6 +56,17 @@ describe('background pull', () => {
     expect(Object.keys(await readTree(ws))).toHaveLength(3);
   });
 
+  it('isPullComplete() also turns true after a plain pull() without failed files', async () => {
+    const f = await fixture();
+    await putObjects(f.other, f.bucket, REMOTE);
+    const sync = f.sync({ workspaceDir: await tempDir() });
+    expect(sync.isPullComplete()).toBe(false);
+    await sync.push(); // a push is not a pull
+    expect(sync.isPullComplete()).toBe(false);
+    expect(await sync.pull()).toMatchObject({ success: true, downloadedFiles: 3 });
+    expect(sync.isPullComplete()).toBe(true);
+  });
+
   it('operations queue behind the background pull (a push right after start runs after the pull)', async () => {
     const f = await fixture();
     await putObjects(f.other, f.bucket, REMOTE);

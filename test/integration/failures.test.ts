@@ -78,7 +78,8 @@ describe('per-file failures', () => {
         await f.other.send(new DeleteObjectCommand({ Bucket: f.bucket, Key: 'ws/vanish.txt' }));
       }
     });
-    const result = await f.sync({ workspaceDir: ws }).pull();
+    const sync = f.sync({ workspaceDir: ws });
+    const result = await sync.pull();
     expect(result.success).toBe(false);
     expect(result.downloadedFiles).toBe(2);
     expect(result.deletedFiles).toBe(0);
@@ -87,6 +88,14 @@ describe('per-file failures', () => {
     expect(result.skippedFiles).toContainEqual({ path: 'local-only.txt', reason: 'not-deleted: a transfer failed in this sync' });
     expect(Object.keys(await readTree(ws))).toEqual(['a.txt', 'c.txt', 'local-only.txt']);
     expect((await listEntries(ws)).filter((e) => e.endsWith('.s3ws-tmp'))).toEqual([]);
+    expect(sync.isPullComplete()).toBe(false);
+
+    // The held-back mirror deletions are not forgotten: the instance is still
+    // "fresh", so the next clean pull mirrors the bucket.
+    const next = await sync.pull();
+    expect(next).toMatchObject({ success: true, downloadedFiles: 0, deletedFiles: 1, failedFiles: [] });
+    expect(Object.keys(await readTree(ws))).toEqual(['a.txt', 'c.txt']);
+    expect(sync.isPullComplete()).toBe(true);
   });
 
   // chmod 000 does not stop root from reading a file, so these two are skipped
