@@ -1,4 +1,4 @@
-import { mkdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
+import { mkdir, realpath, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
@@ -18,7 +18,7 @@ import { IncompleteSyncError, LocalFileError, SyncError, escapeForLog, messageOf
 import { ProgressTracker, type SyncEvents } from './events.js';
 import { calculateFileHash } from './local/hash.js';
 import { scanWorkspace, type ScanResult } from './local/scanner.js';
-import { WorkspaceWriter } from './local/workspace-fs.js';
+import { WorkspaceWriter } from './local/WorkspaceWriter.js';
 import { clientMaxSockets, resolveOptions, type ResolvedOptions, type S3WorkspaceSyncOptions } from './options.js';
 import type { ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
@@ -101,9 +101,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   /**
    * Start a pull without waiting for it. Idempotent: while a background pull
-   * runs or after one succeeded, calling again does nothing; after a failed
-   * one, it starts a new attempt. Errors are kept for `waitForPull()` and never
-   * become unhandled rejections.
+   * runs or after one succeeded, calling again does nothing. A failure is
+   * delivered to every `waitForPull()` that was waiting for that attempt and
+   * never becomes an unhandled rejection; after it, the next
+   * `startBackgroundPull()` or `waitForPull()` starts a new attempt.
    */
   startBackgroundPull(): void {
     if (this.background !== undefined) return;
@@ -153,7 +154,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const root = await this.prepareRoot(true);
     const listed = await this.listAll();
     const filter = await this.loadFilter(root, listed);
-    const scan = await scanWorkspace(root, filter);
+    const scan = await this.scan(root, filter);
     await this.removeTempFiles(root, scan);
     const { remote, skipped: remoteSkipped } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
     const input = this.planInput(scan, remote, (p) => filter.ignores(p));
@@ -173,12 +174,15 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       { store: this.store, writer, concurrency: this.options.downloadConcurrency },
       this.transferHooks(result, downloads, 'download'),
     );
+    downloads.finishEmpty();
     this.refreshUnchanged(plan);
-    const deleted = await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
-    // A fresh instance whose mirror deletions were held back (a transfer
-    // failed) stays fresh, so the next pull still mirrors the bucket.
-    if (deleted) this.hasSnapshot = true;
-    if (result.failedFiles.length === 0) this.pullComplete = true;
+    await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
+    if (result.failedFiles.length === 0) {
+      this.pullComplete = true;
+      this.hasSnapshot = true;
+    }
+    // Otherwise a fresh instance stays fresh: the next pull still mirrors the
+    // bucket instead of mistaking stale local files for unpushed work.
     return this.finish(result, started, 'pull');
   }
 
@@ -188,8 +192,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const started = Date.now();
     const { prefix } = this.options;
     const root = await this.prepareRoot(false);
-    const filter = await SyncIgnoreFilter.fromWorkspace(root, this.options.ignorePatterns);
-    const scan = await scanWorkspace(root, filter);
+    const filter = await this.localFilter(root);
+    const scan = await this.scan(root, filter);
     let remote = new Map<string, RemoteObject>();
     if (!this.hasSnapshot) {
       // No snapshot: list once so identical objects are not uploaded again.
@@ -215,6 +219,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       this.transferHooks(result, uploads, 'upload'),
     );
+    uploads.finishEmpty();
     this.refreshUnchanged(plan);
     await this.runDeletions(plan, result, (d, hooks) => runRemoteDeletes(d, this.store, undefined, hooks));
     this.hasSnapshot = true;
@@ -238,6 +243,27 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
+  private async localFilter(root: string): Promise<SyncIgnoreFilter> {
+    try {
+      return await SyncIgnoreFilter.fromWorkspace(root, this.options.ignorePatterns);
+    } catch (error) {
+      throw localError(error, SYNCIGNORE_FILE, `Cannot read ${SYNCIGNORE_FILE}`);
+    }
+  }
+
+  /**
+   * Walk the workspace. Entries that cannot be read (EACCES) are failures, not
+   * skips: their changes cannot be synced, so the sync must not report success
+   * (and, having failed, deletes nothing).
+   */
+  private async scan(root: string, filter: SyncIgnoreFilter): Promise<ScanResult> {
+    try {
+      return await scanWorkspace(root, filter);
+    } catch (error) {
+      throw localError(error, '', `Cannot read workspace directory "${this.options.workspaceDir}"`);
+    }
+  }
+
   private async listAll(): Promise<ListedObject[]> {
     const all: ListedObject[] = [];
     for await (const page of this.store.list(this.options.prefix)) all.push(...page);
@@ -249,7 +275,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * workspace that has none — the bucket's copy, so a cold start honours them.
    */
   private async loadFilter(root: string, listed: ListedObject[]): Promise<SyncIgnoreFilter> {
-    const local = await SyncIgnoreFilter.fromWorkspace(root, this.options.ignorePatterns);
+    const local = await this.localFilter(root);
     const exists = await stat(join(root, SYNCIGNORE_FILE)).then(
       () => true,
       () => false,
@@ -331,7 +357,15 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   private recordPlanSkips(plan: SyncPlan, scan: ScanResult, result: SyncResult): void {
-    result.skippedFiles.push(...scan.skipped, ...plan.skipped, ...plan.kept);
+    for (const s of scan.skipped) {
+      if (s.reason.startsWith('unreadable')) {
+        const code = s.reason.split(': ')[1] ?? 'EACCES';
+        addFailure(result, s.path, new LocalFileError(code, s.path, `Cannot read "${s.path}" (${code}); its changes are not synced`));
+      } else {
+        result.skippedFiles.push(s);
+      }
+    }
+    result.skippedFiles.push(...plan.skipped, ...plan.kept);
     this.options.logger.debug(
       `Plan ${plan.direction}: ${plan.transfers.length} transfers (${plan.transferBytes} bytes), ` +
         `${plan.deletions.length} deletions, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`,
@@ -369,10 +403,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  /**
-   * Deletions run after transfers, and not at all when a transfer failed.
-   * Returns false when deletions were held back.
-   */
+  /** Deletions run after transfers, and not at all when a transfer failed. */
   private async runDeletions(
     plan: SyncPlan,
     result: SyncResult,
@@ -380,11 +411,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       deletions: SyncPlan['deletions'],
       hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
     ) => Promise<void>,
-  ): Promise<boolean> {
-    if (plan.deletions.length === 0) return true;
+  ): Promise<void> {
+    if (plan.deletions.length === 0) return;
     if (result.failedFiles.length > 0) {
       for (const d of plan.deletions) result.skippedFiles.push({ path: d.path, reason: 'not-deleted: a transfer failed in this sync' });
-      return false;
+      return;
     }
     const tracker = new ProgressTracker('cleanup', plan.deletions.length, 0, this.emitter());
     await run(plan.deletions, {
@@ -398,7 +429,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         tracker.fileDone(path);
       },
     });
-    return true;
   }
 
   private finish(result: SyncResult, started: number, op: 'pull' | 'push'): SyncResult {
@@ -445,6 +475,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 }
 
+function localError(error: unknown, path: string, what: string): LocalFileError {
+  if (error instanceof LocalFileError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+  return new LocalFileError(code, path, `${what}: ${messageOf(error)}`, { cause: error });
+}
+
 function newResult(): SyncResult {
   return {
     success: false,
@@ -461,7 +497,8 @@ function newResult(): SyncResult {
 
 function addFailure(result: SyncResult, path: string, error: unknown): void {
   const message = messageOf(error);
-  result.failedFiles.push({ path, error: message });
+  const code = (error as { code?: unknown } | null)?.code;
+  result.failedFiles.push(typeof code === 'string' ? { path, error: message, code } : { path, error: message });
   result.errors.push(`${escapeForLog(path)}: ${message}`);
 }
 

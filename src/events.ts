@@ -5,7 +5,12 @@ import type { SyncProgress } from './types.js';
  * throws is logged and ignored: it never breaks a sync.
  */
 export interface SyncEvents {
-  /** Files finished in the current phase; throttled to one per 100 ms, plus the first and last of each phase. */
+  /**
+   * Files finished in the current phase; throttled to one per 100 ms, plus the
+   * first and last of each phase. Every pull ends with a `download` event and
+   * every push with an `upload` event at 100% (with `total: 0` when there was
+   * nothing to transfer); `cleanup` events appear only when something is deleted.
+   */
   progress: (progress: SyncProgress) => void;
 }
 
@@ -41,7 +46,12 @@ export class ProgressTracker {
     }
   }
 
-  private send(path: string): void {
+  /** Emit the final state of a phase that had nothing to do, so every sync ends with an event. */
+  finishEmpty(): void {
+    if (this.total === 0) this.send(undefined);
+  }
+
+  private send(path: string | undefined): void {
     const progress: SyncProgress = {
       phase: this.phase,
       current: this.current,
@@ -49,8 +59,8 @@ export class ProgressTracker {
       percentage: this.total === 0 ? 100 : Math.round((this.current / this.total) * 100),
       transferredBytes: this.bytes,
       totalBytes: this.totalBytes,
-      currentFile: path,
     };
+    if (path !== undefined) progress.currentFile = path;
     this.emit(progress);
   }
 }

@@ -11,6 +11,8 @@ export interface FailedFile {
   path: string;
   /** Error message. */
   error: string;
+  /** Machine-readable code: a `SyncError` code (`INTEGRITY`, `ACCESS_DENIED`, `SYMLINK_IN_PATH`…) or an errno (`EACCES`, `ENOSPC`…). */
+  code?: string;
 }
 
 /** Outcome of `pull()` or `push()`. */

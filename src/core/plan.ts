@@ -345,14 +345,18 @@ export function planPush(input: PlanInput): SyncPlan {
     }
   }
   if (input.hasSnapshot) {
+    const blocked = input.localBlocked ?? new Set<string>();
     for (const path of input.snapshot.keys()) {
       if (input.local.has(path)) continue;
-      if (input.localBlocked?.has(path) || input.localDirs.has(path)) {
-        if (input.localBlocked?.has(path)) plan.skipped.push({ path, reason: 'not-deleted: local path is not a regular file' });
-        // A directory now stands where the file was: the old object goes.
-        if (!input.localDirs.has(path)) continue;
+      // Something unreadable, a symlink or a special file stands at this path
+      // or above it: the file may well still exist; never delete its object.
+      const blocker = [path, ...parentDirs(path)].find((p) => blocked.has(p));
+      if (blocker !== undefined) {
+        plan.skipped.push({ path, reason: `not-deleted: local "${blocker}" is not a readable regular file or directory` });
+        continue;
       }
-      if (input.isIgnored?.(path)) continue;
+      if (input.isIgnored?.(path) || parentDirs(path).some((dir) => input.isIgnored?.(`${dir}/`))) continue;
+      // A directory now standing where the file was does not save the old object.
       plan.deletions.push({ path, key: input.prefix + path, reason: 'deleted-locally' });
     }
   }

@@ -13,7 +13,7 @@ import { parentDirs } from '../core/paths.js';
 import { IntegrityError, LocalFileError, SyncError } from '../errors.js';
 import { toLocalFile } from '../local/scanner.js';
 import { calculateFileHash } from '../local/hash.js';
-import type { WorkspaceWriter } from '../local/workspace-fs.js';
+import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import { withRetries } from './retry.js';
 
@@ -65,7 +65,7 @@ async function downloadOne(
 ): Promise<TransferDone> {
   await ctx.writer.ensureParents(t.path); // no request when the path cannot be written
   const got = await ctx.store.get(t.key, ctx.signal);
-  const expectedMd5 = got.md5 ?? (got.serverSideEncryption === 'aws:kms' ? undefined : md5FromEtag(got.etag));
+  const expectedMd5 = got.md5 ?? (isKms(got.serverSideEncryption) ? undefined : md5FromEtag(got.etag));
   let counted = 0;
   try {
     const { md5 } = await ctx.writer.writeAtomic(
@@ -166,7 +166,7 @@ async function uploadOne(
     mtimeMs: before.mtimeMs,
     signal: ctx.signal,
   });
-  const etagMd5 = put.serverSideEncryption === 'aws:kms' ? undefined : md5FromEtag(put.etag);
+  const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
   if (etagMd5 !== undefined && etagMd5 !== md5) {
     throw new IntegrityError(
       t.path,
@@ -220,6 +220,11 @@ export async function runRemoteDeletes(
     if (error === undefined) hooks.onDeleted(d.path);
     else hooks.onFailed(d.path, new SyncError('DELETE_FAILED', `Could not delete "${d.key}": ${error}`));
   }
+}
+
+/** SSE-KMS and DSSE-KMS objects have ETags that are not MD5s. */
+function isKms(sse: string | undefined): boolean {
+  return sse !== undefined && sse.startsWith('aws:kms');
 }
 
 function entryStat(local: LocalFile): Omit<SnapshotEntry, 'md5' | 'etag'> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalFileError } from '../../src/errors.js';
-import { WorkspaceWriter } from '../../src/local/workspace-fs.js';
+import { WorkspaceWriter } from '../../src/local/WorkspaceWriter.js';
 
 let base: string;
 let root: string;

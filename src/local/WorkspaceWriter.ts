@@ -114,6 +114,7 @@ export class WorkspaceWriter {
    * remove parent directories this left empty.
    */
   async removeFile(path: string): Promise<boolean> {
+    await this.checkRealParents(path);
     const abs = join(this.root, path);
     const st = await lstat(abs).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
@@ -123,6 +124,19 @@ export class WorkspaceWriter {
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', path, `"${path}" is not a regular file; not deleting it`);
     await unlink(abs);
     return true;
+  }
+
+  /**
+   * Check (fresh, uncached) that every parent of `path` is a real directory,
+   * not a symlink: `unlink` resolves parents, so a directory swapped for a
+   * symlink must not lead a delete outside the workspace.
+   */
+  private async checkRealParents(path: string): Promise<void> {
+    for (const dir of parentDirs(path)) {
+      const st = await lstat(join(this.root, dir));
+      if (st.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${dir}" is a symbolic link; not deleting through it`);
+      if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', path, `"${dir}" is not a directory`);
+    }
   }
 
   /** Remove the given directories if empty, deepest first; non-empty ones stay. */
