@@ -195,7 +195,7 @@ describe('damaged downloads', () => {
   ])('%s: the file fails after 3 attempts, the old content survives, no temp file remains', async (_label, respond, message) => {
     const { result, ws, gets } = await pullDamaged(respond);
     expect(result.success).toBe(false);
-    expect(result.failedFiles).toEqual([{ path: 'f.txt', error: expect.stringMatching(message) }]);
+    expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'f.txt', code: 'INTEGRITY', error: expect.stringMatching(message) })]);
     expect(gets).toBe(3);
     expect(await readFile(path.join(ws, 'f.txt'), 'utf8')).toBe('old content!');
     expect(await tempFiles(ws)).toEqual([]);
@@ -262,7 +262,7 @@ describe('uploads', () => {
     const result = await sync.push();
     expect(result.success).toBe(false);
     expect(result.uploadedFiles).toBe(1);
-    expect(result.failedFiles).toEqual([{ path: 'a.txt', error: expect.stringContaining('WHEN_REQUIRED') }]);
+    expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'a.txt', code: 'INTEGRITY', error: expect.stringContaining('WHEN_REQUIRED') })]);
     expect(result.failedFiles[0]?.error).toMatch(/stored with ETag 0{32} but MD5 [0-9a-f]{32} was sent/);
     expect(s3.commandCalls(PutObjectCommand, { Key: 'prefix/a.txt' })).toHaveLength(3);
   });
@@ -302,7 +302,9 @@ describe('remote deletions', () => {
     const result = await sync.push();
     expect(result.success).toBe(false);
     expect(result.deletedFiles).toBe(1);
-    expect(result.failedFiles).toEqual([{ path: 'a.txt', error: expect.stringContaining('AccessDenied') }]);
+    expect(result.failedFiles).toEqual([
+      expect.objectContaining({ path: 'a.txt', code: 'DELETE_FAILED', error: expect.stringContaining('AccessDenied') }),
+    ]);
     expect(deletedKeys(s3.commandCalls(DeleteObjectsCommand))).toEqual([['prefix/a.txt', 'prefix/b.txt']]);
 
     s3.on(DeleteObjectsCommand).resolves({ Deleted: [{ Key: 'prefix/a.txt' }] });
