@@ -115,6 +115,25 @@ describe('progress events', () => {
     checkPhase(events, 'cleanup', 3);
   });
 
+  it('a sync with nothing to transfer still ends with one final event of its phase (total 0, 100 %)', async () => {
+    const f = await fixture();
+    const ws = await tempDir();
+    await writeTree(ws, files());
+    const sync = f.sync({ workspaceDir: ws });
+    await sync.push();
+    const events: SyncProgress[] = [];
+    sync.on('progress', (p) => events.push({ ...p }));
+    expect(await sync.push()).toMatchObject({ uploadedFiles: 0, deletedFiles: 0 });
+    expect(events).toEqual([
+      { phase: 'upload', current: 0, total: 0, percentage: 100, transferredBytes: 0, totalBytes: 0 },
+    ]);
+    events.length = 0;
+    expect(await sync.pull()).toMatchObject({ downloadedFiles: 0, deletedFiles: 0 });
+    expect(events).toEqual([
+      { phase: 'download', current: 0, total: 0, percentage: 100, transferredBytes: 0, totalBytes: 0 },
+    ]);
+  });
+
   it('a listener that throws does not break push or pull', async () => {
     const f = await fixture();
     const ws = await tempDir();
