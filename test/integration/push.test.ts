@@ -9,7 +9,7 @@ import { LocalFileError } from '../../src/index.js';
 import { recordCommands } from '../helpers/commands.js';
 import { getObjectBytes, listAllKeys, putObjects } from '../helpers/s3.js';
 import { fixture, tempDir } from '../helpers/sync-fixture.js';
-import { writeTree } from '../helpers/tree.js';
+import { readTree, writeTree } from '../helpers/tree.js';
 
 const sortKeys = (keys: string[]) => [...keys].sort();
 
@@ -201,6 +201,24 @@ describe('push', () => {
     const result = await sync.push();
     expect(result).toMatchObject({ success: true, uploadedFiles: 1, deletedFiles: 1 });
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/x/inner.txt', 'ws/y.txt']);
+  });
+
+  it('local names that cannot be object keys (newline, backslash) are skipped (invalid-name), never uploaded, never deleted by pull', async () => {
+    const f = await fixture();
+    const ws = await tempDir();
+    await writeTree(ws, { 'ok.txt': 'ok' });
+    await writeFile(path.join(ws, 'new\nline.txt'), 'x');
+    await writeFile(path.join(ws, 'back\\slash.txt'), 'y');
+    const sync = f.sync({ workspaceDir: ws });
+    const result = await sync.push();
+    expect(result).toMatchObject({ success: true, uploadedFiles: 1 });
+    expect(result.skippedFiles).toContainEqual({ path: 'new\nline.txt', reason: expect.stringMatching(/^invalid-name/) });
+    expect(result.skippedFiles).toContainEqual({ path: 'back\\slash.txt', reason: expect.stringMatching(/^invalid-name/) });
+    expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt']);
+    // A fresh instance mirrors the bucket, but these files are out of its reach.
+    const pulled = await f.sync({ workspaceDir: ws }).pull();
+    expect(pulled).toMatchObject({ success: true, deletedFiles: 0 });
+    expect(Object.keys(await readTree(ws)).sort()).toEqual(['back\\slash.txt', 'new\nline.txt', 'ok.txt']);
   });
 
   it('push of a workspace that does not exist rejects with LocalFileError and does not create it', async () => {
