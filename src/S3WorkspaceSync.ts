@@ -156,8 +156,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const filter = await this.loadFilter(root, listed);
     const scan = await this.scan(root, filter);
     await this.removeTempFiles(root, scan);
-    const { remote, skipped: remoteSkipped } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
-    const input = this.planInput(scan, remote, (p) => filter.ignores(p));
+    const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
+    const input = { ...this.planInput(scan, remote, (p) => filter.ignores(p)), remoteBlocked: conflicts };
     const needs = pullNeeds(input);
     const result = newResult();
     const localMd5 = await this.hashLocal(root, scan, needs.hash);
@@ -238,7 +238,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       return real;
     } catch (error) {
       if (error instanceof SyncError) throw error;
-      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      let code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code === 'EEXIST') code = 'ENOTDIR'; // mkdir over a regular file
       throw new LocalFileError(code, dir, `Workspace directory "${dir}" is not usable: ${messageOf(error)}`, { cause: error });
     }
   }
@@ -366,6 +367,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       }
     }
     result.skippedFiles.push(...plan.skipped, ...plan.kept);
+    for (const b of plan.blocked) {
+      addFailure(result, b.path, new LocalFileError(b.code, b.path, `Cannot write "${b.path}": ${b.reason}`));
+    }
     this.options.logger.debug(
       `Plan ${plan.direction}: ${plan.transfers.length} transfers (${plan.transferBytes} bytes), ` +
         `${plan.deletions.length} deletions, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`,

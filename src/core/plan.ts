@@ -79,6 +79,12 @@ export interface SyncPlan {
   skipped: SkippedFile[];
   /** Local files kept although the remote side differs or lacks them (possible unpushed work). */
   kept: SkippedFile[];
+  /**
+   * Files that cannot be synced because something else occupies the path on
+   * the other side (a local directory or symlink where the bucket has a file).
+   * They are failures: the two sides do not match.
+   */
+  blocked: Array<SkippedFile & { code: string }>;
   unchanged: Unchanged[];
   /** Sum of `transfers[].size`. */
   transferBytes: number;
@@ -101,6 +107,8 @@ export interface PlanInput {
   localBlocked?: ReadonlySet<string>;
   /** Returns true when a path is excluded by the ignore rules. */
   isIgnored?: (path: string) => boolean;
+  /** Paths that exist remotely but are not synced (e.g. a key that is also a directory of other keys): never deleted locally. */
+  remoteBlocked?: ReadonlySet<string>;
 }
 
 const MD5_HEX = /^[0-9a-f]{32}$/;
@@ -149,7 +157,7 @@ export function classifyRemote(
   listed: Iterable<ListedObject>,
   prefix: string,
   isIgnored: (path: string) => boolean,
-): { remote: Map<string, RemoteObject>; skipped: SkippedFile[] } {
+): { remote: Map<string, RemoteObject>; skipped: SkippedFile[]; conflicts: Set<string> } {
   const remote = new Map<string, RemoteObject>();
   const skipped: SkippedFile[] = [];
   for (const obj of listed) {
@@ -187,14 +195,16 @@ export function classifyRemote(
   }
   // A key that is also a "directory" of another key cannot be a local file.
   const dirs = new Set<string>();
+  const conflicts = new Set<string>();
   for (const path of remote.keys()) for (const dir of parentDirs(path)) dirs.add(dir);
   for (const path of [...remote.keys()]) {
     if (dirs.has(path)) {
       remote.delete(path);
+      conflicts.add(path);
       skipped.push({ path, reason: 'file-directory-conflict: other keys use this path as a directory' });
     }
   }
-  return { remote, skipped };
+  return { remote, skipped, conflicts };
 }
 
 /**
@@ -247,7 +257,7 @@ export function planPull(input: PlanInput): SyncPlan {
   for (const remote of input.remote.values()) {
     const { path } = remote;
     if (input.localDirs.has(path)) {
-      plan.skipped.push({ path, reason: 'directory-exists-locally' });
+      plan.blocked.push({ path, reason: 'directory-exists-locally', code: 'EISDIR' });
       continue;
     }
     if (parentDirs(path).some((dir) => input.local.has(dir) || input.localBlocked?.has(dir))) {
@@ -255,7 +265,7 @@ export function planPull(input: PlanInput): SyncPlan {
       continue;
     }
     if (input.localBlocked?.has(path)) {
-      plan.skipped.push({ path, reason: 'local-path-is-not-a-regular-file' });
+      plan.blocked.push({ path, reason: 'local-path-is-not-a-regular-file', code: 'NOT_A_FILE' });
       continue;
     }
     const local = input.local.get(path);
@@ -282,6 +292,10 @@ export function planPull(input: PlanInput): SyncPlan {
 
   for (const local of input.local.values()) {
     if (input.remote.has(local.path)) continue;
+    if (input.remoteBlocked?.has(local.path)) {
+      plan.skipped.push({ path: local.path, reason: 'not-deleted: the key exists remotely but cannot be synced' });
+      continue;
+    }
     if (!input.hasSnapshot) {
       plan.deletions.push({ path: local.path, key: input.prefix + local.path, reason: 'not-in-remote' });
     } else if (changedLocally(local)) {
@@ -364,7 +378,7 @@ export function planPush(input: PlanInput): SyncPlan {
 }
 
 function emptyPlan(direction: 'pull' | 'push'): SyncPlan {
-  return { direction, transfers: [], deletions: [], skipped: [], kept: [], unchanged: [], transferBytes: 0 };
+  return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], transferBytes: 0 };
 }
 
 function addTransfer(plan: SyncPlan, remote: RemoteObject, reason: TransferReason): void {

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, rmdir, unlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, open, rename, rmdir, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parentDirs } from '../core/paths.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
+import { assertFdIs, assertRealParent, pathOfFd } from './path-guard.js';
 
 /**
  * Writes into one workspace root without ever following a symbolic link out of
@@ -59,7 +59,10 @@ export class WorkspaceWriter {
   /**
    * Stream `body` into a temporary file next to `path`, check its length and
    * MD5, set its mtime, then rename it over `path`. On any failure the temporary
-   * file is removed and `path` is untouched.
+   * file is removed and `path` is untouched. The parent chain is re-resolved
+   * (uncached) before the temporary file is created and before the rename, and
+   * the created file is checked by descriptor, so a directory swapped for a
+   * symlink mid-sync is refused.
    *
    * @param verify called with the byte count and MD5 of what was written; throw to refuse it.
    */
@@ -69,16 +72,8 @@ export class WorkspaceWriter {
     options: { mtimeMs?: number | undefined; signal?: AbortSignal | undefined; onBytes?: (n: number) => void },
     verify: (bytes: number, md5: string) => void,
   ): Promise<{ bytes: number; md5: string }> {
-    try {
-      await this.ensureParents(path);
-    } catch (error) {
-      body.destroy();
-      throw error;
-    }
     const target = join(this.root, path);
-    const parents = parentDirs(path);
-    const dir = parents[parents.length - 1];
-    const temp = join(this.root, dir ?? '', `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
     const hash = createHash('md5');
     let bytes = 0;
     const tap = new Transform({
@@ -89,8 +84,18 @@ export class WorkspaceWriter {
         done(null, chunk);
       },
     });
+    let fh: FileHandle | undefined;
+    let created: string | undefined;
     try {
-      await pipeline(body, tap, createWriteStream(temp, { flags: 'wx', mode: 0o666 }), options.signal ? { signal: options.signal } : {});
+      await this.ensureParents(path);
+      await assertRealParent(target, path);
+      fh = await open(temp, 'wx', 0o666);
+      created = (await pathOfFd(fh.fd)) ?? temp;
+      await assertFdIs(fh.fd, temp, path);
+      // The write stream closes the descriptor when it finishes or fails.
+      const out = fh.createWriteStream();
+      fh = undefined;
+      await pipeline(body, tap, out, options.signal ? { signal: options.signal } : {});
       const md5 = hash.digest('hex');
       verify(bytes, md5);
       if (options.mtimeMs !== undefined) {
@@ -100,11 +105,13 @@ export class WorkspaceWriter {
       const existing = await lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
       if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
+      await assertRealParent(target, path);
       await rename(temp, target);
       return { bytes, md5 };
     } catch (error) {
       body.destroy();
-      await unlink(temp).catch(() => undefined);
+      await fh?.close().catch(() => undefined);
+      if (created !== undefined) await unlink(created).catch(() => undefined);
       throw error;
     }
   }
@@ -114,8 +121,8 @@ export class WorkspaceWriter {
    * remove parent directories this left empty.
    */
   async removeFile(path: string): Promise<boolean> {
-    await this.checkRealParents(path);
     const abs = join(this.root, path);
+    await assertRealParent(abs, path);
     const st = await lstat(abs).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
@@ -124,19 +131,6 @@ export class WorkspaceWriter {
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', path, `"${path}" is not a regular file; not deleting it`);
     await unlink(abs);
     return true;
-  }
-
-  /**
-   * Check (fresh, uncached) that every parent of `path` is a real directory,
-   * not a symlink: `unlink` resolves parents, so a directory swapped for a
-   * symlink must not lead a delete outside the workspace.
-   */
-  private async checkRealParents(path: string): Promise<void> {
-    for (const dir of parentDirs(path)) {
-      const st = await lstat(join(this.root, dir));
-      if (st.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${dir}" is a symbolic link; not deleting through it`);
-      if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', path, `"${dir}" is not a directory`);
-    }
   }
 
   /** Remove the given directories if empty, deepest first; non-empty ones stay. */

@@ -7,12 +7,13 @@ import { constants, createReadStream } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { md5FromEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
 import { IntegrityError, LocalFileError, SyncError } from '../errors.js';
 import { toLocalFile } from '../local/scanner.js';
-import { calculateFileHash } from '../local/hash.js';
+import { assertFdIs, assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import { withRetries } from './retry.js';
@@ -129,59 +130,72 @@ async function uploadOne(
   ctx: { store: ObjectStore; root: string; contentType: (path: string) => string; signal?: AbortSignal | undefined },
 ): Promise<TransferDone> {
   const abs = join(ctx.root, t.path);
-  // O_NOFOLLOW: a file replaced by a symlink since the scan is refused (ELOOP), never read.
+  await assertRealParent(abs, t.path);
+  // O_NOFOLLOW: a file replaced by a symlink since the scan is refused (ELOOP),
+  // never read; the descriptor check catches a parent directory swapped for one.
   const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
-    throw new LocalFileError(error.code ?? 'EIO', t.path, `Cannot read "${t.path}": ${error.code === 'ELOOP' ? 'it is a symbolic link' : error.message}`, { cause: error });
+    const why = error.code === 'ELOOP' ? 'it is a symbolic link' : error.message;
+    throw new LocalFileError(error.code ?? 'EIO', t.path, `Cannot read "${t.path}": ${why}`, { cause: error });
   });
-  let before: LocalFile;
-  let body: Buffer | (() => NodeJS.ReadableStream);
-  let md5: string;
   try {
+    await assertFdIs(fh.fd, abs, t.path);
     const st = await fh.stat();
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', t.path, `"${t.path}" is no longer a regular file`);
-    before = toLocalFile(t.path, st);
+    const before = toLocalFile(t.path, st);
     if (st.size > SINGLE_PUT_MAX) {
-      throw new SyncError('FILE_TOO_LARGE', `"${t.path}" is ${st.size} bytes; single uploads are limited to 5 GiB and multipart upload is not supported yet`);
+      throw new SyncError(
+        'FILE_TOO_LARGE',
+        `"${t.path}" is ${st.size} bytes; single uploads are limited to 5 GiB and multipart upload is not supported yet`,
+      );
     }
+    let body: Buffer | (() => Readable);
+    let md5: string;
     if (st.size <= BUFFERED_UPLOAD_MAX) {
       const buf = await fh.readFile();
       if (buf.length !== st.size) throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being read`);
       md5 = createHash('md5').update(buf).digest('hex');
       body = buf;
     } else {
-      md5 = t.md5 ?? (await calculateFileHash(abs, ctx.signal));
-      // Numeric open flags are accepted at run time; @types/node only declares strings.
-      const flags = (constants.O_RDONLY | constants.O_NOFOLLOW) as unknown as string;
-      body = () => createReadStream(abs, { flags, highWaterMark: 1024 * 1024 });
+      // Larger files stream from the checked descriptor (positional reads, so a
+      // retry can start again at byte 0); memory stays at one chunk per upload.
+      const fromStart = (): Readable => createReadStream('', { fd: fh.fd, start: 0, autoClose: false, highWaterMark: 1024 * 1024 });
+      md5 = t.md5 ?? (await hashStream(fromStart()));
+      body = fromStart;
     }
+    const put = await ctx.store.put({
+      key: t.key,
+      body,
+      size: before.size,
+      md5,
+      contentType: ctx.contentType(t.path),
+      mtimeMs: before.mtimeMs,
+      signal: ctx.signal,
+    });
+    const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
+    if (etagMd5 !== undefined && etagMd5 !== md5) {
+      throw new IntegrityError(
+        t.path,
+        md5,
+        etagMd5,
+        `Upload of "${t.path}" was stored with ETag ${etagMd5} but MD5 ${md5} was sent (the object may be corrupt). ${CHECKSUM_HINT}`,
+      );
+    }
+    // Record the stat only if the file did not change while it was uploaded.
+    const after = await lstat(abs).catch(() => undefined);
+    const same =
+      after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
+    const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
+    if (!same) entry.mtimeMs = -1; // forces a re-hash next time
+    return { path: t.path, bytes: before.size, entry };
   } finally {
     await fh.close();
   }
-  const put = await ctx.store.put({
-    key: t.key,
-    body: body as Buffer | (() => import('node:stream').Readable),
-    size: before.size,
-    md5,
-    contentType: ctx.contentType(t.path),
-    mtimeMs: before.mtimeMs,
-    signal: ctx.signal,
-  });
-  const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
-  if (etagMd5 !== undefined && etagMd5 !== md5) {
-    throw new IntegrityError(
-      t.path,
-      md5,
-      etagMd5,
-      `Upload of "${t.path}" was stored with ETag ${etagMd5} but MD5 ${md5} was sent (the object may be corrupt). ${CHECKSUM_HINT}`,
-    );
-  }
-  // Record the stat only if the file did not change while it was uploaded.
-  const after = await lstat(abs).catch(() => undefined);
-  const same =
-    after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
-  const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
-  if (!same) entry.mtimeMs = -1; // forces a re-hash next time
-  return { path: t.path, bytes: before.size, entry };
+}
+
+async function hashStream(stream: Readable): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** Delete local files (pull) and prune directories left empty. */

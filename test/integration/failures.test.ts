@@ -16,7 +16,7 @@ import { readTree, writeTree } from '../helpers/tree.js';
 const isRoot = process.getuid?.() === 0;
 
 describe('per-file failures', () => {
-  it('a local directory where a remote file should go is skipped; the rest of the pull goes on', async () => {
+  it('a local directory where a remote file should go fails that file (the sides cannot match); the rest of the pull goes on', async () => {
     const f = await fixture();
     const ws = await tempDir();
     await writeTree(ws, { 'b.txt': 'b' });
@@ -27,15 +27,10 @@ describe('per-file failures', () => {
 
     const result = await sync.pull();
     expect(result.downloadedFiles).toBe(1);
-    expect(result.skippedFiles).toEqual(
-      expect.arrayContaining([
-        { path: 'a', reason: 'directory-exists-locally' },
-        { path: 'a/mine.txt', reason: 'created-locally' },
-      ]),
-    );
-    // As the code stands, a skipped file is not a failure.
-    expect(result.failedFiles).toEqual([]);
-    expect(result.success).toBe(true);
+    expect(result.skippedFiles).toContainEqual({ path: 'a/mine.txt', reason: 'created-locally' });
+    expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'a', code: 'EISDIR' })]);
+    expect(result.failedFiles[0]?.error).toMatch(/directory-exists-locally/);
+    expect(result.success).toBe(false);
     expect(await readTree(ws)).toEqual({
       'a/mine.txt': Buffer.from('local work'),
       'b.txt': Buffer.from('b'),
@@ -43,29 +38,28 @@ describe('per-file failures', () => {
     });
   });
 
-  it('remote keys x and x/inner.txt (file/directory conflict): x is skipped, nothing fails, nothing is written through the file x', async () => {
+  it('remote keys x and x/inner.txt (file/directory conflict): x is skipped, the local file x is kept, nothing is written through it', async () => {
     const f = await fixture();
     const ws = await tempDir();
     await writeTree(ws, { x: 'a local file named x' });
     const sync = f.sync({ workspaceDir: ws });
     await sync.push();
     await putObjects(f.other, f.bucket, { 'ws/x/inner.txt': 'inner', 'ws/ok.txt': 'ok' });
-    // Now the bucket has both ws/x and ws/x/inner.txt: x cannot be a file locally.
-    const result = await sync.pull();
-    expect(result.failedFiles).toEqual([]);
-    expect(result.success).toBe(true);
-    expect(result.skippedFiles).toContainEqual({
-      path: 'x',
-      reason: 'file-directory-conflict: other keys use this path as a directory',
-    });
-    expect((await readTree(ws))['ok.txt']?.toString()).toBe('ok');
-    // The conflicting object is left alone in the bucket.
-    expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt', 'ws/x', 'ws/x/inner.txt']);
-    // (The first pull removes the local file x and skips x/inner.txt; the
-    // next pull restores x/inner.txt.)
-    await sync.pull();
-    expect(await readTree(ws)).toEqual({ 'ok.txt': Buffer.from('ok'), 'x/inner.txt': Buffer.from('inner') });
-    expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt', 'ws/x', 'ws/x/inner.txt']);
+    // Now the bucket has both ws/x and ws/x/inner.txt: x cannot be both locally.
+    for (let round = 0; round < 2; round++) {
+      const result = await sync.pull();
+      expect(result.failedFiles).toEqual([]);
+      expect(result.skippedFiles).toEqual(
+        expect.arrayContaining([
+          { path: 'x', reason: 'file-directory-conflict: other keys use this path as a directory' },
+          { path: 'x/inner.txt', reason: 'parent-is-not-a-directory-locally' },
+          { path: 'x', reason: 'not-deleted: the key exists remotely but cannot be synced' },
+        ]),
+      );
+      // The local x still matches the object ws/x: it is not deleted, and nothing is written through it.
+      expect(await readTree(ws)).toEqual({ 'ok.txt': Buffer.from('ok'), x: Buffer.from('a local file named x') });
+      expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt', 'ws/x', 'ws/x/inner.txt']);
+    }
   });
 
   it('an object that vanishes between listing and GET fails that file only, and then nothing is deleted locally', async () => {

@@ -101,19 +101,17 @@ describe('symlinks', () => {
     expect(await readFile(path.join(outside, 'target.txt'), 'utf8')).toBe('original');
     expect(await listEntries(outside)).toEqual(['target.txt']);
     expect((await lstat(path.join(ws, 'link.txt'))).isSymbolicLink()).toBe(true);
-    expect(result.skippedFiles).toContainEqual({ path: 'link.txt', reason: 'local-path-is-not-a-regular-file' });
+    // The two sides cannot match while the link is there: a failure, not a silent skip.
+    expect(result.failedFiles).toContainEqual(expect.objectContaining({ path: 'link.txt', code: 'NOT_A_FILE' }));
+    expect(result.success).toBe(false);
     expect(result.downloadedFiles).toBe(1);
   });
 
-  // LIBRARY BUG (src/local/WorkspaceWriter.ts, ensureDir/writeAtomic):
-  // parent directories are lstat-checked once per sync and the result is
-  // cached, and downloadOne (src/transfer/execute.ts) runs that check BEFORE the
-  // GetObject. writeAtomic's own ensureParents() call then hits the cache, so a
-  // directory replaced by a symlink during the download is followed: the temp
-  // file is created, and renamed, in the symlink's target outside the
-  // workspace. Re-checking the parent chain uncached right before creating the
-  // temp file (and before the rename) would refuse it (SYMLINK_IN_PATH).
-  it.fails('pull does not follow a directory swapped for a symlink after the scan', async () => {
+  // Regression: parents are re-resolved (uncached) right before the temp file
+  // is created and before the rename, and the created file is checked by
+  // descriptor (/proc/self/fd), so a directory swapped for a symlink after the
+  // planning-time check is refused (SYMLINK_IN_PATH).
+  it('pull does not follow a directory swapped for a symlink after the scan', async () => {
     const f = await fixture();
     const outside = await tempDir('s3ws-outside-');
     const ws = await tempDir();
@@ -178,15 +176,10 @@ describe('symlinks', () => {
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/d/x.txt', 'ws/d/y.txt', 'ws/ok.txt']);
     expect(result.deletedFiles).toBe(0);
   });
-  // LIBRARY BUG (src/transfer/execute.ts, uploadOne: `open(abs, O_RDONLY |
-  // O_NOFOLLOW)`): O_NOFOLLOW only refuses a symlink as the LAST component.
-  // A parent directory replaced by a symlink after the scan is followed, and
-  // the outside file's bytes are uploaded under the workspace file's key
-  // (success: true). Checking the parents with lstat before the open, or —
-  // race-free — comparing the opened fd's fstat (dev/ino) with the scanned
-  // file's ino, would refuse it. (Files over 8 MiB are re-opened by path in
-  // createReadStream, the same gap.)
-  it.fails('push does not read through a directory swapped for a symlink after the scan', async () => {
+  // Regression: uploads re-resolve the parent chain before opening, open with
+  // O_NOFOLLOW, and check the descriptor's real path (/proc/self/fd), so a
+  // parent directory swapped for a symlink after the scan is never read.
+  it('push does not read through a directory swapped for a symlink after the scan', async () => {
     const f = await fixture();
     const outside = await tempDir('s3ws-outside-');
     await writeTree(outside, { 'x.txt': 'OUTSIDE SECRET' });

@@ -226,11 +226,23 @@ describe('planPull', () => {
       }),
     );
     expect(plan.transfers).toEqual([]);
-    expect(Object.fromEntries(plan.skipped.map((s) => [s.path, s.reason]))).toEqual({
-      dir: 'directory-exists-locally',
-      'file/child': 'parent-is-not-a-directory-locally',
-      link: 'local-path-is-not-a-regular-file',
-    });
+    // the local file in the way is deleted (mirror) so the next pull can write file/child
+    expect(plan.skipped).toEqual([{ path: 'file/child', reason: 'parent-is-not-a-directory-locally' }]);
+    expect(plan.deletions.map((d) => d.path)).toEqual(['file']);
+    // a directory or symlink where the bucket has a file: the sides cannot match — a failure
+    expect(plan.blocked).toEqual([
+      { path: 'dir', reason: 'directory-exists-locally', code: 'EISDIR' },
+      { path: 'link', reason: 'local-path-is-not-a-regular-file', code: 'NOT_A_FILE' },
+    ]);
+  });
+
+  it('never deletes a local file whose key exists remotely but cannot be synced', () => {
+    const plan = planPull({ ...input({ local: [local('x')], remote: [remote('x/inner.txt', MD5('1'))] }), remoteBlocked: new Set(['x']) });
+    expect(plan.deletions).toEqual([]);
+    expect(plan.skipped).toEqual([
+      { path: 'x/inner.txt', reason: 'parent-is-not-a-directory-locally' },
+      { path: 'x', reason: expect.stringMatching(/^not-deleted/) },
+    ]);
   });
 
   it('downloads when the remote MD5 is unknown and cannot be compared', () => {
