@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, rename, rmdir, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { fstatSync, futimesSync, lstatSync, type Stats } from 'node:fs';
+import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { parentDirs } from '../core/paths.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
-import { assertFdIs, assertRealParent, pathOfFd } from './path-guard.js';
+import { assertRealParent } from './path-guard.js';
 
 /**
  * Writes into one workspace root without ever following a symbolic link out of
@@ -59,60 +59,73 @@ export class WorkspaceWriter {
   /**
    * Stream `body` into a temporary file next to `path`, check its length and
    * MD5, set its mtime, then rename it over `path`. On any failure the temporary
-   * file is removed and `path` is untouched. The parent chain is re-resolved
-   * (uncached) before the temporary file is created and before the rename, and
-   * the created file is checked by descriptor, so a directory swapped for a
-   * symlink mid-sync is refused.
+   * file is removed and `path` is untouched.
+   *
+   * Symlinks: parents are checked with lstat when first created or seen
+   * (cached per sync), and the file's directory is resolved again right
+   * before and right after the temporary file is created, so a directory
+   * swapped for a symlink mid-sync is refused before a byte is written. (A
+   * swap after that makes the rename fail: the temporary file's path no longer
+   * resolves.)
    *
    * @param verify called with the byte count and MD5 of what was written; throw to refuse it.
+   * @returns the bytes written, their MD5, and the file's stat after the rename.
    */
   async writeAtomic(
     path: string,
     body: Readable,
     options: { mtimeMs?: number | undefined; signal?: AbortSignal | undefined; onBytes?: (n: number) => void },
     verify: (bytes: number, md5: string) => void,
-  ): Promise<{ bytes: number; md5: string }> {
+  ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     const target = join(this.root, path);
     const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
-    const hash = createHash('md5');
-    let bytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        options.onBytes?.(chunk.length);
-        done(null, chunk);
-      },
-    });
     let fh: FileHandle | undefined;
     let created: string | undefined;
     try {
       await this.ensureParents(path);
-      await assertRealParent(target, path);
+      assertRealParent(target, path);
       fh = await open(temp, 'wx', 0o666);
-      created = (await pathOfFd(fh.fd)) ?? temp;
-      await assertFdIs(fh.fd, temp, path);
-      // The write stream closes the descriptor when it finishes or fails.
-      const out = fh.createWriteStream();
-      fh = undefined;
-      await pipeline(body, tap, out, options.signal ? { signal: options.signal } : {});
+      created = temp;
+      // Resolved again after the create: a swap in between is caught before a byte is written.
+      assertRealParent(target, path);
+      const hash = createHash('md5');
+      let bytes = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        options.signal?.throwIfAborted();
+        hash.update(chunk);
+        bytes += chunk.length;
+        let offset = 0;
+        while (offset < chunk.length) offset += (await fh.write(chunk, offset)).bytesWritten;
+        options.onBytes?.(chunk.length);
+      }
       const md5 = hash.digest('hex');
       verify(bytes, md5);
       if (options.mtimeMs !== undefined) {
         const t = options.mtimeMs / 1000;
-        await utimes(temp, t, t);
+        futimesSync(fh.fd, t, t);
       }
-      const existing = await lstat(target).catch(() => undefined);
+      const existing = lstatOrUndefined(target);
       if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
       if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
-      await assertRealParent(target, path);
       await rename(temp, target);
-      return { bytes, md5 };
+      created = undefined;
+      const stat = fstatSync(fh.fd); // after the rename, which changes ctime
+      return { bytes, md5, stat };
     } catch (error) {
       body.destroy();
-      await fh?.close().catch(() => undefined);
-      if (created !== undefined) await unlink(created).catch(() => undefined);
+      // If the parent was swapped for a link, the path would resolve elsewhere:
+      // only unlink the temporary file where it was created.
+      if (created !== undefined) {
+        try {
+          assertRealParent(target, path);
+          await unlink(created);
+        } catch {
+          // not ours to remove, or already gone
+        }
+      }
       throw error;
+    } finally {
+      await fh?.close().catch(() => undefined);
     }
   }
 
@@ -122,7 +135,7 @@ export class WorkspaceWriter {
    */
   async removeFile(path: string): Promise<boolean> {
     const abs = join(this.root, path);
-    await assertRealParent(abs, path);
+    assertRealParent(abs, path);
     const st = await lstat(abs).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
@@ -144,5 +157,14 @@ export class WorkspaceWriter {
         // not empty, gone, or not ours to remove: leave it
       }
     }
+  }
+}
+
+/** Synchronous lstat (a few microseconds; cheaper than a thread-pool round trip). */
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
   }
 }

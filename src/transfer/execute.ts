@@ -3,7 +3,7 @@
  * finished item is reported through callbacks so the facade can count, emit
  * progress and update the snapshot only for what actually succeeded.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, fstatSync, type Stats } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { md5FromEtag, type Deletion, type LocalFile, type SnapshotEntry, type Tr
 import { parentDirs } from '../core/paths.js';
 import { IntegrityError, LocalFileError, SyncError } from '../errors.js';
 import { toLocalFile } from '../local/scanner.js';
-import { assertFdIs, assertRealParent } from '../local/path-guard.js';
+import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import { withRetries } from './retry.js';
@@ -69,7 +69,7 @@ async function downloadOne(
   const expectedMd5 = got.md5 ?? (isKms(got.serverSideEncryption) ? undefined : md5FromEtag(got.etag));
   let counted = 0;
   try {
-    const { md5 } = await ctx.writer.writeAtomic(
+    const { md5, stat } = await ctx.writer.writeAtomic(
       t.path,
       got.body,
       {
@@ -89,8 +89,7 @@ async function downloadOne(
         }
       },
     );
-    const st = await lstat(join(ctx.writer.root, t.path));
-    return { path: t.path, bytes: got.size, entry: { ...entryStat(toLocalFile(t.path, st)), md5, etag: got.etag } };
+    return { path: t.path, bytes: got.size, entry: { ...entryStat(toLocalFile(t.path, stat)), md5, etag: got.etag } };
   } catch (error) {
     hooks.onBytes(-counted); // a retry counts its bytes again
     throw error;
@@ -130,7 +129,7 @@ async function uploadOne(
   ctx: { store: ObjectStore; root: string; contentType: (path: string) => string; signal?: AbortSignal | undefined },
 ): Promise<TransferDone> {
   const abs = join(ctx.root, t.path);
-  await assertRealParent(abs, t.path);
+  assertRealParent(abs, t.path);
   // O_NOFOLLOW: a file replaced by a symlink since the scan is refused (ELOOP),
   // never read; the descriptor check catches a parent directory swapped for one.
   const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
@@ -138,8 +137,9 @@ async function uploadOne(
     throw new LocalFileError(error.code ?? 'EIO', t.path, `Cannot read "${t.path}": ${why}`, { cause: error });
   });
   try {
-    await assertFdIs(fh.fd, abs, t.path);
-    const st = await fh.stat();
+    // Resolved again after the open: a parent swapped for a link in between is caught.
+    assertRealParent(abs, t.path);
+    const st = fstatSync(fh.fd);
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', t.path, `"${t.path}" is no longer a regular file`);
     const before = toLocalFile(t.path, st);
     if (st.size > SINGLE_PUT_MAX) {
@@ -181,7 +181,12 @@ async function uploadOne(
       );
     }
     // Record the stat only if the file did not change while it was uploaded.
-    const after = await lstat(abs).catch(() => undefined);
+    let after: Stats | undefined;
+    try {
+      after = fstatSync(fh.fd);
+    } catch {
+      after = undefined;
+    }
     const same =
       after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
     const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };

@@ -36,7 +36,9 @@ describe('WorkspaceWriter.writeAtomic', () => {
   it('creates parents, writes, sets mtime, leaves no temporary file', async () => {
     const w = new WorkspaceWriter(root);
     const r = await w.writeAtomic('a/b/c.txt', body('hello'), { mtimeMs: 1_600_000_000_000 }, accept);
-    expect(r).toEqual({ bytes: 5, md5: '5d41402abc4b2a76b9719d911017c592' });
+    expect(r).toMatchObject({ bytes: 5, md5: '5d41402abc4b2a76b9719d911017c592' });
+    expect(r.stat.isFile()).toBe(true);
+    expect(r.stat.mtimeMs).toBe(1_600_000_000_000);
     expect(await readFile(join(root, 'a/b/c.txt'), 'utf8')).toBe('hello');
     expect((await stat(join(root, 'a/b/c.txt'))).mtimeMs).toBe(1_600_000_000_000);
     expect(await allFiles(root)).toEqual(['a/b/c.txt']);
