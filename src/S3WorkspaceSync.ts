@@ -150,7 +150,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   private async runPull(): Promise<SyncResult> {
     const started = Date.now();
-    const { prefix, logger } = this.options;
+    const { prefix } = this.options;
     const root = await this.prepareRoot(true);
     const listed = await this.listAll();
     const filter = await this.loadFilter(root, listed);

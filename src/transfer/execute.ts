@@ -4,7 +4,7 @@
  * progress and update the snapshot only for what actually succeeded.
  */
 import { constants, createReadStream, fstatSync, type Stats } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -39,24 +39,42 @@ export interface ExecuteHooks {
   onFailed(path: string, error: unknown): void;
 }
 
+/**
+ * Run one function per transfer through a single concurrency limiter, each
+ * retried as a whole after transient failures; outcomes go to the hooks, so
+ * one failed file never stops the others.
+ */
+async function runEach(
+  transfers: Transfer[],
+  concurrency: number,
+  signal: AbortSignal | undefined,
+  one: (t: Transfer) => Promise<TransferDone>,
+  hooks: ExecuteHooks,
+): Promise<void> {
+  const limit = pLimit(concurrency);
+  await Promise.all(
+    transfers.map((t) =>
+      limit(async () => {
+        let done: TransferDone;
+        try {
+          done = await withRetries(() => one(t), signal);
+        } catch (error) {
+          hooks.onFailed(t.path, error);
+          return;
+        }
+        hooks.onDone(done);
+      }),
+    ),
+  );
+}
+
 /** Download every transfer of a pull plan: temp file → verify → rename. */
-export async function runDownloads(
+export function runDownloads(
   transfers: Transfer[],
   ctx: { store: ObjectStore; writer: WorkspaceWriter; concurrency: number; signal?: AbortSignal | undefined },
   hooks: ExecuteHooks,
 ): Promise<void> {
-  const limit = pLimit(ctx.concurrency);
-  await Promise.all(
-    transfers.map((t) =>
-      limit(async () => {
-        try {
-          hooks.onDone(await withRetries(() => downloadOne(t, ctx, hooks), ctx.signal));
-        } catch (error) {
-          hooks.onFailed(t.path, error);
-        }
-      }),
-    ),
-  );
+  return runEach(transfers, ctx.concurrency, ctx.signal, (t) => downloadOne(t, ctx, hooks), hooks);
 }
 
 async function downloadOne(
@@ -97,7 +115,7 @@ async function downloadOne(
 }
 
 /** Upload every transfer of a push plan; checks the server's ETag against the MD5 sent. */
-export async function runUploads(
+export function runUploads(
   transfers: Transfer[],
   ctx: {
     store: ObjectStore;
@@ -108,19 +126,16 @@ export async function runUploads(
   },
   hooks: ExecuteHooks,
 ): Promise<void> {
-  const limit = pLimit(ctx.concurrency);
-  await Promise.all(
-    transfers.map((t) =>
-      limit(async () => {
-        try {
-          const done = await withRetries(() => uploadOne(t, ctx), ctx.signal);
-          hooks.onBytes(done.bytes);
-          hooks.onDone(done);
-        } catch (error) {
-          hooks.onFailed(t.path, error);
-        }
-      }),
-    ),
+  return runEach(
+    transfers,
+    ctx.concurrency,
+    ctx.signal,
+    async (t) => {
+      const done = await uploadOne(t, ctx);
+      hooks.onBytes(done.bytes);
+      return done;
+    },
+    hooks,
   );
 }
 
