@@ -11,20 +11,37 @@ import {
   type ListedObject,
   type PlanInput,
   type RemoteObject,
+  type Plan,
   type Snapshot,
-  type SyncPlan,
 } from './core/plan.js';
-import { IncompleteSyncError, LocalFileError, SyncError, escapeForLog, messageOf } from './errors.js';
+import { evaluateGuards, type GuardLimits, type GuardVerdict } from './core/guards.js';
+import {
+  ConfigError,
+  GuardError,
+  IncompleteSyncError,
+  LocalFileError,
+  SyncAbortedError,
+  SyncError,
+  escapeForLog,
+  messageOf,
+} from './errors.js';
 import { ProgressTracker, type SyncEvents } from './events.js';
 import { calculateFileHash } from './local/hash.js';
 import { scanWorkspace, type ScanResult } from './local/scanner.js';
 import { WorkspaceWriter } from './local/WorkspaceWriter.js';
-import { clientMaxSockets, resolveOptions, type ResolvedOptions, type S3WorkspaceSyncOptions } from './options.js';
+import {
+  clientMaxSockets,
+  resolveOptions,
+  validateGuards,
+  type ResolvedOptions,
+  type S3WorkspaceSyncOptions,
+  type SyncCallOptions,
+} from './options.js';
 import type { ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import { SYNCIGNORE_FILE, SyncIgnoreFilter } from './SyncIgnoreFilter.js';
 import { runDownloads, runLocalDeletes, runRemoteDeletes, runUploads, type ExecuteHooks } from './transfer/execute.js';
-import type { SyncProgress, SyncResult } from './types.js';
+import type { SyncPlan, SyncProgress, SyncResult } from './types.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
 const HASH_CONCURRENCY = 4;
@@ -64,7 +81,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   constructor(options: S3WorkspaceSyncOptions) {
     super();
     this.options = resolveOptions(options);
-    this.store = new S3ObjectStore(this.options.client, this.options.bucket);
+    this.store = new S3ObjectStore(this.options.client, this.options.bucket, this.options.expectedBucketOwner);
   }
 
   /** Absolute path of the workspace directory. */
@@ -80,11 +97,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * `skippedFiles` (a fresh instance mirrors the bucket). Nothing is deleted
    * if any download failed.
    *
+   * @throws {GuardError} when a guard refuses the plan (nothing was changed).
+   * @throws {SyncAbortedError} when `signal` fired or `timeoutMs` passed.
    * @throws {StorageError} when the listing fails (bucket missing, access denied…).
    * @throws {LocalFileError} when the workspace directory cannot be created or read.
    */
-  pull(): Promise<SyncResult> {
-    return this.exclusive(() => this.runPull());
+  pull(options: SyncCallOptions = {}): Promise<SyncResult> {
+    return this.exclusive(() => this.run('pull', options));
   }
 
   /**
@@ -92,11 +111,25 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * locally since this instance's last sync. Without a previous sync nothing
    * is deleted. Nothing is deleted if any upload failed.
    *
+   * @throws {GuardError} when a guard refuses the plan (nothing was changed).
+   * @throws {SyncAbortedError} when `signal` fired or `timeoutMs` passed.
    * @throws {StorageError} when the bucket cannot be used.
    * @throws {LocalFileError} when the workspace directory cannot be read.
    */
-  push(): Promise<SyncResult> {
-    return this.exclusive(() => this.runPush());
+  push(options: SyncCallOptions = {}): Promise<SyncResult> {
+    return this.exclusive(() => this.run('push', options));
+  }
+
+  /**
+   * The exact actions a `pull()` or `push()` would take now — transfers,
+   * deletions, skips with reasons, byte totals, and the guard that would
+   * refuse it — without changing anything (it lists and hashes, like the sync
+   * itself). Same as `(await pull({ ...options, dryRun: true })).plan`.
+   */
+  async plan(direction: 'pull' | 'push', options: Omit<SyncCallOptions, 'dryRun'> = {}): Promise<SyncPlan> {
+    if (direction !== 'pull' && direction !== 'push') throw new ConfigError("plan() takes 'pull' or 'push'");
+    const result = await this.exclusive(() => this.run(direction, { ...options, dryRun: true }));
+    return result.plan;
   }
 
   /**
@@ -146,68 +179,113 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return run;
   }
 
-  // ---------------------------------------------------------------- pull
+  // ---------------------------------------------------------------- one sync
 
-  private async runPull(): Promise<SyncResult> {
+  /**
+   * The one code path of every sync: scan and list, plan, check the guards,
+   * then (unless this is a dry run) execute and record. `plan()` and dry runs
+   * stop after the guards.
+   */
+  private async run(direction: 'pull' | 'push', call: SyncCallOptions): Promise<SyncResult> {
     const started = Date.now();
+    const limits = this.limits(call);
+    const dryRun = call.dryRun === true;
+    const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs);
+    const result = newResult(direction, dryRun);
+    try {
+      const prepared = direction === 'pull' ? await this.preparePull(dryRun, limits, signal) : await this.preparePush(signal);
+      const { plan, scan, treeSize, listed } = prepared;
+      this.recordPlan(plan, scan, result);
+      const verdict = evaluateGuards(plan, { location: this.location(), treeSize, listed }, limits);
+      result.plan = toReport(plan, result, verdict);
+      if (dryRun) return this.finish(result, started);
+      if (verdict !== undefined) throw new GuardError(verdict.code, verdict.message, verdict.details);
+
+      await this.checkSockets();
+      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, signal);
+      else await this.executePush(prepared.root, plan, result, signal);
+      if (signal?.aborted) throw signal.reason;
+      this.markSynced(direction, result);
+      return this.finish(result, started);
+    } catch (error) {
+      if (signal?.aborted) {
+        result.duration = Date.now() - started;
+        throw new SyncAbortedError(result, timedOut() ? 'timeout' : 'aborted', signal.reason);
+      }
+      throw error;
+    } finally {
+      dispose();
+    }
+  }
+
+  private limits(call: SyncCallOptions): GuardLimits & { overwriteLocalChanges: boolean } {
+    const overrides = validateGuards(call);
+    return {
+      maxDeletes: 'maxDeletes' in call && call.maxDeletes !== undefined ? overrides.maxDeletes : this.options.maxDeletes,
+      maxTotalBytes: overrides.maxTotalBytes ?? this.options.maxTotalBytes,
+      allowEmptyRemote: call.allowEmptyRemote ?? this.options.allowEmptyRemote,
+      overwriteLocalChanges: call.overwriteLocalChanges ?? this.options.overwriteLocalChanges,
+    };
+  }
+
+  /** Scan, list, hash what must be hashed, plan. Changes nothing (a dry run does not even create the workspace). */
+  private async preparePull(dryRun: boolean, limits: { overwriteLocalChanges: boolean }, signal: AbortSignal | undefined): Promise<Prepared> {
     const { prefix } = this.options;
-    const root = await this.prepareRoot(true);
-    const listed = await this.listAll();
-    const filter = await this.loadFilter(root, listed);
-    const scan = await this.scan(root, filter);
-    await this.removeTempFiles(root, scan);
+    const root = await this.prepareRoot(!dryRun, dryRun);
+    const listed = await this.listAll(signal);
+    const filter = await this.loadFilter(root, listed, signal);
+    const scan = root === undefined ? emptyScan() : await this.scan(root, filter, signal);
     const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
     const input = { ...this.planInput(scan, remote, (p) => filter.ignores(p)), remoteBlocked: conflicts };
     const needs = pullNeeds(input);
-    const result = newResult();
-    const localMd5 = await this.hashLocal(root, scan, needs.hash);
-    await this.fillRemoteMd5(remote, needs.head);
-    const plan = planPull({ ...input, localMd5, localBlocked: blockedPaths(scan) });
+    const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, signal);
+    await this.fillRemoteMd5(remote, needs.head, signal);
+    const plan = planPull({
+      ...input,
+      localMd5,
+      localBlocked: blockedPaths(scan),
+      overwriteLocalChanges: limits.overwriteLocalChanges,
+    });
     plan.skipped.unshift(...remoteSkipped);
-    this.recordPlanSkips(plan, scan, result);
+    return { root: root ?? this.options.workspaceDir, plan, scan, treeSize: scan.files.size, listed: listed.length };
+  }
 
-    await this.checkSockets();
+  private async preparePush(signal: AbortSignal | undefined): Promise<Prepared> {
+    const { prefix } = this.options;
+    const root = (await this.prepareRoot(false)) as string;
+    const filter = await this.localFilter(root);
+    const scan = await this.scan(root, filter, signal);
+    let remote = new Map<string, RemoteObject>();
+    let listed: number | undefined;
+    if (!this.hasSnapshot) {
+      // No snapshot: list once so identical objects are not uploaded again.
+      const objects = await this.listAll(signal);
+      listed = objects.length;
+      remote = classifyRemote(objects, prefix, (p) => filter.ignores(p)).remote;
+    }
+    const input = this.planInput(scan, remote, (p) => filter.ignores(p));
+    const needs = pushNeeds(input);
+    const localMd5 = await this.hashLocal(root, scan, needs.hash, signal);
+    await this.fillRemoteMd5(remote, needs.head, signal);
+    const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
+    return { root, plan, scan, treeSize: this.snapshot.size, listed };
+  }
+
+  private async executePull(root: string, plan: Plan, scan: ScanResult, result: SyncResult, signal: AbortSignal | undefined): Promise<void> {
+    await this.removeTempFiles(root, scan);
     const writer = new WorkspaceWriter(root);
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
     await runDownloads(
       plan.transfers,
-      { store: this.store, writer, concurrency: this.options.downloadConcurrency },
-      this.transferHooks(result, downloads, 'download'),
+      { store: this.store, writer, concurrency: this.options.downloadConcurrency, attempts: this.options.maxAttempts, signal },
+      this.transferHooks(result, downloads, 'download', signal),
     );
     downloads.finishEmpty();
     this.refreshUnchanged(plan);
-    await this.runDeletions(plan, result, (d, hooks) => runLocalDeletes(d, writer, hooks));
-    if (result.failedFiles.length === 0) {
-      this.pullComplete = true;
-      this.hasSnapshot = true;
-    }
-    // Otherwise a fresh instance stays fresh: the next pull still mirrors the
-    // bucket instead of mistaking stale local files for unpushed work.
-    return this.finish(result, started, 'pull');
+    await this.runDeletions(plan, result, signal, (d, hooks) => runLocalDeletes(d, writer, hooks, signal));
   }
 
-  // ---------------------------------------------------------------- push
-
-  private async runPush(): Promise<SyncResult> {
-    const started = Date.now();
-    const { prefix } = this.options;
-    const root = await this.prepareRoot(false);
-    const filter = await this.localFilter(root);
-    const scan = await this.scan(root, filter);
-    let remote = new Map<string, RemoteObject>();
-    if (!this.hasSnapshot) {
-      // No snapshot: list once so identical objects are not uploaded again.
-      remote = classifyRemote(await this.listAll(), prefix, (p) => filter.ignores(p)).remote;
-    }
-    const input = this.planInput(scan, remote, (p) => filter.ignores(p));
-    const needs = pushNeeds(input);
-    const result = newResult();
-    const localMd5 = await this.hashLocal(root, scan, needs.hash);
-    await this.fillRemoteMd5(remote, needs.head);
-    const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
-    this.recordPlanSkips(plan, scan, result);
-
-    await this.checkSockets();
+  private async executePush(root: string, plan: Plan, result: SyncResult, signal: AbortSignal | undefined): Promise<void> {
     const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
     await runUploads(
       plan.transfers,
@@ -215,23 +293,46 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         store: this.store,
         root,
         concurrency: this.options.uploadConcurrency,
+        attempts: this.options.maxAttempts,
         contentType: this.options.contentTypeResolver,
+        signal,
       },
-      this.transferHooks(result, uploads, 'upload'),
+      this.transferHooks(result, uploads, 'upload', signal),
     );
     uploads.finishEmpty();
     this.refreshUnchanged(plan);
-    await this.runDeletions(plan, result, (d, hooks) => runRemoteDeletes(d, this.store, undefined, hooks));
-    this.hasSnapshot = true;
-    return this.finish(result, started, 'push');
+    await this.runDeletions(plan, result, signal, (d, hooks) => runRemoteDeletes(d, this.store, signal, hooks));
+  }
+
+  /**
+   * After a push, or a pull in which no file failed, the instance has synced.
+   * Otherwise a fresh instance stays fresh: the next pull still mirrors the
+   * bucket instead of mistaking stale local files for unpushed work.
+   */
+  private markSynced(direction: 'pull' | 'push', result: SyncResult): void {
+    if (direction === 'push') {
+      this.hasSnapshot = true;
+    } else if (result.failedFiles.length === 0) {
+      this.hasSnapshot = true;
+      this.pullComplete = true;
+    }
+  }
+
+  private location(): string {
+    return `s3://${this.options.bucket}/${escapeForLog(this.options.prefix)}`;
   }
 
   // ---------------------------------------------------------------- steps
 
-  private async prepareRoot(create: boolean): Promise<string> {
+  /**
+   * The workspace's real path. `create`: make it when missing (pull). A pull
+   * dry run does not create it: `undefined` stands for "missing, so empty".
+   */
+  private async prepareRoot(create: boolean, dryRunPull = false): Promise<string | undefined> {
     const dir = this.options.workspaceDir;
     try {
       if (create) await mkdir(dir, { recursive: true });
+      else if (dryRunPull && !(await stat(dir).then(() => true, () => false))) return undefined;
       const real = await realpath(dir);
       const st = await stat(real);
       if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', dir, `Workspace "${dir}" is not a directory`);
@@ -257,17 +358,18 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * skips: their changes cannot be synced, so the sync must not report success
    * (and, having failed, deletes nothing).
    */
-  private async scan(root: string, filter: SyncIgnoreFilter): Promise<ScanResult> {
+  private async scan(root: string, filter: SyncIgnoreFilter, signal: AbortSignal | undefined): Promise<ScanResult> {
     try {
-      return await scanWorkspace(root, filter);
+      return await scanWorkspace(root, filter, signal);
     } catch (error) {
+      if (signal?.aborted) throw error;
       throw localError(error, '', `Cannot read workspace directory "${this.options.workspaceDir}"`);
     }
   }
 
-  private async listAll(): Promise<ListedObject[]> {
+  private async listAll(signal: AbortSignal | undefined): Promise<ListedObject[]> {
     const all: ListedObject[] = [];
-    for await (const page of this.store.list(this.options.prefix)) all.push(...page);
+    for await (const page of this.store.list(this.options.prefix, signal)) all.push(...page);
     return all;
   }
 
@@ -275,9 +377,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * Ignore rules: the workspace's `.syncignore`, or — on a first pull into a
    * workspace that has none — the bucket's copy, so a cold start honours them.
    */
-  private async loadFilter(root: string, listed: ListedObject[]): Promise<SyncIgnoreFilter> {
-    const local = await this.localFilter(root);
-    const exists = await stat(join(root, SYNCIGNORE_FILE)).then(
+  private async loadFilter(root: string | undefined, listed: ListedObject[], signal: AbortSignal | undefined): Promise<SyncIgnoreFilter> {
+    const local = root === undefined ? new SyncIgnoreFilter({ patterns: this.options.ignorePatterns }) : await this.localFilter(root);
+    const exists = await stat(join(root ?? this.options.workspaceDir, SYNCIGNORE_FILE)).then(
       () => true,
       () => false,
     );
@@ -285,11 +387,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const obj = listed.find((o) => o.key === key);
     if (exists || obj === undefined || obj.size > MAX_SYNCIGNORE_BYTES) return local;
     try {
-      const got = await this.store.get(key);
+      const got = await this.store.get(key, signal);
       const chunks: Buffer[] = [];
       for await (const chunk of got.body) chunks.push(chunk as Buffer);
       return new SyncIgnoreFilter({ syncignore: Buffer.concat(chunks).toString('utf8'), patterns: this.options.ignorePatterns });
     } catch (error) {
+      if (signal?.aborted) throw error;
       this.options.logger.warn(`Could not read the bucket's ${SYNCIGNORE_FILE}: ${messageOf(error)}`);
       return local;
     }
@@ -315,15 +418,17 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   /** Hash the given files; a file that cannot be read is dropped from the scan and reported. */
-  private async hashLocal(root: string, scan: ScanResult, paths: string[]): Promise<Map<string, string>> {
+  private async hashLocal(root: string, scan: ScanResult, paths: string[], signal: AbortSignal | undefined): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const limit = pLimit(HASH_CONCURRENCY);
     await Promise.all(
       paths.map((path) =>
         limit(async () => {
           try {
-            out.set(path, await calculateFileHash(join(root, path)));
+            signal?.throwIfAborted();
+            out.set(path, await calculateFileHash(join(root, path), signal));
           } catch (error) {
+            if (signal?.aborted) throw error;
             const code = (error as NodeJS.ErrnoException).code ?? 'error';
             if (code === 'ENOENT') {
               scan.files.delete(path); // vanished since the scan
@@ -339,7 +444,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   /** Read MD5s from metadata for objects whose ETag is not one (multipart, SSE-KMS). */
-  private async fillRemoteMd5(remote: Map<string, RemoteObject>, paths: string[]): Promise<void> {
+  private async fillRemoteMd5(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
     const limit = pLimit(HEAD_CONCURRENCY);
     await Promise.all(
       paths.map((path) =>
@@ -347,9 +452,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
           const obj = remote.get(path);
           if (obj === undefined) return;
           try {
-            const info = await this.store.head(obj.key);
+            signal?.throwIfAborted();
+            const info = await this.store.head(obj.key, signal);
             if (info.etag === obj.etag && info.md5 !== undefined) obj.md5 = info.md5;
           } catch (error) {
+            if (signal?.aborted) throw error;
             this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
           }
         }),
@@ -357,7 +464,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     );
   }
 
-  private recordPlanSkips(plan: SyncPlan, scan: ScanResult, result: SyncResult): void {
+  private recordPlan(plan: Plan, scan: ScanResult, result: SyncResult): void {
     for (const s of scan.skipped) {
       if (s.reason.startsWith('unreadable')) {
         const code = s.reason.split(': ')[1] ?? 'EACCES';
@@ -367,6 +474,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       }
     }
     result.skippedFiles.push(...plan.skipped, ...plan.kept);
+    result.keptLocal.push(...plan.kept);
     for (const b of plan.blocked) {
       addFailure(result, b.path, new LocalFileError(b.code, b.path, `Cannot write "${b.path}": ${b.reason}`));
     }
@@ -376,7 +484,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     );
   }
 
-  private transferHooks(result: SyncResult, tracker: ProgressTracker, kind: 'download' | 'upload'): ExecuteHooks {
+  private transferHooks(
+    result: SyncResult,
+    tracker: ProgressTracker,
+    kind: 'download' | 'upload',
+    signal: AbortSignal | undefined,
+  ): ExecuteHooks {
     return {
       onBytes: (n) => tracker.addBytes(n),
       onDone: (done) => {
@@ -387,13 +500,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         tracker.fileDone(done.path);
       },
       onFailed: (path, error) => {
+        if (signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
         addFailure(result, path, error);
         tracker.fileDone(path);
       },
     };
   }
 
-  private refreshUnchanged(plan: SyncPlan): void {
+  private refreshUnchanged(plan: Plan): void {
     for (const u of plan.unchanged) {
       const { local } = u;
       this.snapshot.set(u.path, {
@@ -407,16 +521,17 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  /** Deletions run after transfers, and not at all when a transfer failed. */
+  /** Deletions run after transfers, and not at all when a transfer failed or the sync was aborted. */
   private async runDeletions(
-    plan: SyncPlan,
+    plan: Plan,
     result: SyncResult,
+    signal: AbortSignal | undefined,
     run: (
-      deletions: SyncPlan['deletions'],
+      deletions: Plan['deletions'],
       hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
     ) => Promise<void>,
   ): Promise<void> {
-    if (plan.deletions.length === 0) return;
+    if (plan.deletions.length === 0 || signal?.aborted) return;
     if (result.failedFiles.length > 0) {
       for (const d of plan.deletions) result.skippedFiles.push({ path: d.path, reason: 'not-deleted: a transfer failed in this sync' });
       return;
@@ -429,19 +544,24 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         tracker.fileDone(path);
       },
       onFailed: (path, error) => {
+        if (signal?.aborted) return;
         addFailure(result, path, error);
         tracker.fileDone(path);
       },
     });
   }
 
-  private finish(result: SyncResult, started: number, op: 'pull' | 'push'): SyncResult {
+  private finish(result: SyncResult, started: number): SyncResult {
     result.duration = Date.now() - started;
     result.success = result.failedFiles.length === 0 && result.errors.length === 0;
+    const op = result.plan.direction;
     const moved = op === 'pull' ? `${result.downloadedFiles} downloaded` : `${result.uploadedFiles} uploaded`;
-    const line =
-      `${op} s3://${this.options.bucket}/${escapeForLog(this.options.prefix)}: ${moved}, ${result.deletedFiles} deleted, ` +
-      `${result.skippedFiles.length} skipped, ${result.failedFiles.length} failed, ${result.bytesTransferred} bytes in ${result.duration} ms`;
+    const line = result.dryRun
+      ? `${op} (dry run) ${this.location()}: would transfer ${result.plan.transfers.length} file(s) ` +
+        `(${result.plan.transferBytes} bytes), delete ${result.plan.deletions.length}` +
+        (result.plan.refusedBy ? `; refused by ${result.plan.refusedBy.code}` : '')
+      : `${op} ${this.location()}: ${moved}, ${result.deletedFiles} deleted, ` +
+        `${result.skippedFiles.length} skipped, ${result.failedFiles.length} failed, ${result.bytesTransferred} bytes in ${result.duration} ms`;
     if (result.success) this.options.logger.info(line);
     else this.options.logger.warn(line);
     return result;
@@ -485,7 +605,7 @@ function localError(error: unknown, path: string, what: string): LocalFileError 
   return new LocalFileError(code, path, `${what}: ${messageOf(error)}`, { cause: error });
 }
 
-function newResult(): SyncResult {
+function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResult {
   return {
     success: false,
     downloadedFiles: 0,
@@ -496,7 +616,70 @@ function newResult(): SyncResult {
     errors: [],
     bytesTransferred: 0,
     duration: 0,
+    keptLocal: [],
+    dryRun,
+    plan: {
+      direction,
+      transfers: [],
+      deletions: [],
+      skipped: [],
+      keptLocal: [],
+      failures: [],
+      unchangedFiles: 0,
+      transferBytes: 0,
+    },
   };
+}
+
+/** What both directions hand from planning to execution. */
+interface Prepared {
+  root: string;
+  plan: Plan;
+  scan: ScanResult;
+  /** Files in the tree deletions come from (guards). */
+  treeSize: number;
+  /** Objects listed, when a listing ran. */
+  listed: number | undefined;
+}
+
+function emptyScan(): ScanResult {
+  return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [] };
+}
+
+/** The public view of a plan (computed before anything changed). */
+function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefined): SyncPlan {
+  const report: SyncPlan = {
+    direction: plan.direction,
+    transfers: plan.transfers.map((t) => ({ path: t.path, key: t.key, size: t.size, reason: t.reason })),
+    deletions: plan.deletions.map((d) => ({ path: d.path, key: d.key, reason: d.reason })),
+    skipped: [...result.skippedFiles],
+    keptLocal: [...plan.kept],
+    failures: [...result.failedFiles],
+    unchangedFiles: plan.unchanged.length,
+    transferBytes: plan.transferBytes,
+  };
+  if (verdict !== undefined) report.refusedBy = { code: verdict.code, message: verdict.message };
+  return report;
+}
+
+/**
+ * The user's signal combined with the instance's `timeoutMs`. `timedOut()`
+ * tells which one fired; `dispose()` clears the timer.
+ */
+function combineSignals(
+  user: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): { signal: AbortSignal | undefined; timedOut: () => boolean; dispose: () => void } {
+  if (timeoutMs === undefined) return { signal: user, timedOut: () => false, dispose: () => undefined };
+  const timer = new AbortController();
+  let fired = false;
+  const handle = setTimeout(() => {
+    fired = true;
+    timer.abort(new DOMException(`The sync exceeded timeoutMs (${timeoutMs} ms)`, 'TimeoutError'));
+  }, timeoutMs);
+  handle.unref?.();
+  const signal = user === undefined ? timer.signal : AbortSignal.any([user, timer.signal]);
+  return { signal, timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
 }
 
 function addFailure(result: SyncResult, path: string, error: unknown): void {

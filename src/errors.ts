@@ -136,14 +136,69 @@ export class IncompleteSyncError extends SyncError {
   }
 }
 
+/** Codes carried by {@link GuardError}. */
+export type GuardCode = 'MAX_DELETES' | 'MAX_TOTAL_BYTES' | 'EMPTY_REMOTE';
+
+/**
+ * A safety guard refused a sync before anything was changed. The message says
+ * what would have happened and which option overrides the guard; `details`
+ * has the figures (`wouldDelete`, `treeSize`, `wouldTransferBytes`, `limit`, `option`).
+ */
+export class GuardError extends SyncError {
+  declare readonly code: GuardCode;
+
+  constructor(code: GuardCode, message: string, details: Record<string, unknown>) {
+    super(code, message, { details });
+  }
+}
+
+/**
+ * A sync stopped early because its `signal` was aborted or its `timeoutMs`
+ * passed. `name` is `'AbortError'`. `result` says what completed: finished
+ * transfers are in place (and recorded), unfinished ones left no file behind,
+ * deletions did not run. A later sync finishes the job.
+ */
+export class SyncAbortedError extends SyncError {
+  readonly result: import('./types.js').SyncResult;
+
+  constructor(result: import('./types.js').SyncResult, reason: 'aborted' | 'timeout', cause?: unknown) {
+    const done = result.downloadedFiles + result.uploadedFiles + result.deletedFiles;
+    super(
+      reason === 'timeout' ? 'TIMEOUT' : 'ABORTED',
+      `Sync ${reason === 'timeout' ? 'timed out' : 'was aborted'} after ${done} file operation(s) completed; a later sync finishes the job`,
+      { cause, details: { completed: done } },
+    );
+    this.name = 'AbortError';
+    this.result = result;
+  }
+}
+
+const SECRET_PATTERNS: Array<[RegExp, string]> = [
+  [/(X-Amz-(?:Signature|Credential|Security-Token))=[^&\s"'<]+/gi, '$1=[redacted]'],
+  [/(Signature|Credential|SignedHeaders)=[^,&\s"'<]+/g, '$1=[redacted]'],
+  [/(Authorization|x-amz-security-token)(["']?\s*[:=]\s*["']?)[^"'\n,}]+/gi, '$1$2[redacted]'],
+  [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-access-key]'],
+  [/(aws_secret_access_key|secretAccessKey|SecretAccessKey)(["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi, '$1$2[redacted]'],
+];
+
+/**
+ * Remove anything that looks like a credential, signature or Authorization
+ * header from a message (errors from servers and proxies sometimes echo them).
+ */
+export function redactSecrets(message: string): string {
+  let out = message;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
 /** Escape control characters so a hostile key cannot forge log lines. */
 export function escapeForLog(value: string): string {
   // eslint-disable-next-line no-control-regex
   return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** Message of any thrown value, for result lists and logs. */
+/** Message of any thrown value, for result lists and logs: secrets redacted, control characters escaped. */
 export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  const raw = error instanceof Error ? error.message : String(error);
+  return escapeForLog(redactSecrets(raw));
 }

@@ -3,10 +3,19 @@
  * Explicit named exports only; everything here is public API.
  */
 export { S3WorkspaceSync } from './S3WorkspaceSync.js';
-export type { S3WorkspaceSyncOptions } from './options.js';
-export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY } from './options.js';
+export type { S3WorkspaceSyncOptions, SyncCallOptions } from './options.js';
+export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_MAX_ATTEMPTS } from './options.js';
 export type { SyncEvents } from './events.js';
-export type { SyncResult, SyncProgress, SkippedFile, FailedFile, SyncLogger } from './types.js';
+export type {
+  SyncResult,
+  SyncProgress,
+  SkippedFile,
+  FailedFile,
+  SyncLogger,
+  SyncPlan,
+  PlannedTransfer,
+  PlannedDeletion,
+} from './types.js';
 export {
   SyncError,
   ConfigError,
@@ -15,6 +24,10 @@ export {
   LocalFileError,
   IntegrityError,
   IncompleteSyncError,
+  GuardError,
+  SyncAbortedError,
+  redactSecrets,
+  type GuardCode,
   type StorageErrorCode,
   type SyncErrorOptions,
 } from './errors.js';

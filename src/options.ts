@@ -36,6 +36,49 @@ export interface S3WorkspaceSyncOptions {
   ignorePatterns?: readonly string[] | undefined;
   /** Content-Type for an uploaded file (gets the workspace-relative path). Default: {@link guessContentType}. */
   contentTypeResolver?: ((filename: string) => string) | undefined;
+  /**
+   * Deletion guard. An integer ≥ 0 is a count, a number between 0 and 1 a
+   * fraction of the tree (local synced files for pull, synced objects for
+   * push); a sync that would delete more is refused with a `GuardError` before
+   * anything changes. `Infinity` disables it. Default: refuse to delete more
+   * than 50% of a tree of more than 10 files.
+   */
+  maxDeletes?: number | undefined;
+  /** Refuse (with a `GuardError`, before anything changes) a sync that would transfer more bytes. Default: no limit. */
+  maxTotalBytes?: number | undefined;
+  /**
+   * Let `pull()` mirror an empty listing, deleting every local synced file.
+   * Default `false`: an empty listing while local files would be deleted is
+   * refused (`GuardError` `EMPTY_REMOTE`) — the classic mistyped-prefix wipe.
+   */
+  allowEmptyRemote?: boolean | undefined;
+  /**
+   * Remote wins: `pull()` overwrites and deletes files created or modified
+   * locally since this instance's last sync. Default `false`: they are kept and
+   * reported in `keptLocal` (possible unpushed work).
+   */
+  overwriteLocalChanges?: boolean | undefined;
+  /** Attempts per request and per file transfer, the first included. Default 3. */
+  maxAttempts?: number | undefined;
+  /** Abort a sync that runs longer than this (ms), as if its `signal` fired. Default: none. */
+  timeoutMs?: number | undefined;
+  /** Sent as `ExpectedBucketOwner` (account id) on every request: S3 refuses with 403 if the bucket belongs to another account. */
+  expectedBucketOwner?: string | undefined;
+}
+
+/**
+ * Per-call options of `pull()`, `push()` and `plan()`. The guard options
+ * override the instance's for this call.
+ */
+export interface SyncCallOptions {
+  /** Abort the sync: in-flight transfers stop, no partial file remains, the promise rejects with `SyncAbortedError`. */
+  signal?: AbortSignal | undefined;
+  /** Compute and return the plan (`result.plan`) without changing anything. */
+  dryRun?: boolean | undefined;
+  maxDeletes?: number | undefined;
+  maxTotalBytes?: number | undefined;
+  allowEmptyRemote?: boolean | undefined;
+  overwriteLocalChanges?: boolean | undefined;
 }
 
 /** Options after defaults and validation. */
@@ -52,7 +95,16 @@ export interface ResolvedOptions {
   client: S3Client;
   /** Whether the library built (and owns) the client. */
   ownsClient: boolean;
+  maxDeletes: number | undefined;
+  maxTotalBytes: number;
+  allowEmptyRemote: boolean;
+  overwriteLocalChanges: boolean;
+  maxAttempts: number;
+  timeoutMs: number | undefined;
+  expectedBucketOwner: string | undefined;
 }
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const DEFAULT_DOWNLOAD_CONCURRENCY = 50;
 export const DEFAULT_UPLOAD_CONCURRENCY = 10;
@@ -85,7 +137,15 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   }
   const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const sockets = Math.max(downloadConcurrency, uploadConcurrency);
-  const client = options.s3Client ?? buildClient(region, sockets);
+  const maxAttempts = options.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : positiveInt(options.maxAttempts, DEFAULT_MAX_ATTEMPTS, 'maxAttempts');
+  const guards = validateGuards(options);
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new ConfigError(`\`timeoutMs\` must be a positive number of milliseconds (got ${String(options.timeoutMs)})`);
+  }
+  if (options.expectedBucketOwner !== undefined && !/^\d{12}$/.test(options.expectedBucketOwner)) {
+    throw new ConfigError('`expectedBucketOwner` must be a 12-digit AWS account id');
+  }
+  const client = options.s3Client ?? buildClient(region, sockets, maxAttempts);
   return {
     bucket,
     prefix,
@@ -98,7 +158,35 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     contentTypeResolver: options.contentTypeResolver ?? guessContentType,
     client,
     ownsClient: options.s3Client === undefined,
+    maxDeletes: guards.maxDeletes,
+    maxTotalBytes: guards.maxTotalBytes ?? Infinity,
+    allowEmptyRemote: options.allowEmptyRemote ?? false,
+    overwriteLocalChanges: options.overwriteLocalChanges ?? false,
+    maxAttempts,
+    timeoutMs: options.timeoutMs,
+    expectedBucketOwner: options.expectedBucketOwner,
   };
+}
+
+/** Check the guard options (instance or per call). @throws {ConfigError} */
+export function validateGuards(options: { maxDeletes?: number | undefined; maxTotalBytes?: number | undefined }): {
+  maxDeletes: number | undefined;
+  maxTotalBytes: number | undefined;
+} {
+  const { maxDeletes, maxTotalBytes } = options;
+  if (maxDeletes !== undefined) {
+    const isCount = Number.isInteger(maxDeletes) && maxDeletes >= 0;
+    const isFraction = maxDeletes > 0 && maxDeletes < 1;
+    if (!(isCount || isFraction || maxDeletes === Infinity)) {
+      throw new ConfigError(
+        `\`maxDeletes\` must be a count (integer >= 0), a fraction between 0 and 1, or Infinity (got ${String(maxDeletes)})`,
+      );
+    }
+  }
+  if (maxTotalBytes !== undefined && !(maxTotalBytes >= 0)) {
+    throw new ConfigError(`\`maxTotalBytes\` must be a number >= 0 (got ${String(maxTotalBytes)})`);
+  }
+  return { maxDeletes, maxTotalBytes };
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
@@ -116,9 +204,10 @@ function positiveInt(value: number | undefined, fallback: number, name: string):
  * requires them (the library sends Content-MD5 and verifies MD5s itself; this
  * also keeps R2, MinIO and other S3-compatible servers happy).
  */
-function buildClient(region: string, maxSockets: number): S3Client {
+function buildClient(region: string, maxSockets: number, maxAttempts: number): S3Client {
   return new S3Client({
     region,
+    maxAttempts,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {

@@ -15,6 +15,48 @@ export interface FailedFile {
   code?: string;
 }
 
+/** One file a sync would transfer. */
+export interface PlannedTransfer {
+  /** Workspace-relative POSIX path. */
+  path: string;
+  /** Object key. */
+  key: string;
+  size: number;
+  /** `new`, `changed`, or (pull) `missing-locally`. */
+  reason: 'new' | 'changed' | 'missing-locally';
+}
+
+/** One local file (pull) or object (push) a sync would delete. */
+export interface PlannedDeletion {
+  path: string;
+  key: string;
+  /** `not-in-remote` (fresh pull mirrors), `deleted-remotely` (pull), `deleted-locally` (push). */
+  reason: 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
+}
+
+/**
+ * The exact actions a sync takes, computed before anything changes: what
+ * `plan()` returns, and `result.plan` of every `pull()` / `push()`.
+ */
+export interface SyncPlan {
+  direction: 'pull' | 'push';
+  /** Downloads (pull) or uploads (push). */
+  transfers: PlannedTransfer[];
+  deletions: PlannedDeletion[];
+  /** Files left alone, with reasons. */
+  skipped: SkippedFile[];
+  /** Pull: local files kept because they changed locally since the last sync (possible unpushed work). */
+  keptLocal: SkippedFile[];
+  /** Files that cannot be synced (e.g. a local directory where the bucket has a file): failures if executed. */
+  failures: FailedFile[];
+  /** Files already identical on both sides. */
+  unchangedFiles: number;
+  /** Sum of the transfers' sizes. */
+  transferBytes: number;
+  /** The guard that refuses this plan, when one does (executing it throws a `GuardError` with this code and message). */
+  refusedBy?: { code: 'MAX_DELETES' | 'MAX_TOTAL_BYTES' | 'EMPTY_REMOTE'; message: string };
+}
+
 /** Outcome of `pull()` or `push()`. */
 export interface SyncResult {
   /** `true` when no file failed and no error occurred. */
@@ -35,6 +77,12 @@ export interface SyncResult {
   bytesTransferred: number;
   /** Wall time in milliseconds. */
   duration: number;
+  /** Pull: local files kept (not overwritten, not deleted) because they changed locally since the last sync. Also listed in `skippedFiles`. */
+  keptLocal: SkippedFile[];
+  /** `true` when this was a dry run: nothing was changed, `plan` says what would have been. */
+  dryRun: boolean;
+  /** The plan this sync computed and followed. */
+  plan: SyncPlan;
 }
 
 /** Payload of the `progress` event. */

@@ -72,7 +72,7 @@ export interface Unchanged {
 }
 
 /** The exact actions a sync takes. */
-export interface SyncPlan {
+export interface Plan {
   direction: 'pull' | 'push';
   transfers: Transfer[];
   deletions: Deletion[];
@@ -109,6 +109,8 @@ export interface PlanInput {
   isIgnored?: (path: string) => boolean;
   /** Paths that exist remotely but are not synced (e.g. a key that is also a directory of other keys): never deleted locally. */
   remoteBlocked?: ReadonlySet<string>;
+  /** Pull: remote wins over files created or modified locally since the last sync. */
+  overwriteLocalChanges?: boolean;
 }
 
 const MD5_HEX = /^[0-9a-f]{32}$/;
@@ -238,7 +240,7 @@ export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[];
 }
 
 /** Plan a pull: the bucket is the source of truth, unpushed local work is kept. */
-export function planPull(input: PlanInput): SyncPlan {
+export function planPull(input: PlanInput): Plan {
   const plan = emptyPlan('pull');
   const md5Of = (local: LocalFile): string | undefined => {
     const snap = input.snapshot.get(local.path);
@@ -246,7 +248,7 @@ export function planPull(input: PlanInput): SyncPlan {
   };
   /** Local content differs from what this instance last synced (or it never synced it). */
   const changedLocally = (local: LocalFile): boolean => {
-    if (!input.hasSnapshot) return false;
+    if (!input.hasSnapshot || input.overwriteLocalChanges === true) return false;
     const snap = input.snapshot.get(local.path);
     if (snap === undefined) return true;
     if (statMatches(local, snap)) return false;
@@ -336,7 +338,7 @@ export function pushNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[];
  * synced before and whose file is now gone locally (never objects it has not
  * seen: another writer may have added them). Without a snapshot nothing is deleted.
  */
-export function planPush(input: PlanInput): SyncPlan {
+export function planPush(input: PlanInput): Plan {
   const plan = emptyPlan('push');
   for (const local of input.local.values()) {
     const { path } = local;
@@ -377,16 +379,16 @@ export function planPush(input: PlanInput): SyncPlan {
   return plan;
 }
 
-function emptyPlan(direction: 'pull' | 'push'): SyncPlan {
+function emptyPlan(direction: 'pull' | 'push'): Plan {
   return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], transferBytes: 0 };
 }
 
-function addTransfer(plan: SyncPlan, remote: RemoteObject, reason: TransferReason): void {
+function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason): void {
   plan.transfers.push({ path: remote.path, key: remote.key, size: remote.size, md5: remote.md5, etag: remote.etag, reason });
   plan.transferBytes += remote.size;
 }
 
-function addUpload(plan: SyncPlan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason): void {
+function addUpload(plan: Plan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason): void {
   plan.transfers.push({ path: local.path, key, size: local.size, md5, reason });
   plan.transferBytes += local.size;
 }

@@ -47,7 +47,7 @@ export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, sign
       while (active < DIR_CONCURRENCY && queue.length > 0) {
         const dir = queue.shift() as string;
         active++;
-        scanDir(root, dir, filter, result, queue).then(
+        scanDir(root, dir, filter, result, queue, signal).then(
           () => {
             active--;
             pump();
@@ -68,7 +68,15 @@ export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, sign
   return result;
 }
 
-async function scanDir(root: string, dir: string, filter: SyncIgnoreFilter, out: ScanResult, queue: string[]): Promise<void> {
+async function scanDir(
+  root: string,
+  dir: string,
+  filter: SyncIgnoreFilter,
+  out: ScanResult,
+  queue: string[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  signal?.throwIfAborted();
   let entries: Dirent[];
   try {
     entries = await readdir(dir === '' ? root : join(root, dir), { withFileTypes: true });

@@ -13,7 +13,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { unquoteEtag, type ListedObject } from '../core/plan.js';
-import { StorageError, escapeForLog, messageOf, type StorageErrorCode } from '../errors.js';
+import { StorageError, escapeForLog, messageOf, redactSecrets, type StorageErrorCode } from '../errors.js';
 import { md5Base64ToHex, md5HexToBase64 } from '../local/hash.js';
 import type { DeleteFailure, GetResult, ObjectInfo, ObjectStore, PutInput, PutResult } from './ObjectStore.js';
 
@@ -27,17 +27,23 @@ const DELETE_BATCH = 1000;
 
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
 export class S3ObjectStore implements ObjectStore {
+  /** Sent as `ExpectedBucketOwner` on every request when set. */
+  private readonly owner: { ExpectedBucketOwner?: string };
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-  ) {}
+    expectedBucketOwner?: string,
+  ) {
+    this.owner = expectedBucketOwner === undefined ? {} : { ExpectedBucketOwner: expectedBucketOwner };
+  }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
     let token: string | undefined;
     const seen = new Set<string>();
     do {
       const out = await this.send<ListObjectsV2CommandOutput>(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...this.owner }),
         signal,
         prefix,
       );
@@ -65,12 +71,12 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal, key);
+    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.owner }), signal, key);
     return infoFrom(out);
   }
 
   async get(key: string, signal?: AbortSignal): Promise<GetResult> {
-    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key }), signal, key);
+    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.owner }), signal, key);
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
     return { ...infoFrom(out), body: out.Body as Readable };
   }
@@ -87,6 +93,7 @@ export class S3ObjectStore implements ObjectStore {
           ContentMD5: md5HexToBase64(input.md5),
           ContentType: input.contentType,
           Metadata: { [META_MD5]: md5HexToBase64(input.md5), [META_MTIME]: (input.mtimeMs / 1000).toFixed(3) },
+          ...this.owner,
         }),
         input.signal,
         input.key,
@@ -106,6 +113,7 @@ export class S3ObjectStore implements ObjectStore {
           new DeleteObjectsCommand({
             Bucket: this.bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            ...this.owner,
           }),
           signal,
           batch[0] ?? '',
@@ -181,6 +189,9 @@ export function toStorageError(error: unknown, bucket: string, subject: string):
   if (name === 'AbortError') {
     return new StorageError('STORAGE', `Request for ${where} was aborted`, { cause: error, statusCode: status });
   }
+  if (status === 408 || name === 'RequestTimeout') {
+    return new StorageError('NETWORK', `${where}: request timed out (${status ?? name})`, { cause: error, statusCode: status, retryable: true });
+  }
   if (name === 'NoSuchBucket') {
     code = 'BUCKET_NOT_FOUND';
     what = `bucket "${bucket}" does not exist`;
@@ -208,6 +219,6 @@ export function toStorageError(error: unknown, bucket: string, subject: string):
     retryable = true;
     what = `network error (${e.code ?? name})`;
   }
-  const detail = e.message && e.message !== name ? `: ${e.message}` : name ? ` (${name})` : '';
+  const detail = e.message && e.message !== name ? `: ${redactSecrets(e.message)}` : name ? ` (${name})` : '';
   return new StorageError(code, `${where}: ${what}${detail}`, { cause: error, statusCode: status, retryable });
 }

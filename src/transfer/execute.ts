@@ -46,18 +46,19 @@ export interface ExecuteHooks {
  */
 async function runEach(
   transfers: Transfer[],
-  concurrency: number,
-  signal: AbortSignal | undefined,
+  ctx: { concurrency: number; attempts?: number | undefined; signal?: AbortSignal | undefined },
   one: (t: Transfer) => Promise<TransferDone>,
   hooks: ExecuteHooks,
 ): Promise<void> {
-  const limit = pLimit(concurrency);
+  const { signal } = ctx;
+  const limit = pLimit(ctx.concurrency);
   await Promise.all(
     transfers.map((t) =>
       limit(async () => {
+        if (signal?.aborted) return; // not started: a later sync does it
         let done: TransferDone;
         try {
-          done = await withRetries(() => one(t), signal);
+          done = await withRetries(() => one(t), signal, ctx.attempts);
         } catch (error) {
           hooks.onFailed(t.path, error);
           return;
@@ -71,10 +72,16 @@ async function runEach(
 /** Download every transfer of a pull plan: temp file → verify → rename. */
 export function runDownloads(
   transfers: Transfer[],
-  ctx: { store: ObjectStore; writer: WorkspaceWriter; concurrency: number; signal?: AbortSignal | undefined },
+  ctx: {
+    store: ObjectStore;
+    writer: WorkspaceWriter;
+    concurrency: number;
+    attempts?: number | undefined;
+    signal?: AbortSignal | undefined;
+  },
   hooks: ExecuteHooks,
 ): Promise<void> {
-  return runEach(transfers, ctx.concurrency, ctx.signal, (t) => downloadOne(t, ctx, hooks), hooks);
+  return runEach(transfers, ctx, (t) => downloadOne(t, ctx, hooks), hooks);
 }
 
 async function downloadOne(
@@ -121,6 +128,7 @@ export function runUploads(
     store: ObjectStore;
     root: string;
     concurrency: number;
+    attempts?: number | undefined;
     contentType: (path: string) => string;
     signal?: AbortSignal | undefined;
   },
@@ -128,8 +136,7 @@ export function runUploads(
 ): Promise<void> {
   return runEach(
     transfers,
-    ctx.concurrency,
-    ctx.signal,
+    ctx,
     async (t) => {
       const done = await uploadOne(t, ctx);
       hooks.onBytes(done.bytes);
@@ -223,9 +230,11 @@ export async function runLocalDeletes(
   deletions: Deletion[],
   writer: WorkspaceWriter,
   hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
+  signal?: AbortSignal,
 ): Promise<void> {
   const emptied: string[] = [];
   for (const d of deletions) {
+    if (signal?.aborted) break;
     try {
       if (await writer.removeFile(d.path)) emptied.push(...parentDirs(d.path));
       hooks.onDeleted(d.path);

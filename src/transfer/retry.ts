@@ -21,7 +21,11 @@ export function isTransient(error: unknown): boolean {
  * transient failure, with exponential backoff and full jitter. The SDK's own
  * retries do not cover stream bodies or a body that fails after the headers.
  */
-export async function withRetries<T>(fn: () => Promise<T>, signal?: AbortSignal, attempts = TRANSFER_ATTEMPTS): Promise<T> {
+export async function withRetries<T>(
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+  attempts: number = TRANSFER_ATTEMPTS,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

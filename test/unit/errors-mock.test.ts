@@ -326,7 +326,10 @@ describe('remote deletions', () => {
     s3.on(DeleteObjectsCommand).resolves({});
     expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1203 });
     await rm(path.join(ws, 'd'), { recursive: true });
-    const result = await sync.push();
+    // Deleting the whole tree needs the deletion guard lifted for this call.
+    await expect(sync.push()).rejects.toMatchObject({ name: 'GuardError', code: 'MAX_DELETES' });
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+    const result = await sync.push({ maxDeletes: Infinity });
     expect(result).toMatchObject({ success: true, deletedFiles: 1203 });
     const batches = deletedKeys(s3.commandCalls(DeleteObjectsCommand));
     expect(batches.map((b) => b.length)).toEqual([1000, 203]);
