@@ -74,15 +74,22 @@ export class StorageError extends SyncError {
   readonly statusCode: number | undefined;
   /** Whether a later attempt may succeed. */
   readonly retryable: boolean;
+  /**
+   * Whether the SDK's own retry strategy already retried this request (a
+   * request whose body it can replay). The library retries a whole transfer
+   * only where the SDK cannot: stream bodies, and bodies that fail mid-way.
+   */
+  readonly retriedBySdk: boolean;
 
   constructor(
     code: StorageErrorCode,
     message: string,
-    options: SyncErrorOptions & { statusCode?: number | undefined; retryable?: boolean } = {},
+    options: SyncErrorOptions & { statusCode?: number | undefined; retryable?: boolean; retriedBySdk?: boolean } = {},
   ) {
     super(code, message, options);
     this.statusCode = options.statusCode;
     this.retryable = options.retryable ?? false;
+    this.retriedBySdk = options.retriedBySdk ?? false;
   }
 }
 

@@ -97,6 +97,7 @@ export class S3ObjectStore implements ObjectStore {
         }),
         input.signal,
         input.key,
+        Buffer.isBuffer(body),
       );
       return { etag: unquoteEtag(out.ETag), serverSideEncryption: out.ServerSideEncryption };
     } finally {
@@ -129,12 +130,17 @@ export class S3ObjectStore implements ObjectStore {
     return failures;
   }
 
+  /**
+   * Send a command; SDK errors become StorageErrors. `replayable`: the SDK can
+   * resend this request (no stream body), so its retry strategy has already
+   * retried a transient failure.
+   */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private async send<T>(command: any, signal: AbortSignal | undefined, subject: string): Promise<T> {
+  private async send<T>(command: any, signal: AbortSignal | undefined, subject: string, replayable = true): Promise<T> {
     try {
       return (await this.client.send(command, signal ? { abortSignal: signal } : {})) as T;
     } catch (error) {
-      throw toStorageError(error, this.bucket, subject);
+      throw toStorageError(error, this.bucket, subject, replayable);
     }
   }
 }
@@ -171,8 +177,10 @@ function lowerKeys(meta: Record<string, string> | undefined): Record<string, str
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /** Map an SDK or network error to a {@link StorageError} (the core never sees SDK error types). */
-export function toStorageError(error: unknown, bucket: string, subject: string): StorageError {
+export function toStorageError(error: unknown, bucket: string, subject: string, replayable = true): StorageError {
   if (error instanceof StorageError) return error;
+  // A request with a replayable body (no stream) has been through the SDK's retry strategy already.
+  const retriedBySdk = replayable;
   const e = error as {
     name?: string;
     code?: string;
@@ -190,7 +198,12 @@ export function toStorageError(error: unknown, bucket: string, subject: string):
     return new StorageError('STORAGE', `Request for ${where} was aborted`, { cause: error, statusCode: status });
   }
   if (status === 408 || name === 'RequestTimeout') {
-    return new StorageError('NETWORK', `${where}: request timed out (${status ?? name})`, { cause: error, statusCode: status, retryable: true });
+    return new StorageError('NETWORK', `${where}: request timed out (${status ?? name})`, {
+      cause: error,
+      statusCode: status,
+      retryable: true,
+      retriedBySdk,
+    });
   }
   if (name === 'NoSuchBucket') {
     code = 'BUCKET_NOT_FOUND';
@@ -220,5 +233,5 @@ export function toStorageError(error: unknown, bucket: string, subject: string):
     what = `network error (${e.code ?? name})`;
   }
   const detail = e.message && e.message !== name ? `: ${redactSecrets(e.message)}` : name ? ` (${name})` : '';
-  return new StorageError(code, `${where}: ${what}${detail}`, { cause: error, statusCode: status, retryable });
+  return new StorageError(code, `${where}: ${what}${detail}`, { cause: error, statusCode: status, retryable, retriedBySdk });
 }

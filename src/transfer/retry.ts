@@ -8,12 +8,20 @@ const MAX_DELAY_MS = 2_000;
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
-/** Whether a failed transfer is worth trying again. */
+/**
+ * Whether a failed transfer is worth running again as a whole. Requests the
+ * SDK could replay were already retried by its own strategy (standard mode,
+ * `maxAttempts`): retrying them again would multiply the attempts and the load
+ * on a throttling server. What the SDK cannot retry is retried here: stream
+ * bodies (uploads over 8 MiB), bodies that fail or stall after the headers,
+ * and bodies whose bytes do not match (IntegrityError).
+ */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof StorageError) return error.retryable;
+  if (error instanceof StorageError) return error.retryable && !error.retriedBySdk;
   if (error instanceof IntegrityError) return true; // a truncated or damaged body
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+  const e = error as { code?: unknown; name?: unknown } | null;
+  if (e?.name === 'TimeoutError') return true; // a socket that stalled mid-body
+  return typeof e?.code === 'string' && TRANSIENT_CODES.has(e.code);
 }
 
 /**
