@@ -82,7 +82,10 @@ export async function handler(event: AgentTaskEvent, context: LambdaContext): Pr
   // Persist before returning. If some files failed, fail the invocation: the
   // next push from this environment retries them, but a new environment would
   // not have them.
-  const pushed = await sync.push();
+  // Stop the push before the function's own deadline (keep 2 s to report):
+  // an aborted push leaves every object complete, and the next one finishes it.
+  const deadline = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
+  const pushed = await sync.push({ signal: deadline });
   if (!pushed.success) {
     throw new Error(`Workspace push incomplete: ${pushed.errors.slice(0, 3).join('; ')}`);
   }
