@@ -138,10 +138,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * delivered to every `waitForPull()` that was waiting for that attempt and
    * never becomes an unhandled rejection; after it, the next
    * `startBackgroundPull()` or `waitForPull()` starts a new attempt.
+   * `options` are `pull()`'s (a `signal`, guard overrides), dry run excepted.
    */
-  startBackgroundPull(): void {
+  startBackgroundPull(options: Omit<SyncCallOptions, 'dryRun'> = {}): void {
     if (this.background !== undefined) return;
-    const run = this.pull().then((result) => {
+    const run = this.pull({ ...options, dryRun: false }).then((result) => {
       if (!result.success) throw new IncompleteSyncError(result);
       return result;
     });
