@@ -92,6 +92,18 @@ describe('cancellation', () => {
     expect(await listEntries(ws)).toEqual([]);
   });
 
+  it('a background pull takes a signal: waitForPull rejects with SyncAbortedError, and the next attempt succeeds', async () => {
+    const f = await fixture();
+    await putObjects(f.other, f.bucket, { 'ws/a.txt': 'a' });
+    const ws = await tempDir();
+    const sync = f.sync({ workspaceDir: ws });
+    sync.startBackgroundPull({ signal: AbortSignal.abort() });
+    await expect(sync.waitForPull()).rejects.toBeInstanceOf(SyncAbortedError);
+    expect(sync.isPullComplete()).toBe(false);
+    await expect(sync.waitForPull()).resolves.toMatchObject({ success: true, downloadedFiles: 1 });
+    expect(sync.isPullComplete()).toBe(true);
+  });
+
   it('timeoutMs aborts a slow sync with code TIMEOUT', async () => {
     const f = await fixture();
     await putObjects(f.other, f.bucket, objects(6, 't'));
