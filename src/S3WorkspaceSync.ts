@@ -40,7 +40,14 @@ import {
 import type { ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import { SYNCIGNORE_FILE, SyncIgnoreFilter } from './SyncIgnoreFilter.js';
-import { runDownloads, runLocalDeletes, runRemoteDeletes, runUploads, type ExecuteHooks } from './transfer/execute.js';
+import {
+  runDownloads,
+  runLocalDeletes,
+  runRemoteDeletes,
+  runUploads,
+  type ExecuteHooks,
+  type LargeFileSettings,
+} from './transfer/execute.js';
 import type { SyncPlan, SyncProgress, SyncResult } from './types.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
@@ -278,7 +285,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
     await runDownloads(
       plan.transfers,
-      { store: this.store, writer, concurrency: this.options.downloadConcurrency, attempts: this.options.maxAttempts, signal },
+      {
+        store: this.store,
+        writer,
+        concurrency: this.options.downloadConcurrency,
+        large: this.largeFiles(),
+        attempts: this.options.maxAttempts,
+        signal,
+      },
       this.transferHooks(result, downloads, 'download', signal),
     );
     downloads.finishEmpty();
@@ -294,6 +308,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         store: this.store,
         root,
         concurrency: this.options.uploadConcurrency,
+        large: this.largeFiles(),
         attempts: this.options.maxAttempts,
         contentType: this.options.contentTypeResolver,
         signal,
@@ -317,6 +332,19 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       this.hasSnapshot = true;
       this.pullComplete = true;
     }
+  }
+
+  /** Large-file settings of one sync: one part limiter shared by all its large files. */
+  private largeFiles(): LargeFileSettings {
+    const { multipartThreshold, partSize, partConcurrency } = this.options;
+    return {
+      threshold: multipartThreshold,
+      partSize,
+      partLimit: pLimit(partConcurrency),
+      rangesPerFile: Math.max(1, Math.ceil(partConcurrency / 2)),
+      // two large downloads × ranges each ≤ partConcurrency buffers in memory
+      largeDownloadLimit: pLimit(2),
+    };
   }
 
   private location(): string {

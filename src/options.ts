@@ -64,6 +64,28 @@ export interface S3WorkspaceSyncOptions {
   timeoutMs?: number | undefined;
   /** Sent as `ExpectedBucketOwner` (account id) on every request: S3 refuses with 403 if the bucket belongs to another account. */
   expectedBucketOwner?: string | undefined;
+  /**
+   * Files at or above this size are uploaded in parts (multipart upload) and
+   * downloaded as parallel ranged GETs. Default 16 MiB; at least 5 MiB.
+   */
+  multipartThreshold?: number | undefined;
+  /**
+   * Part (and range) size. Default 8 MiB, at least 5 MiB; grown automatically
+   * so a file never needs more than 10,000 parts.
+   */
+  partSize?: number | undefined;
+  /**
+   * Parts and ranges in flight at once across the whole sync. Memory for large
+   * files ≤ partConcurrency × partSize (default 8 × 8 MiB = 64 MiB). Default 8.
+   */
+  partConcurrency?: number | undefined;
+  /**
+   * When set, each push first aborts this prefix's multipart uploads started
+   * more than this many hours ago (left by crashed processes; their parts are
+   * billed). Best effort: a server without ListMultipartUploads is skipped.
+   * Prefer the bucket lifecycle rule `AbortIncompleteMultipartUpload`.
+   */
+  abortStaleUploadsAfterHours?: number | undefined;
 }
 
 /**
@@ -102,7 +124,16 @@ export interface ResolvedOptions {
   maxAttempts: number;
   timeoutMs: number | undefined;
   expectedBucketOwner: string | undefined;
+  multipartThreshold: number;
+  partSize: number;
+  partConcurrency: number;
+  abortStaleUploadsAfterHours: number | undefined;
 }
+
+export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_PART_CONCURRENCY = 8;
+const MIN_PART = 5 * 1024 * 1024;
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
@@ -145,7 +176,14 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   if (options.expectedBucketOwner !== undefined && !/^\d{12}$/.test(options.expectedBucketOwner)) {
     throw new ConfigError('`expectedBucketOwner` must be a 12-digit AWS account id');
   }
-  const client = options.s3Client ?? buildClient(region, sockets, maxAttempts);
+  const multipartThreshold = sizeOption(options.multipartThreshold, DEFAULT_MULTIPART_THRESHOLD, 'multipartThreshold');
+  const partSize = sizeOption(options.partSize, DEFAULT_PART_SIZE, 'partSize');
+  const partConcurrency = positiveInt(options.partConcurrency, DEFAULT_PART_CONCURRENCY, 'partConcurrency');
+  const stale = options.abortStaleUploadsAfterHours;
+  if (stale !== undefined && !(Number.isFinite(stale) && stale >= 0)) {
+    throw new ConfigError(`\`abortStaleUploadsAfterHours\` must be a number of hours >= 0 (got ${String(stale)})`);
+  }
+  const client = options.s3Client ?? buildClient(region, Math.max(sockets, partConcurrency), maxAttempts);
   return {
     bucket,
     prefix,
@@ -165,7 +203,19 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     maxAttempts,
     timeoutMs: options.timeoutMs,
     expectedBucketOwner: options.expectedBucketOwner,
+    multipartThreshold,
+    partSize,
+    partConcurrency,
+    abortStaleUploadsAfterHours: stale,
   };
+}
+
+function sizeOption(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < MIN_PART || value > 5 * 1024 ** 3) {
+    throw new ConfigError(`\`${name}\` must be a whole number of bytes from 5 MiB to 5 GiB (got ${String(value)})`);
+  }
+  return value;
 }
 
 /** Check the guard options (instance or per call). @throws {ConfigError} */

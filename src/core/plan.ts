@@ -53,6 +53,8 @@ export interface Transfer {
   md5?: string | undefined;
   /** The object's ETag as listed (pull). */
   etag?: string | undefined;
+  /** Push: the file's mtime when planned (a planned MD5 holds only while it is unchanged). */
+  mtimeMs?: number | undefined;
   reason: TransferReason;
 }
 
@@ -389,6 +391,6 @@ function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason): 
 }
 
 function addUpload(plan: Plan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason): void {
-  plan.transfers.push({ path: local.path, key, size: local.size, md5, reason });
+  plan.transfers.push({ path: local.path, key, size: local.size, md5, mtimeMs: local.mtimeMs, reason });
   plan.transferBytes += local.size;
 }

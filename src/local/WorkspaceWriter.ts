@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fstatSync, futimesSync, lstatSync, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { parentDirs } from '../core/paths.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
@@ -73,8 +72,15 @@ export class WorkspaceWriter {
    */
   async writeAtomic(
     path: string,
-    body: Readable,
-    options: { mtimeMs?: number | undefined; signal?: AbortSignal | undefined; onBytes?: (n: number) => void },
+    body: AsyncIterable<Buffer> & { destroy(): void },
+    options: {
+      /** The mtime to set, or a function giving it once the body is read (ranged downloads learn it from the first range). */
+      mtimeMs?: number | (() => number | undefined) | undefined;
+      signal?: AbortSignal | undefined;
+      onBytes?: (n: number) => void;
+      /** Sees every chunk in order (e.g. to compute multipart ETags alongside the MD5). */
+      onChunk?: (chunk: Buffer) => void;
+    },
     verify: (bytes: number, md5: string) => void,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     const target = join(this.root, path);
@@ -90,9 +96,10 @@ export class WorkspaceWriter {
       assertRealParent(target, path);
       const hash = createHash('md5');
       let bytes = 0;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      for await (const chunk of body) {
         options.signal?.throwIfAborted();
         hash.update(chunk);
+        options.onChunk?.(chunk);
         bytes += chunk.length;
         let offset = 0;
         while (offset < chunk.length) offset += (await fh.write(chunk, offset)).bytesWritten;
@@ -100,8 +107,9 @@ export class WorkspaceWriter {
       }
       const md5 = hash.digest('hex');
       verify(bytes, md5);
-      if (options.mtimeMs !== undefined) {
-        const t = options.mtimeMs / 1000;
+      const mtimeMs = typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs;
+      if (mtimeMs !== undefined) {
+        const t = mtimeMs / 1000;
         futimesSync(fh.fd, t, t);
       }
       const existing = lstatOrUndefined(target);

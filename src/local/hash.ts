@@ -29,3 +29,45 @@ export function md5Base64ToHex(b64: string): string | undefined {
   const buf = Buffer.from(b64, 'base64');
   return buf.length === 16 ? buf.toString('hex') : undefined;
 }
+
+/**
+ * Computes, from one sequential pass over a content, the multipart ETags it
+ * would have for each candidate part size (`md5(concat(part MD5s))-N`).
+ */
+export class MultipartEtagHasher {
+  private readonly states: Array<{ partSize: number; filled: number; part: ReturnType<typeof createHash>; digests: Buffer[] }>;
+
+  constructor(partSizes: readonly number[]) {
+    this.states = partSizes.map((partSize) => ({ partSize, filled: 0, part: createHash('md5'), digests: [] }));
+  }
+
+  update(chunk: Buffer): void {
+    for (const st of this.states) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const take = Math.min(st.partSize - st.filled, chunk.length - offset);
+        st.part.update(chunk.subarray(offset, offset + take));
+        st.filled += take;
+        offset += take;
+        if (st.filled === st.partSize) {
+          st.digests.push(st.part.digest());
+          st.part = createHash('md5');
+          st.filled = 0;
+        }
+      }
+    }
+  }
+
+  /** The ETags, one per candidate part size (unquoted). */
+  digest(): string[] {
+    return this.states.map((st) => {
+      const digests = st.filled > 0 || st.digests.length === 0 ? [...st.digests, st.part.digest()] : st.digests;
+      return `${multipartEtag(digests)}`;
+    });
+  }
+}
+
+/** The ETag S3 gives a multipart object whose parts have these binary MD5s. */
+export function multipartEtag(partDigests: readonly Buffer[]): string {
+  return `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
+}

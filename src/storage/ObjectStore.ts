@@ -44,6 +44,23 @@ export interface DeleteFailure {
   error: string;
 }
 
+/** Metadata of an object being created in parts. */
+export interface MultipartInit {
+  key: string;
+  /** MD5 hex of the whole content, stored as `md5chksum` metadata. */
+  md5: string;
+  contentType: string;
+  mtimeMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** A multipart upload in progress (for the stale-upload sweep). */
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  initiatedMs: number | undefined;
+}
+
 /** The few operations the sync engine needs from a bucket. */
 export interface ObjectStore {
   /** All objects under `prefix`, page by page. */
@@ -53,4 +70,15 @@ export interface ObjectStore {
   put(input: PutInput): Promise<PutResult>;
   /** Delete keys in batches; returns the keys that could not be deleted. */
   deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]>;
+  /** Bytes `start`…`end` (inclusive) of an object. */
+  getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<GetResult>;
+  /** Start a multipart upload; returns its upload id. */
+  createMultipart(init: MultipartInit): Promise<string>;
+  /** Upload one part (1-based); returns its ETag (unquoted). */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, md5: string, signal?: AbortSignal): Promise<string>;
+  /** Complete a multipart upload from its parts in order; returns the object's ETag. */
+  completeMultipart(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>, signal?: AbortSignal): Promise<PutResult>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  /** Multipart uploads in progress under a prefix. */
+  listMultipartUploads(prefix: string, signal?: AbortSignal): Promise<PendingUpload[]>;
 }

@@ -3,25 +3,26 @@
  * finished item is reported through callbacks so the facade can count, emit
  * progress and update the snapshot only for what actually succeeded.
  */
-import { constants, createReadStream, fstatSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants, fstatSync, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import pLimit from 'p-limit';
-import { md5FromEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
+import { Readable } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { choosePartSize, likelyPartSizes, multipartPartCount } from '../core/multipart.js';
+import { md5FromEtag, unquoteEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
-import { IntegrityError, LocalFileError, SyncError } from '../errors.js';
+import { IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
+import { MultipartEtagHasher } from '../local/hash.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
-import type { ObjectStore } from '../storage/ObjectStore.js';
+import type { ObjectInfo, ObjectStore } from '../storage/ObjectStore.js';
+import { rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
 
 /** Files up to this size are read into memory for upload (one read, hashed and sent from the same bytes, retryable by the SDK). */
 export const BUFFERED_UPLOAD_MAX = 8 * 1024 * 1024;
-/** S3's limit for a single PutObject. */
-export const SINGLE_PUT_MAX = 5 * 1024 ** 3;
 
 const CHECKSUM_HINT =
   'If the server is S3-compatible (R2, MinIO, s3rver…), build the S3Client with ' +
@@ -69,6 +70,20 @@ async function runEach(
   );
 }
 
+/** How large files move: multipart uploads and ranged downloads above `threshold`. */
+export interface LargeFileSettings {
+  /** Files at or above this size use multipart upload / parallel ranged download. */
+  threshold: number;
+  /** Preferred part (and range) size; grown so a file never needs more than 10,000 parts. */
+  partSize: number;
+  /** Shared by the whole sync: parts and ranges in flight (memory ≤ this × partSize). */
+  partLimit: LimitFunction;
+  /** Ranges fetched ahead per large download. */
+  rangesPerFile: number;
+  /** Large downloads at once (each holds up to `rangesPerFile` ranges in memory). */
+  largeDownloadLimit: LimitFunction;
+}
+
 /** Download every transfer of a pull plan: temp file → verify → rename. */
 export function runDownloads(
   transfers: Transfer[],
@@ -76,49 +91,105 @@ export function runDownloads(
     store: ObjectStore;
     writer: WorkspaceWriter;
     concurrency: number;
+    large: LargeFileSettings;
     attempts?: number | undefined;
     signal?: AbortSignal | undefined;
   },
   hooks: ExecuteHooks,
 ): Promise<void> {
-  return runEach(transfers, ctx, (t) => downloadOne(t, ctx, hooks), hooks);
+  return runEach(
+    transfers,
+    ctx,
+    (t) => (t.size >= ctx.large.threshold ? ctx.large.largeDownloadLimit(() => downloadOne(t, ctx, hooks)) : downloadOne(t, ctx, hooks)),
+    hooks,
+  );
 }
 
 async function downloadOne(
   t: Transfer,
-  ctx: { store: ObjectStore; writer: WorkspaceWriter; signal?: AbortSignal | undefined },
+  ctx: {
+    store: ObjectStore;
+    writer: WorkspaceWriter;
+    large: LargeFileSettings;
+    attempts?: number | undefined;
+    signal?: AbortSignal | undefined;
+  },
   hooks: ExecuteHooks,
 ): Promise<TransferDone> {
   await ctx.writer.ensureParents(t.path); // no request when the path cannot be written
-  const got = await ctx.store.get(t.key, ctx.signal);
-  const expectedMd5 = got.md5 ?? (isKms(got.serverSideEncryption) ? undefined : md5FromEtag(got.etag));
+  const ranged = t.size >= ctx.large.threshold;
+  let info: ObjectInfo;
+  let source: AsyncIterable<Buffer> & { destroy(): void };
+  const ref: { value?: ObjectInfo } = {};
+  if (ranged) {
+    const rangeSize = choosePartSize(t.size, ctx.large.partSize);
+    const chunks = rangedChunks(ctx.store, t.key, t.size, rangeSize, ctx.large.rangesPerFile, ctx.large.partLimit, ctx.attempts ?? 3, ref, ctx.signal);
+    source = Object.assign(chunks, { destroy: () => void chunks.return(undefined) });
+    // Metadata and ETag arrive with the first range; they are read in verify().
+    info = { size: t.size, etag: t.etag ?? '' };
+  } else {
+    const got = await ctx.store.get(t.key, ctx.signal);
+    info = got;
+    source = got.body as Readable & AsyncIterable<Buffer>;
+  }
+  // Objects without an MD5 (multipart, written by other tools) are checked by their multipart ETag.
+  const parts = multipartPartCount(t.etag ?? '');
+  const etagHasher = parts !== undefined ? new MultipartEtagHasher(likelyPartSizes(t.size, parts)) : undefined;
   let counted = 0;
   try {
     const { md5, stat } = await ctx.writer.writeAtomic(
       t.path,
-      got.body,
+      source,
       {
-        mtimeMs: got.mtimeMs ?? got.lastModifiedMs,
+        mtimeMs: () => (ref.value ?? info).mtimeMs ?? (ref.value ?? info).lastModifiedMs,
         signal: ctx.signal,
         onBytes: (n) => {
           counted += n;
           hooks.onBytes(n);
         },
+        ...(etagHasher ? { onChunk: (chunk: Buffer) => etagHasher.update(chunk) } : {}),
       },
       (bytes, md5) => {
-        if (bytes !== got.size) {
-          throw new IntegrityError(t.path, `${got.size} bytes`, `${bytes} bytes`, `Download of "${t.path}" is truncated: got ${bytes} of ${got.size} bytes`);
+        const meta = ref.value ?? info;
+        const size = ranged ? t.size : meta.size;
+        if (bytes !== size) {
+          throw new IntegrityError(t.path, `${size} bytes`, `${bytes} bytes`, `Download of "${t.path}" is truncated: got ${bytes} of ${size} bytes`);
         }
-        if (expectedMd5 !== undefined && md5 !== expectedMd5) {
-          throw new IntegrityError(t.path, expectedMd5, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expectedMd5}`);
+        const expected = meta.md5 ?? (isKms(meta.serverSideEncryption) ? undefined : md5FromEtag(meta.etag));
+        if (expected !== undefined) {
+          if (md5 !== expected) {
+            throw new IntegrityError(t.path, expected, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expected}`);
+          }
+        } else if (etagHasher !== undefined && !isKms(meta.serverSideEncryption) && !etagHasher.digest().includes(unquoteEtag(meta.etag))) {
+          throw new IntegrityError(t.path, meta.etag, 'no matching multipart ETag', `Download of "${t.path}" does not match its multipart ETag ${meta.etag}`);
         }
       },
     );
-    return { path: t.path, bytes: got.size, entry: { ...entryStat(toLocalFile(t.path, stat)), md5, etag: got.etag } };
+    const meta = ref.value ?? info;
+    return { path: t.path, bytes: t.size, entry: { ...entryStat(toLocalFile(t.path, stat)), md5, etag: meta.etag } };
   } catch (error) {
     hooks.onBytes(-counted); // a retry counts its bytes again
-    throw error;
+    throw bodyError(error, t.key);
   }
+}
+
+const BODY_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * A response body that failed mid-way (socket reset, stalled socket timing
+ * out) becomes a typed, retryable NETWORK error naming the key — the same
+ * error a failure before the headers gives.
+ */
+function bodyError(error: unknown, key: string): unknown {
+  if (error instanceof SyncError) return error;
+  const e = error as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const network = e?.name === 'TimeoutError' || (typeof e?.code === 'string' && BODY_NETWORK_CODES.has(e.code));
+  if (!network) return error;
+  return new StorageError('NETWORK', `${escapeForLog(key)}: the download failed mid-way (${String(e?.code ?? e?.name)}): ${messageOf(error)}`, {
+    cause: error,
+    retryable: true,
+    retriedBySdk: false,
+  });
 }
 
 /** Upload every transfer of a push plan; checks the server's ETag against the MD5 sent. */
@@ -128,6 +199,7 @@ export function runUploads(
     store: ObjectStore;
     root: string;
     concurrency: number;
+    large: LargeFileSettings;
     attempts?: number | undefined;
     contentType: (path: string) => string;
     signal?: AbortSignal | undefined;
@@ -138,9 +210,18 @@ export function runUploads(
     transfers,
     ctx,
     async (t) => {
-      const done = await uploadOne(t, ctx);
-      hooks.onBytes(done.bytes);
-      return done;
+      let counted = 0;
+      try {
+        const done = await uploadOne(t, ctx, (n) => {
+          counted += n;
+          hooks.onBytes(n);
+        });
+        if (counted === 0) hooks.onBytes(done.bytes);
+        return done;
+      } catch (error) {
+        hooks.onBytes(-counted);
+        throw error;
+      }
     },
     hooks,
   );
@@ -148,7 +229,14 @@ export function runUploads(
 
 async function uploadOne(
   t: Transfer,
-  ctx: { store: ObjectStore; root: string; contentType: (path: string) => string; signal?: AbortSignal | undefined },
+  ctx: {
+    store: ObjectStore;
+    root: string;
+    large: LargeFileSettings;
+    contentType: (path: string) => string;
+    signal?: AbortSignal | undefined;
+  },
+  onPartBytes: (n: number) => void,
 ): Promise<TransferDone> {
   const abs = join(ctx.root, t.path);
   assertRealParent(abs, t.path);
@@ -164,35 +252,59 @@ async function uploadOne(
     const st = fstatSync(fh.fd);
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', t.path, `"${t.path}" is no longer a regular file`);
     const before = toLocalFile(t.path, st);
-    if (st.size > SINGLE_PUT_MAX) {
-      throw new SyncError(
-        'FILE_TOO_LARGE',
-        `"${t.path}" is ${st.size} bytes; single uploads are limited to 5 GiB and multipart upload is not supported yet`,
-      );
-    }
     let body: Buffer | (() => Readable);
     let md5: string;
-    if (st.size <= BUFFERED_UPLOAD_MAX) {
+    if (st.size <= BUFFERED_UPLOAD_MAX && st.size < ctx.large.threshold) {
       const buf = await fh.readFile();
       if (buf.length !== st.size) throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being read`);
       md5 = createHash('md5').update(buf).digest('hex');
       body = buf;
     } else {
-      // Larger files stream from the checked descriptor (positional reads, so a
-      // retry can start again at byte 0); memory stays at one chunk per upload.
-      const fromStart = (): Readable => createReadStream('', { fd: fh.fd, start: 0, autoClose: false, highWaterMark: 1024 * 1024 });
-      md5 = t.md5 ?? (await hashStream(fromStart()));
+      // Larger files are read from the checked descriptor (positional reads,
+      // so a retry can start again at byte 0); the planned MD5 holds only if
+      // the file is still what was planned.
+      const fromStart = (): Readable => descriptorStream(fh, st.size, t.path);
+      const planned = t.md5 !== undefined && t.mtimeMs === st.mtimeMs && t.size === st.size ? t.md5 : undefined;
+      md5 = planned ?? (await hashStream(fromStart()));
       body = fromStart;
     }
-    const put = await ctx.store.put({
-      key: t.key,
-      body,
-      size: before.size,
-      md5,
-      contentType: ctx.contentType(t.path),
-      mtimeMs: before.mtimeMs,
-      signal: ctx.signal,
-    });
+    const checkUnchanged = (): void => {
+      const now = fstatSync(fh.fd);
+      if (now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
+        throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being uploaded; the next push uploads it again`);
+      }
+    };
+    const put =
+      st.size >= ctx.large.threshold
+        ? await uploadMultipart({
+            store: ctx.store,
+            key: t.key,
+            path: t.path,
+            fh,
+            size: st.size,
+            md5,
+            partSize: choosePartSize(st.size, ctx.large.partSize),
+            contentType: ctx.contentType(t.path),
+            mtimeMs: before.mtimeMs,
+            partLimit: ctx.large.partLimit,
+            signal: ctx.signal,
+            onPart: onPartBytes,
+            checkUnchanged,
+          })
+        : await ctx.store.put({
+            key: t.key,
+            body,
+            size: before.size,
+            md5,
+            contentType: ctx.contentType(t.path),
+            mtimeMs: before.mtimeMs,
+            signal: ctx.signal,
+          });
+    if (st.size >= ctx.large.threshold) {
+      // uploadMultipart verified the parts and the multipart ETag
+      const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
+      return { path: t.path, bytes: before.size, entry };
+    }
     const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
     if (etagMd5 !== undefined && etagMd5 !== md5) {
       throw new IntegrityError(
@@ -217,6 +329,39 @@ async function uploadOne(
   } finally {
     await fh.close();
   }
+}
+
+const STREAM_CHUNK = 1024 * 1024;
+
+/**
+ * A stream of a file's bytes from byte 0, read positionally from a descriptor
+ * the caller owns: destroying the stream never closes it (an fs.ReadStream
+ * would, even with autoClose: false), so each retry can start a new one.
+ */
+function descriptorStream(fh: FileHandle, size: number, path: string): Readable {
+  let position = 0;
+  return new Readable({
+    highWaterMark: STREAM_CHUNK,
+    read() {
+      const length = Math.min(STREAM_CHUNK, size - position);
+      if (length <= 0) {
+        this.push(null);
+        return;
+      }
+      const buf = Buffer.allocUnsafe(length);
+      fh.read(buf, 0, length, position).then(
+        ({ bytesRead }) => {
+          if (bytesRead === 0) {
+            this.destroy(new LocalFileError('CHANGED_DURING_READ', path, `"${path}" got shorter while being uploaded`));
+            return;
+          }
+          position += bytesRead;
+          this.push(bytesRead < length ? buf.subarray(0, bytesRead) : buf);
+        },
+        (error: unknown) => this.destroy(error as Error),
+      );
+    },
+  });
 }
 
 async function hashStream(stream: Readable): Promise<string> {

@@ -1,0 +1,197 @@
+/**
+ * Large files: multipart uploads read part by part from the checked file
+ * descriptor (memory ≤ parts in flight × part size), and downloads fetched as
+ * parallel ranges and consumed in order (memory ≤ ranges in flight × range size).
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { LimitFunction } from 'p-limit';
+import { md5FromEtag, unquoteEtag } from '../core/plan.js';
+import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
+import { multipartEtag } from '../local/hash.js';
+import type { GetResult, ObjectInfo, ObjectStore, PutResult } from '../storage/ObjectStore.js';
+import { withRetries } from './retry.js';
+
+export interface MultipartUploadInput {
+  store: ObjectStore;
+  key: string;
+  path: string;
+  fh: FileHandle;
+  size: number;
+  /** MD5 hex of the whole file (stored as `md5chksum`). */
+  md5: string;
+  partSize: number;
+  contentType: string;
+  mtimeMs: number;
+  /** Shared by every multipart upload of the sync: bounds parts (and their buffers) in flight. */
+  partLimit: LimitFunction;
+  signal?: AbortSignal | undefined;
+  /** Called after each part with its size. */
+  onPart?: (bytes: number) => void;
+  /** Throws when the file changed since it was opened. */
+  checkUnchanged: () => void;
+}
+
+/**
+ * Upload a file in parts. Any failure — a part, the completion, a changed
+ * file, an abort signal — aborts the multipart upload on the server before
+ * this rejects (no orphaned parts). The original error is kept; if the abort
+ * itself fails, the error says so, names the upload id, and has the abort's
+ * error as `cause`.
+ */
+export async function uploadMultipart(input: MultipartUploadInput): Promise<PutResult> {
+  const { store, key, size, partSize, signal } = input;
+  const parts = Math.ceil(size / partSize);
+  const uploadId = await store.createMultipart({
+    key,
+    md5: input.md5,
+    contentType: input.contentType,
+    mtimeMs: input.mtimeMs,
+    signal,
+  });
+  const digests: Buffer[] = new Array<Buffer>(parts);
+  let failed = false;
+  try {
+    const etags = await Promise.all(
+      Array.from({ length: parts }, (_, i) =>
+        input.partLimit(async () => {
+          if (failed) throw new SyncError('SKIPPED', 'an earlier part failed');
+          signal?.throwIfAborted();
+          const offset = i * partSize;
+          const length = Math.min(partSize, size - offset);
+          const buf = Buffer.allocUnsafe(length);
+          await readFully(input.fh, buf, offset, input.path);
+          const digest = createHash('md5').update(buf).digest();
+          digests[i] = digest;
+          const hex = digest.toString('hex');
+          const etag = await store.uploadPart(key, uploadId, i + 1, buf, hex, signal);
+          const etagMd5 = md5FromEtag(etag);
+          if (etagMd5 !== undefined && etagMd5 !== hex) {
+            throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
+          }
+          input.onPart?.(length);
+          return { partNumber: i + 1, etag: unquoteEtag(etag) };
+        }).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        }),
+      ),
+    );
+    input.checkUnchanged();
+    signal?.throwIfAborted();
+    const done = await store.completeMultipart(key, uploadId, etags, signal);
+    const expected = multipartEtag(digests);
+    const kms = done.serverSideEncryption?.startsWith('aws:kms') ?? false;
+    // S3 answers md5-of-part-md5s-N; some compatible servers the whole MD5.
+    if (!kms && done.etag !== '' && done.etag !== expected && done.etag !== input.md5) {
+      throw new IntegrityError(input.path, expected, done.etag, `Multipart upload of "${input.path}" completed with ETag ${done.etag}, expected ${expected}`);
+    }
+    return done;
+  } catch (error) {
+    const original = await settleParts(error);
+    try {
+      await store.abortMultipart(key, uploadId);
+    } catch (abortError) {
+      const base = original instanceof SyncError ? original : undefined;
+      throw new SyncError(
+        base?.code ?? 'MULTIPART_FAILED',
+        `${messageOf(original)} (and aborting multipart upload ${uploadId} of "${key}" failed: ${messageOf(abortError)}; ` +
+          'its parts stay billed until a sweep or the bucket lifecycle rule AbortIncompleteMultipartUpload removes them)',
+        { cause: abortError, details: { uploadId, key, originalCode: base?.code } },
+      );
+    }
+    throw original;
+  }
+}
+
+/** The first real error (not the "an earlier part failed" placeholders). */
+async function settleParts(error: unknown): Promise<unknown> {
+  return error instanceof SyncError && error.code === 'SKIPPED' ? new SyncError('MULTIPART_FAILED', 'a part failed') : error;
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new LocalFileError('CHANGED_DURING_READ', path, `"${path}" got shorter while being uploaded`);
+    done += bytesRead;
+  }
+}
+
+/**
+ * Fetch an object as ranges of `rangeSize`, up to `concurrency` at once, and
+ * yield them in order. Each range is retried on its own after a transient
+ * failure; every range must come from the same object version (same ETag).
+ * `info` is filled from the first range's answer (metadata, ETag).
+ */
+export async function* rangedChunks(
+  store: ObjectStore,
+  key: string,
+  size: number,
+  rangeSize: number,
+  concurrency: number,
+  partLimit: LimitFunction,
+  attempts: number,
+  info: { value?: ObjectInfo },
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
+  const count = Math.ceil(size / rangeSize);
+  const stop = new AbortController();
+  const inner = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const fetchRange = (i: number): Promise<Buffer> =>
+    partLimit(() => withRetries(async () => {
+      const start = i * rangeSize;
+      const end = Math.min(size, start + rangeSize) - 1;
+      const got = await store.getRange(key, start, end, inner);
+      checkVersion(info, got, key);
+      const buf = await collect(got.body, end - start + 1);
+      if (buf.length !== end - start + 1) {
+        throw new IntegrityError(key, `${end - start + 1} bytes`, `${buf.length} bytes`, `Range ${start}-${end} of "${key}" is truncated`);
+      }
+      return buf;
+    }, inner, attempts));
+  const inflight: Array<Promise<Buffer>> = [];
+  let next = 0;
+  const launch = (): void => {
+    const p = fetchRange(next++);
+    p.catch(() => undefined); // consumed below; never an unhandled rejection
+    inflight.push(p);
+  };
+  try {
+    while (next < count && inflight.length < concurrency) launch();
+    for (let i = 0; i < count; i++) {
+      const buf = await (inflight.shift() as Promise<Buffer>);
+      if (next < count) launch();
+      yield buf;
+    }
+  } finally {
+    stop.abort();
+  }
+}
+
+function checkVersion(info: { value?: ObjectInfo }, got: GetResult, key: string): void {
+  const { body, ...meta } = got;
+  if (info.value === undefined) {
+    info.value = meta;
+  } else if (info.value.etag !== meta.etag) {
+    body.destroy();
+    throw new IntegrityError(key, info.value.etag, meta.etag, `"${key}" changed while it was being downloaded`);
+  }
+}
+
+async function collect(body: Readable, expected: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total > expected) break;
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks, total);
+}
+
