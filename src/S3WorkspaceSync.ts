@@ -300,7 +300,30 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     await this.runDeletions(plan, result, signal, (d, hooks) => runLocalDeletes(d, writer, hooks, signal));
   }
 
+  /**
+   * Abort this prefix's multipart uploads older than `abortStaleUploadsAfterHours`
+   * (left by crashed processes). Best effort: failures are logged, never fatal.
+   */
+  private async sweepStaleUploads(signal: AbortSignal | undefined): Promise<void> {
+    const hours = this.options.abortStaleUploadsAfterHours;
+    if (hours === undefined) return;
+    const cutoff = Date.now() - hours * 3_600_000;
+    try {
+      const pending = await this.store.listMultipartUploads(this.options.prefix, signal);
+      for (const upload of pending) {
+        if (upload.initiatedMs === undefined || upload.initiatedMs > cutoff) continue;
+        signal?.throwIfAborted();
+        await this.store.abortMultipart(upload.key, upload.uploadId);
+        this.options.logger.info(`Aborted stale multipart upload ${upload.uploadId} of ${escapeForLog(upload.key)}`);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      this.options.logger.warn(`Could not sweep stale multipart uploads under ${this.location()}: ${messageOf(error)}`);
+    }
+  }
+
   private async executePush(root: string, plan: Plan, result: SyncResult, signal: AbortSignal | undefined): Promise<void> {
+    await this.sweepStaleUploads(signal);
     const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
     await runUploads(
       plan.transfers,
