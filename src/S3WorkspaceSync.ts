@@ -26,7 +26,8 @@ import {
   messageOf,
 } from './errors.js';
 import { ProgressTracker, type SyncEvents } from './events.js';
-import { calculateFileHash } from './local/hash.js';
+import { calculateFileHash, hashFileWithEtags } from './local/hash.js';
+import { likelyPartSizes, multipartPartCount } from './core/multipart.js';
 import { scanWorkspace, type ScanResult } from './local/scanner.js';
 import { WorkspaceWriter } from './local/WorkspaceWriter.js';
 import {
@@ -246,8 +247,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
     const input = { ...this.planInput(scan, remote, (p) => filter.ignores(p)), remoteBlocked: conflicts };
     const needs = pullNeeds(input);
-    const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, signal);
     await this.fillRemoteMd5(remote, needs.head, signal);
+    const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, remote, signal);
     const plan = planPull({
       ...input,
       localMd5,
@@ -273,8 +274,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
     const input = this.planInput(scan, remote, (p) => filter.ignores(p));
     const needs = pushNeeds(input);
-    const localMd5 = await this.hashLocal(root, scan, needs.hash, signal);
     await this.fillRemoteMd5(remote, needs.head, signal);
+    const localMd5 = await this.hashLocal(root, scan, needs.hash, remote, signal);
     const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
     return { root, plan, scan, treeSize: this.snapshot.size, listed };
   }
@@ -469,8 +470,21 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     };
   }
 
-  /** Hash the given files; a file that cannot be read is dropped from the scan and reported. */
-  private async hashLocal(root: string, scan: ScanResult, paths: string[], signal: AbortSignal | undefined): Promise<Map<string, string>> {
+  /**
+   * Hash the given files; a file that cannot be read is dropped from the scan
+   * and reported. For an object whose MD5 is still unknown (a multipart object
+   * another tool wrote, without `md5chksum`), the same pass computes the local
+   * file's multipart ETags for the likely part sizes: a match proves the
+   * contents equal, and the object's MD5 becomes known. When no part size can
+   * be derived, equal size and equal recorded mtime decide instead.
+   */
+  private async hashLocal(
+    root: string,
+    scan: ScanResult,
+    paths: string[],
+    remote: Map<string, RemoteObject>,
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const limit = pLimit(HASH_CONCURRENCY);
     await Promise.all(
@@ -478,16 +492,25 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         limit(async () => {
           try {
             signal?.throwIfAborted();
-            out.set(path, await calculateFileHash(join(root, path), signal));
+            const obj = remote.get(path);
+            const parts = obj !== undefined && obj.md5 === undefined ? multipartPartCount(obj.etag) : undefined;
+            const candidates = obj !== undefined && parts !== undefined ? likelyPartSizes(obj.size, parts) : [];
+            if (obj === undefined || obj.md5 !== undefined || candidates.length === 0) {
+              const md5 = await calculateFileHash(join(root, path), signal);
+              out.set(path, md5);
+              const local = scan.files.get(path);
+              if (obj !== undefined && obj.md5 === undefined && local !== undefined && sameSizeAndMtime(local, obj)) obj.md5 = md5;
+              return;
+            }
+            const { md5, etags } = await hashFileWithEtags(join(root, path), candidates, signal);
+            out.set(path, md5);
+            if (etags.includes(obj.etag)) obj.md5 = md5;
           } catch (error) {
             if (signal?.aborted) throw error;
             const code = (error as NodeJS.ErrnoException).code ?? 'error';
-            if (code === 'ENOENT') {
-              scan.files.delete(path); // vanished since the scan
-              return;
-            }
             scan.files.delete(path);
-            scan.skipped.push({ path, reason: `unreadable: ${code}` });
+            // vanished since the scan: simply gone; otherwise a failure to report
+            if (code !== 'ENOENT') scan.skipped.push({ path, reason: `unreadable: ${code}` });
           }
         }),
       ),
@@ -506,7 +529,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
           try {
             signal?.throwIfAborted();
             const info = await this.store.head(obj.key, signal);
-            if (info.etag === obj.etag && info.md5 !== undefined) obj.md5 = info.md5;
+            if (info.etag === obj.etag) {
+              if (info.md5 !== undefined) obj.md5 = info.md5;
+              obj.mtimeMs = info.mtimeMs;
+            }
           } catch (error) {
             if (signal?.aborted) throw error;
             this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
@@ -692,6 +718,11 @@ interface Prepared {
   treeSize: number;
   /** Objects listed, when a listing ran. */
   listed: number | undefined;
+}
+
+/** The last-resort equality for an object whose content hash cannot be known: same size, same recorded mtime. */
+function sameSizeAndMtime(local: { size: number; mtimeMs: number }, obj: RemoteObject): boolean {
+  return obj.mtimeMs !== undefined && local.size === obj.size && Math.abs(local.mtimeMs - obj.mtimeMs) < 1;
 }
 
 function emptyScan(): ScanResult {

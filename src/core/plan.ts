@@ -26,6 +26,8 @@ export interface RemoteObject {
   /** MD5 (hex) of the content when known: from a plain ETag or from metadata. */
   md5?: string | undefined;
   lastModifiedMs?: number | undefined;
+  /** The file's mtime recorded in metadata at upload (known after a HEAD). */
+  mtimeMs?: number | undefined;
 }
 
 /** What this instance knows was identical on both sides at its last sync. */

@@ -19,6 +19,25 @@ export async function calculateFileHash(path: string, signal?: AbortSignal): Pro
   return hash.digest('hex');
 }
 
+/**
+ * One streaming pass over a file giving its MD5 and its multipart ETags for
+ * the candidate part sizes (see {@link MultipartEtagHasher}).
+ */
+export async function hashFileWithEtags(
+  path: string,
+  partSizes: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ md5: string; etags: string[] }> {
+  const hash = createHash('md5');
+  const etags = new MultipartEtagHasher(partSizes);
+  const stream = createReadStream(path, { highWaterMark: HASH_CHUNK, ...(signal ? { signal } : {}) });
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    etags.update(chunk as Buffer);
+  }
+  return { md5: hash.digest('hex'), etags: etags.digest() };
+}
+
 /** Base64 form of a hex MD5, as used by `Content-MD5`. */
 export function md5HexToBase64(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
