@@ -52,6 +52,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
   });
   const digests: Buffer[] = new Array<Buffer>(parts);
   let failed = false;
+  let completed = false;
   try {
     const etags = await Promise.all(
       Array.from({ length: parts }, (_, i) =>
@@ -81,6 +82,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     input.checkUnchanged();
     signal?.throwIfAborted();
     const done = await store.completeMultipart(key, uploadId, etags, signal);
+    completed = true; // nothing left to abort: the object exists (a mismatch below fails the file)
     const expected = multipartEtag(digests);
     const kms = done.serverSideEncryption?.startsWith('aws:kms') ?? false;
     // S3 answers md5-of-part-md5s-N; some compatible servers the whole MD5.
@@ -90,6 +92,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     return done;
   } catch (error) {
     const original = await settleParts(error);
+    if (completed) throw original;
     try {
       await store.abortMultipart(key, uploadId);
     } catch (abortError) {

@@ -6,7 +6,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { choosePartSize, likelyPartSizes, multipartPartCount } from '../../src/core/multipart.js';
@@ -89,5 +98,31 @@ describe('pull recognises multipart objects written by other tools', () => {
     s3.on(HeadObjectCommand).resolves({ ContentLength: remote.length, ETag: `"${etag}"`, Metadata: {} });
     const plan = await sync.plan('pull');
     expect(plan.transfers.map((t) => [t.path, t.reason])).toEqual([['data.bin', 'changed']]);
+  });
+});
+
+describe('multipart upload verification (mocked answers)', () => {
+  it('a completed ETag that is neither the parts’ multipart ETag nor the MD5 fails the file as INTEGRITY (retried as a whole; a completed upload is not aborted)', async () => {
+    const ws = await tempDir();
+    const data = randomBytes(11 * MiB);
+    await writeFile(path.join(ws, 'big.bin'), data);
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    const s3 = mockClient(client);
+    onTestFinished(() => {
+      s3.restore();
+      client.destroy();
+    });
+    s3.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [] });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u-1' });
+    s3.on(UploadPartCommand).callsFake((input: { Body: Buffer }) => ({ ETag: `"${createHash('md5').update(input.Body).digest('hex')}"` }));
+    s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"ffffffffffffffffffffffffffffffff-3"' });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    const sync = new S3WorkspaceSync({ bucket: 'b', prefix: 'p/', workspaceDir: ws, s3Client: client, logger: silentLogger, multipartThreshold: 5 * MiB, partSize: 5 * MiB });
+    const result = await sync.push();
+    expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'big.bin', code: 'INTEGRITY' })]);
+    // an integrity mismatch is worth one more whole try (maxAttempts = 3 in all)
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(3);
+    expect(s3.commandCalls(UploadPartCommand).map((c) => c.args[0].input.PartNumber).sort()).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
   });
 });
