@@ -47,7 +47,7 @@ export interface ExecuteHooks {
  */
 async function runEach(
   transfers: Transfer[],
-  ctx: { concurrency: number; attempts?: number | undefined; signal?: AbortSignal | undefined },
+  ctx: TransferContext,
   one: (t: Transfer) => Promise<TransferDone>,
   hooks: ExecuteHooks,
 ): Promise<void> {
@@ -84,17 +84,30 @@ export interface LargeFileSettings {
   largeDownloadLimit: LimitFunction;
 }
 
+/** What every transfer of one sync shares. */
+export interface TransferContext {
+  store: ObjectStore;
+  /** Files in flight. */
+  concurrency: number;
+  large: LargeFileSettings;
+  /** Attempts per whole transfer (where the SDK cannot retry). */
+  attempts?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface DownloadContext extends TransferContext {
+  writer: WorkspaceWriter;
+}
+
+export interface UploadContext extends TransferContext {
+  root: string;
+  contentType: (path: string) => string;
+}
+
 /** Download every transfer of a pull plan: temp file → verify → rename. */
 export function runDownloads(
   transfers: Transfer[],
-  ctx: {
-    store: ObjectStore;
-    writer: WorkspaceWriter;
-    concurrency: number;
-    large: LargeFileSettings;
-    attempts?: number | undefined;
-    signal?: AbortSignal | undefined;
-  },
+  ctx: DownloadContext,
   hooks: ExecuteHooks,
 ): Promise<void> {
   return runEach(
@@ -107,13 +120,7 @@ export function runDownloads(
 
 async function downloadOne(
   t: Transfer,
-  ctx: {
-    store: ObjectStore;
-    writer: WorkspaceWriter;
-    large: LargeFileSettings;
-    attempts?: number | undefined;
-    signal?: AbortSignal | undefined;
-  },
+  ctx: DownloadContext,
   hooks: ExecuteHooks,
 ): Promise<TransferDone> {
   await ctx.writer.ensureParents(t.path); // no request when the path cannot be written
@@ -195,15 +202,7 @@ function bodyError(error: unknown, key: string): unknown {
 /** Upload every transfer of a push plan; checks the server's ETag against the MD5 sent. */
 export function runUploads(
   transfers: Transfer[],
-  ctx: {
-    store: ObjectStore;
-    root: string;
-    concurrency: number;
-    large: LargeFileSettings;
-    attempts?: number | undefined;
-    contentType: (path: string) => string;
-    signal?: AbortSignal | undefined;
-  },
+  ctx: UploadContext,
   hooks: ExecuteHooks,
 ): Promise<void> {
   return runEach(
@@ -229,13 +228,7 @@ export function runUploads(
 
 async function uploadOne(
   t: Transfer,
-  ctx: {
-    store: ObjectStore;
-    root: string;
-    large: LargeFileSettings;
-    contentType: (path: string) => string;
-    signal?: AbortSignal | undefined;
-  },
+  ctx: UploadContext,
   onPartBytes: (n: number) => void,
 ): Promise<TransferDone> {
   const abs = join(ctx.root, t.path);
