@@ -460,6 +460,10 @@ describe('crash: SIGKILL at a random moment', () => {
             `${crashed.atNew} files new, ${crashed.atOld} old (+${crashed.identical} identical), ${crashed.tempFiles.length} temp files; re-run downloaded ${rerun.downloadedFiles}, deleted ${rerun.deletedFiles}`,
         );
       }
+      // Pulls never write to the bucket: every object still holds its (new) bytes, md5chksum intact.
+      const bucketAfter = await inspectRemote(client, bucket, prefix, scenario, (v) => v.new !== undefined);
+      expect(bucketAfter.problems, `seed ${SEED}: the bucket after all pulls`).toEqual([]);
+      expect([...bucketAfter.holds.values()].every((w) => w === 'new'), `seed ${SEED}: the bucket after all pulls`).toBe(true);
     },
   );
 
