@@ -4,7 +4,7 @@
  * No I/O here; the facade gathers the inputs and executes the plan.
  */
 import type { SkippedFile } from '../types.js';
-import { parentDirs, storagePathProblem } from './paths.js';
+import { MAX_KEY_BYTES, parentDirs, storagePathProblem } from './paths.js';
 
 /** Stat of a local regular file (what change detection needs). */
 export interface LocalFile {
@@ -347,6 +347,10 @@ export function planPush(input: PlanInput): Plan {
   for (const local of input.local.values()) {
     const { path } = local;
     const key = input.prefix + path;
+    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+      plan.skipped.push({ path, reason: `invalid-name: the key would be longer than ${MAX_KEY_BYTES} bytes` });
+      continue;
+    }
     const snap = input.snapshot.get(path);
     const md5 = statMatches(local, snap) ? snap?.md5 : input.localMd5.get(path);
     if (input.hasSnapshot) {

@@ -110,7 +110,11 @@ export class WorkspaceWriter {
       const mtimeMs = typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs;
       if (mtimeMs !== undefined) {
         const t = mtimeMs / 1000;
-        futimesSync(fh.fd, t, t);
+        try {
+          futimesSync(fh.fd, t, t);
+        } catch {
+          // a time this filesystem cannot store: the file keeps the current time
+        }
       }
       const existing = lstatOrUndefined(target);
       if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);

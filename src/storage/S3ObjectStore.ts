@@ -40,6 +40,9 @@ export const META_MD5 = 'md5chksum';
 /** Metadata key holding the file's mtime in seconds with a fraction (the name and format rclone uses). */
 export const META_MTIME = 'mtime';
 
+/** Later `mtime` metadata (about year 5138) is not a usable file time. */
+const MAX_MTIME_SECONDS = 1e11;
+
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 
@@ -279,7 +282,8 @@ function infoFrom(out: {
     size: out.ContentLength ?? 0,
     etag: unquoteEtag(out.ETag),
     md5,
-    mtimeMs: Number.isFinite(mtime) && mtime > 0 ? Math.round(mtime * 1000) : undefined,
+    // A usable file time only (another writer may store anything there).
+    mtimeMs: Number.isFinite(mtime) && mtime > 0 && mtime < MAX_MTIME_SECONDS ? Math.round(mtime * 1000) : undefined,
     lastModifiedMs: out.LastModified?.getTime(),
     serverSideEncryption: out.ServerSideEncryption,
   };

@@ -344,19 +344,10 @@ describe('one fault at a time', () => {
     expect(await tempFilesUnder(t.ws)).toEqual([]);
   });
 
-  // LIBRARY BUG (it.fails): a download that keeps stalling is reported without
-  // a `code`. src/transfer/execute.ts downloadOne() streams `got.body` through
-  // WorkspaceWriter.writeAtomic(); when the client's socketTimeout fires,
-  // @smithy/node-http-handler destroys the body with a plain Error named
-  // 'TimeoutError' that has no `code`. Body errors are never mapped (only the
-  // errors of `client.send()` go through toStorageError() in
-  // src/storage/S3ObjectStore.ts, which maps a TimeoutError to NETWORK), so
-  // addFailure() in src/S3WorkspaceSync.ts records
-  //   { path: 'st.bin', error: '@smithy/node-http-handler - the request socket timed out after 1000 ms …' }
-  // with no code and no key in the message. README (SyncResult): `code` is a
-  // StorageErrorCode, INTEGRITY, … or an errno. Expected: NETWORK (retryable),
-  // as for the same timeout before the headers (or ETIMEDOUT).
-  it.fails('stall on every GET of one key: the failure is typed (code NETWORK), like a timeout before the headers', async () => {
+  // Regression: a body that stalls mid-way used to be reported without a
+  // `code` (the socket timeout's plain TimeoutError). Body failures are now
+  // mapped to a typed, retryable StorageError NETWORK naming the key.
+  it('stall on every GET of one key: the failure is typed (code NETWORK), like a timeout before the headers', async () => {
     const t = await focused();
     await putObjects(t.direct, t.bucket, { 'ws/st.bin': big(64 * 1024, 'stall typed') });
     t.proxy.addRule({ method: 'GET', key: 'ws/st.bin', fault: 'stall' });

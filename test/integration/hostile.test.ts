@@ -427,18 +427,11 @@ describe('hostile keys (pull)', () => {
     expect(await tempFilesIn(a.ws)).toEqual([]);
     report('symlinked parent directory [real]', lines);
   });
-  // LIBRARY BUG (it.fails): an object whose `mtime` metadata is a finite but
-  // huge number (e.g. "1e20", written by another tool or a hostile writer)
-  // can never be downloaded. src/storage/S3ObjectStore.ts infoFrom() accepts
-  // any finite mtime > 0 (no upper bound), and src/local/WorkspaceWriter.ts
-  // writeAtomic() calls futimesSync(fd, t, t) with it, which throws EINVAL;
-  // the verified download is then thrown away. Observed: the file fails with
-  // code EINVAL on every pull, so that pull reports success: false, deletes
-  // nothing, and waitForPull() rejects -- one object's cosmetic metadata blocks
-  // the whole restore. Expected: an mtime that cannot be applied is ignored
-  // (fall back to LastModified, or leave the mtime) and the file is written.
-  // ("-5", "NaN", "abc" are already ignored; "1e11" is applied, clamped by ext4.)
-  it.fails('object metadata from another writer with an unusable mtime (1e20, -5, NaN, "abc", year 5138): the file is still written', async () => {
+  // Regression: an object whose `mtime` metadata is unusable (a finite but
+  // huge number from another tool or a hostile writer) used to fail its
+  // download forever (futimes EINVAL). Such an mtime is now ignored: the file is
+  // written with LastModified, or keeps the current time.
+  it('object metadata from another writer with an unusable mtime (1e20, -5, NaN, "abc", year 5138): the file is still written', async () => {
     const f = await fixture();
     const a = await arena();
     const before = await a.outsideState();
