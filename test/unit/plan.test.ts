@@ -344,6 +344,15 @@ describe('planPush', () => {
   });
 });
 
+describe('planPush key length', () => {
+  it('skips a file whose key (prefix + path) would exceed 1,024 bytes', () => {
+    const long = `${'d/'.repeat(300)}${'x'.repeat(400)}`; // under 1,024 bytes, over it with the prefix
+    const plan = planPush({ ...input({ local: [local(long), local('ok.txt')] }), prefix: 'p'.repeat(30) + '/' });
+    expect(plan.transfers.map((t) => t.path)).toEqual(['ok.txt']);
+    expect(plan.skipped).toEqual([{ path: long, reason: expect.stringMatching(/^invalid-name: the key would be longer than 1024 bytes/) }]);
+  });
+});
+
 describe('pushNeeds', () => {
   it('never hashes files the snapshot vouches for; new files are hashed during upload', () => {
     const a = local('a');
