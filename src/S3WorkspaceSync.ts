@@ -365,9 +365,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       threshold: multipartThreshold,
       partSize,
       partLimit: pLimit(partConcurrency),
-      rangesPerFile: Math.max(1, Math.ceil(partConcurrency / 2)),
-      // two large downloads × ranges each ≤ partConcurrency buffers in memory
-      largeDownloadLimit: pLimit(2),
+      // One large download at a time gets every range slot (one file saturates
+      // the link), so ranges buffered in memory ≤ partConcurrency.
+      rangesPerFile: partConcurrency,
+      largeDownloadLimit: pLimit(1),
     };
   }
 

@@ -139,9 +139,18 @@ async function downloadOne(
     info = got;
     source = got.body as Readable & AsyncIterable<Buffer>;
   }
-  // Objects without an MD5 (multipart, written by other tools) are checked by their multipart ETag.
+  // Objects without an MD5 (multipart, written by other tools) are checked by
+  // their multipart ETag; decided on the first chunk, once the metadata is known.
   const parts = multipartPartCount(t.etag ?? '');
-  const etagHasher = parts !== undefined ? new MultipartEtagHasher(likelyPartSizes(t.size, parts)) : undefined;
+  let etagHasher: MultipartEtagHasher | undefined;
+  let decided = false;
+  const onChunk = (chunk: Buffer): void => {
+    if (!decided) {
+      decided = true;
+      if (parts !== undefined && (ref.value ?? info).md5 === undefined) etagHasher = new MultipartEtagHasher(likelyPartSizes(t.size, parts));
+    }
+    etagHasher?.update(chunk);
+  };
   let counted = 0;
   try {
     const { md5, stat } = await ctx.writer.writeAtomic(
@@ -154,7 +163,7 @@ async function downloadOne(
           counted += n;
           hooks.onBytes(n);
         },
-        ...(etagHasher ? { onChunk: (chunk: Buffer) => etagHasher.update(chunk) } : {}),
+        ...(parts !== undefined ? { onChunk } : {}),
       },
       (bytes, md5) => {
         const meta = ref.value ?? info;

@@ -183,18 +183,22 @@ function checkVersion(info: { value?: ObjectInfo }, got: GetResult, key: string)
   }
 }
 
+/** Read a range's body into one buffer of the expected size (one copy, no concatenation). */
 async function collect(body: Readable, expected: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+  const out = Buffer.allocUnsafe(expected);
   let total = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
+      if (total + chunk.length > expected) {
+        total += chunk.length; // too long: reported by the caller's length check
+        break;
+      }
+      chunk.copy(out, total);
       total += chunk.length;
-      if (total > expected) break;
     }
   } finally {
     body.destroy();
   }
-  return Buffer.concat(chunks, total);
+  return total === expected ? out : out.subarray(0, Math.min(total, expected - 1));
 }
 
