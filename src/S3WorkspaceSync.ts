@@ -49,6 +49,7 @@ import {
   type ExecuteHooks,
   type LargeFileSettings,
 } from './transfer/execute.js';
+import { BufferPool } from './transfer/multipart.js';
 import type { SyncPlan, SyncProgress, SyncResult } from './types.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
@@ -365,9 +366,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       threshold: multipartThreshold,
       partSize,
       partLimit: pLimit(partConcurrency),
-      // One large download at a time gets every range slot (one file saturates
-      // the link), so ranges buffered in memory ≤ partConcurrency.
-      rangesPerFile: partConcurrency,
+      buffers: new BufferPool(partSize),
+      // One large download at a time (one file saturates the link); ranges
+      // buffered ≤ rangesPerFile + 1, so memory stays ≤ partConcurrency × partSize.
+      rangesPerFile: Math.max(1, Math.min(partConcurrency - 1, 4)),
       largeDownloadLimit: pLimit(1),
     };
   }

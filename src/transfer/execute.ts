@@ -18,7 +18,7 @@ import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectInfo, ObjectStore } from '../storage/ObjectStore.js';
-import { rangedChunks, uploadMultipart } from './multipart.js';
+import { BufferPool, rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
 
 /** Files up to this size are read into memory for upload (one read, hashed and sent from the same bytes, retryable by the SDK). */
@@ -78,6 +78,8 @@ export interface LargeFileSettings {
   partSize: number;
   /** Shared by the whole sync: parts and ranges in flight (memory ≤ this × partSize). */
   partLimit: LimitFunction;
+  /** Part and range buffers of `partSize`, reused for the whole sync. */
+  buffers: BufferPool;
   /** Ranges fetched ahead per large download. */
   rangesPerFile: number;
   /** Large downloads at once (each holds up to `rangesPerFile` ranges in memory). */
@@ -130,7 +132,18 @@ async function downloadOne(
   const ref: { value?: ObjectInfo } = {};
   if (ranged) {
     const rangeSize = choosePartSize(t.size, ctx.large.partSize);
-    const chunks = rangedChunks(ctx.store, t.key, t.size, rangeSize, ctx.large.rangesPerFile, ctx.large.partLimit, ctx.attempts ?? 3, ref, ctx.signal);
+    const chunks = rangedChunks(
+      ctx.store,
+      t.key,
+      t.size,
+      rangeSize,
+      ctx.large.rangesPerFile,
+      ctx.large.partLimit,
+      ctx.large.buffers,
+      ctx.attempts ?? 3,
+      ref,
+      ctx.signal,
+    );
     source = Object.assign(chunks, { destroy: () => void chunks.return(undefined) });
     // Metadata and ETag arrive with the first range; they are read in verify().
     info = { size: t.size, etag: t.etag ?? '' };
@@ -289,6 +302,7 @@ async function uploadOne(
             contentType: ctx.contentType(t.path),
             mtimeMs: before.mtimeMs,
             partLimit: ctx.large.partLimit,
+            buffers: ctx.large.buffers,
             signal: ctx.signal,
             onPart: onPartBytes,
             checkUnchanged,

@@ -13,6 +13,31 @@ import { multipartEtag } from '../local/hash.js';
 import type { GetResult, ObjectInfo, ObjectStore, PutResult } from '../storage/ObjectStore.js';
 import { withRetries } from './retry.js';
 
+/**
+ * Reusable part/range buffers of one capacity: large transfers allocate a
+ * handful of buffers per sync instead of one per part, so memory stays at
+ * the buffers in use instead of growing with garbage awaiting collection.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(readonly capacity: number) {}
+
+  /** A buffer of exactly `size` bytes (pooled when it fits the capacity). */
+  take(size: number): Buffer {
+    if (size > this.capacity) return Buffer.allocUnsafe(size);
+    const whole = this.free.pop() ?? Buffer.allocUnsafe(this.capacity);
+    return whole.subarray(0, size);
+  }
+
+  /** Hand a buffer from `take()` back once nothing refers to it any more. */
+  give(buf: Buffer): void {
+    if (buf.buffer.byteLength === this.capacity && buf.byteOffset === 0) {
+      this.free.push(Buffer.from(buf.buffer, 0, this.capacity));
+    }
+  }
+}
+
 export interface MultipartUploadInput {
   store: ObjectStore;
   key: string;
@@ -26,6 +51,8 @@ export interface MultipartUploadInput {
   mtimeMs: number;
   /** Shared by every multipart upload of the sync: bounds parts (and their buffers) in flight. */
   partLimit: LimitFunction;
+  /** Part buffers, reused across parts and files. */
+  buffers: BufferPool;
   signal?: AbortSignal | undefined;
   /** Called after each part with its size. */
   onPart?: (bytes: number) => void;
@@ -61,12 +88,18 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
           signal?.throwIfAborted();
           const offset = i * partSize;
           const length = Math.min(partSize, size - offset);
-          const buf = Buffer.allocUnsafe(length);
-          await readFully(input.fh, buf, offset, input.path);
-          const digest = createHash('md5').update(buf).digest();
-          digests[i] = digest;
-          const hex = digest.toString('hex');
-          const etag = await store.uploadPart(key, uploadId, i + 1, buf, hex, signal);
+          const buf = input.buffers.take(length);
+          let etag: string;
+          let hex: string;
+          try {
+            await readFully(input.fh, buf, offset, input.path);
+            const digest = createHash('md5').update(buf).digest();
+            digests[i] = digest;
+            hex = digest.toString('hex');
+            etag = await store.uploadPart(key, uploadId, i + 1, buf, hex, signal);
+          } finally {
+            input.buffers.give(buf); // the SDK is done with it (its retries ran inside uploadPart)
+          }
           const etagMd5 = md5FromEtag(etag);
           if (etagMd5 !== undefined && etagMd5 !== hex) {
             throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
@@ -127,6 +160,8 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, path: st
  * yield them in order. Each range is retried on its own after a transient
  * failure; every range must come from the same object version (same ETag).
  * `info` is filled from the first range's answer (metadata, ETag).
+ * A yielded buffer is valid until the consumer asks for the next one: it then
+ * goes back to `buffers` for a later range.
  */
 export async function* rangedChunks(
   store: ObjectStore,
@@ -135,6 +170,7 @@ export async function* rangedChunks(
   rangeSize: number,
   concurrency: number,
   partLimit: LimitFunction,
+  buffers: BufferPool,
   attempts: number,
   info: { value?: ObjectInfo },
   signal?: AbortSignal,
@@ -148,9 +184,11 @@ export async function* rangedChunks(
       const end = Math.min(size, start + rangeSize) - 1;
       const got = await store.getRange(key, start, end, inner);
       checkVersion(info, got, key);
-      const buf = await collect(got.body, end - start + 1);
-      if (buf.length !== end - start + 1) {
-        throw new IntegrityError(key, `${end - start + 1} bytes`, `${buf.length} bytes`, `Range ${start}-${end} of "${key}" is truncated`);
+      const buf = buffers.take(end - start + 1);
+      const got2 = await collect(got.body, buf);
+      if (got2 !== buf.length) {
+        buffers.give(buf);
+        throw new IntegrityError(key, `${buf.length} bytes`, `${got2} bytes`, `Range ${start}-${end} of "${key}" is truncated`);
       }
       return buf;
     }, inner, attempts));
@@ -167,9 +205,12 @@ export async function* rangedChunks(
       const buf = await (inflight.shift() as Promise<Buffer>);
       if (next < count) launch();
       yield buf;
+      buffers.give(buf); // the consumer has hashed and written it
     }
   } finally {
     stop.abort();
+    // ranges fetched but never consumed go back too
+    for (const p of inflight) p.then((b) => buffers.give(b), () => undefined);
   }
 }
 
@@ -183,22 +224,18 @@ function checkVersion(info: { value?: ObjectInfo }, got: GetResult, key: string)
   }
 }
 
-/** Read a range's body into one buffer of the expected size (one copy, no concatenation). */
-async function collect(body: Readable, expected: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(expected);
+/** Read a range's body into `out`; returns the byte count (more than `out.length` when the body is too long). */
+async function collect(body: Readable, out: Buffer): Promise<number> {
   let total = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (total + chunk.length > expected) {
-        total += chunk.length; // too long: reported by the caller's length check
-        break;
-      }
+      if (total + chunk.length > out.length) return total + chunk.length;
       chunk.copy(out, total);
       total += chunk.length;
     }
   } finally {
     body.destroy();
   }
-  return total === expected ? out : out.subarray(0, Math.min(total, expected - 1));
+  return total;
 }
 
