@@ -231,7 +231,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private limits(call: SyncCallOptions): GuardLimits & { overwriteLocalChanges: boolean } {
     const overrides = validateGuards(call);
     return {
-      maxDeletes: 'maxDeletes' in call && call.maxDeletes !== undefined ? overrides.maxDeletes : this.options.maxDeletes,
+      maxDeletes: overrides.maxDeletes ?? this.options.maxDeletes,
       maxTotalBytes: overrides.maxTotalBytes ?? this.options.maxTotalBytes,
       allowEmptyRemote: call.allowEmptyRemote ?? this.options.allowEmptyRemote,
       overwriteLocalChanges: call.overwriteLocalChanges ?? this.options.overwriteLocalChanges,
