@@ -270,6 +270,17 @@ interface ChildRun {
   exit: { code: number | null; signal: NodeJS.Signals | null };
 }
 
+/** The proxy's idle(), with a deadline: a request stuck in the proxy fails the test with a message. */
+async function idleWithin(ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    proxy.idle(),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the proxy still had requests in flight after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 function runChild(config: Record<string, unknown>, killDelayMs: number | undefined): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
@@ -368,7 +379,7 @@ afterAll(async () => {
 });
 
 function fresh(bucket: string, prefix: string, workspaceDir: string): S3WorkspaceSync {
-  return new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client: client, logger: silentLogger, downloadConcurrency: 8, uploadConcurrency: 8 });
+  return new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client: client, logger: silentLogger, downloadConcurrency: 8, uploadConcurrency: 8, timeoutMs: 30_000 });
 }
 
 async function putVersions(bucket: string, prefix: string, files: Map<string, Buffer>): Promise<void> {
@@ -432,7 +443,7 @@ describe('crash: SIGKILL at a random moment', () => {
         await reset();
         const run = await runChild(config, delay);
         if (run.done) estimate = Math.min(estimate, run.done.ms);
-        await proxy.idle();
+        await idleWithin(10_000);
 
         const crashed = await inspectLocal(ws, scenario, mustExistLocally);
         expect(crashed.problems, `${tag}: local state after the kill`).toEqual([]);
@@ -510,7 +521,7 @@ describe('crash: SIGKILL at a random moment', () => {
         const prefix = await prepare(`it-${i}`);
         const run = await runChild(config(prefix), delay);
         if (run.done) estimate = Math.min(estimate, run.done.ms);
-        await proxy.idle();
+        await idleWithin(10_000);
 
         // A fresh instance deletes nothing: every old object is still there.
         const crashed = await inspectRemote(client, bucket, prefix, scenario, (v) => v.old !== undefined);

@@ -114,6 +114,7 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
       inFlight++;
       forwarded++;
       let done = false;
+      let answered = false;
       const finish = (): void => {
         if (done) return;
         done = true;
@@ -122,7 +123,11 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
       const up = http.request(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
         (upRes) => {
+          answered = true;
           res.on('close', () => upRes.destroy());
+          // The client may have gone (killed) before the answer came: a response
+          // piped into a closed socket would pause for ever and idle() never resolve.
+          if (res.destroyed || res.closed) upRes.destroy();
           upRes.on('error', finish);
           upRes.on('end', finish);
           upRes.on('close', finish);
@@ -133,6 +138,10 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
       up.on('error', () => {
         finish();
         res.destroy();
+      });
+      up.on('close', finish); // covers an upstream request destroyed before any answer
+      res.on('close', () => {
+        if (!answered) up.destroy(); // the client went away before the answer: stop waiting for it
       });
       up.end(body);
     });
