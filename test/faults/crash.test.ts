@@ -274,12 +274,12 @@ interface ChildRun {
  * s3rver can answer a PUT before it has finished writing the object's data and
  * metadata files (NOTES.md: "a PUT can be answered before its data is on
  * disk"), so right after a kill the bucket may briefly show new bytes with the
- * previous metadata. Re-inspect for up to 2 s before calling a problem real:
+ * previous metadata. Re-inspect for up to 5 s before calling a problem real:
  * a truly incomplete or inconsistent object stays so.
  */
 async function settledRemote<T extends { problems: string[] }>(inspect: () => Promise<T>): Promise<T> {
   let last = await inspect();
-  for (let i = 0; i < 20 && last.problems.length > 0; i++) {
+  for (let i = 0; i < 50 && last.problems.length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
     last = await inspect();
   }

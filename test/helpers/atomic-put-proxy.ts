@@ -114,7 +114,6 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
       inFlight++;
       forwarded++;
       let done = false;
-      let answered = false;
       const finish = (): void => {
         if (done) return;
         done = true;
@@ -123,7 +122,6 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
       const up = http.request(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
         (upRes) => {
-          answered = true;
           res.on('close', () => upRes.destroy());
           // The client may have gone (killed) before the answer came: a response
           // piped into a closed socket would pause for ever and idle() never resolve.
@@ -140,9 +138,8 @@ export async function startAtomicPutProxy(upstream: string, options: AtomicPutPr
         res.destroy();
       });
       up.on('close', finish); // covers an upstream request destroyed before any answer
-      res.on('close', () => {
-        if (!answered) up.destroy(); // the client went away before the answer: stop waiting for it
-      });
+      // Never destroy `up` because the client went away: a complete request is
+      // committed whole, like S3 does (cutting it would leave s3rver a partial object).
       up.end(body);
     });
     req.on('close', () => {
