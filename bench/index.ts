@@ -15,6 +15,7 @@ import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promise
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { localS3Client } from './local-client.js';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import { S3WorkspaceSync, silentLogger, type SyncResult } from '../src/index.js';
 
@@ -68,15 +69,7 @@ interface Sample {
 }
 
 function countingClient(endpoint: string, counter: { n: number }): S3Client {
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpAgent: { keepAlive: true, maxSockets: Math.max(64, CONCURRENCY) } },
-  });
+  const client = localS3Client(endpoint, Math.max(64, CONCURRENCY));
   client.middlewareStack.add(
     (next) => async (args) => {
       counter.n++;

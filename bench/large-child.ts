@@ -30,6 +30,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { S3WorkspaceSync, silentLogger } from '../src/index.js';
+import { localS3Client } from './local-client.js';
 
 export type Job =
   | { kind: 'md5'; file: string }
@@ -87,15 +88,7 @@ const commands: Record<string, CommandStats> = {};
 let requests = 0;
 
 function client(endpoint: string): S3Client {
-  const c = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpAgent: { keepAlive: true, maxSockets: 64 } },
-  });
+  const c = localS3Client(endpoint);
   // finalizeRequest runs once per attempt: retries are counted.
   c.middlewareStack.add(
     (next, context) => async (args) => {

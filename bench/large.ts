@@ -33,6 +33,7 @@ import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { localS3Client } from './local-client.js';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import type { ChildReport, Job } from './large-child.js';
 
@@ -239,17 +240,7 @@ const median = (xs: number[]): number => {
 };
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
 
-function s3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpAgent: { keepAlive: true, maxSockets: 64 } },
-  });
-}
+const s3Client = (endpoint: string): S3Client => localS3Client(endpoint);
 
 async function verifyFile(path: string, data: DataFile, what: string): Promise<void> {
   const r = await runChild({ kind: 'md5', file: path });
