@@ -3,7 +3,7 @@
  * finished item is reported through callbacks so the facade can count, emit
  * progress and update the snapshot only for what actually succeeded.
  */
-import { constants, fstatSync, type Stats } from 'node:fs';
+import { constants, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -283,43 +283,49 @@ async function uploadOne(
       md5 = planned ?? (await hashStream(fromStart()));
       body = fromStart;
     }
-    const checkUnchanged = (): void => {
-      const now = fstatSync(fh.fd);
-      if (now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
-        throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being uploaded; the next push uploads it again`);
+    /** Whether the open file's stat moved since it was opened (it was written to during the upload). */
+    const changedSinceOpen = (): boolean => {
+      try {
+        const now = fstatSync(fh.fd);
+        return now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs;
+      } catch {
+        return true;
       }
     };
-    const put =
-      st.size >= ctx.large.threshold
-        ? await uploadMultipart({
-            store: ctx.store,
-            key: t.key,
-            path: t.path,
-            fh,
-            size: st.size,
-            md5,
-            partSize: choosePartSize(st.size, ctx.large.partSize),
-            contentType: ctx.contentType(t.path),
-            mtimeMs: before.mtimeMs,
-            partLimit: ctx.large.partLimit,
-            buffers: ctx.large.buffers,
-            signal: ctx.signal,
-            onPart: onPartBytes,
-            checkUnchanged,
-          })
-        : await ctx.store.put({
-            key: t.key,
-            body,
-            size: before.size,
-            md5,
-            contentType: ctx.contentType(t.path),
-            mtimeMs: before.mtimeMs,
-            signal: ctx.signal,
-          });
-    if (st.size >= ctx.large.threshold) {
-      // uploadMultipart verified the parts and the multipart ETag
-      const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
-      return { path: t.path, bytes: before.size, entry };
+    const multipart = st.size >= ctx.large.threshold;
+    const put = multipart
+      ? await uploadMultipart({
+          store: ctx.store,
+          key: t.key,
+          path: t.path,
+          fh,
+          size: st.size,
+          md5,
+          partSize: choosePartSize(st.size, ctx.large.partSize),
+          contentType: ctx.contentType(t.path),
+          mtimeMs: before.mtimeMs,
+          partLimit: ctx.large.partLimit,
+          buffers: ctx.large.buffers,
+          signal: ctx.signal,
+          onPart: onPartBytes,
+          checkUnchanged: () => {
+            if (changedSinceOpen()) {
+              throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being uploaded; the next push uploads it again`);
+            }
+          },
+        })
+      : await ctx.store.put({
+          key: t.key,
+          body,
+          size: before.size,
+          md5,
+          contentType: ctx.contentType(t.path),
+          mtimeMs: before.mtimeMs,
+          signal: ctx.signal,
+        });
+    if (multipart) {
+      // uploadMultipart verified the parts, the multipart ETag and that the file did not change
+      return { path: t.path, bytes: before.size, entry: { ...entryStat(before), md5, etag: put.etag } };
     }
     const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
     if (etagMd5 !== undefined && etagMd5 !== md5) {
@@ -331,16 +337,8 @@ async function uploadOne(
       );
     }
     // Record the stat only if the file did not change while it was uploaded.
-    let after: Stats | undefined;
-    try {
-      after = fstatSync(fh.fd);
-    } catch {
-      after = undefined;
-    }
-    const same =
-      after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
     const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
-    if (!same) entry.mtimeMs = -1; // forces a re-hash next time
+    if (changedSinceOpen()) entry.mtimeMs = -1; // forces a re-hash next time
     return { path: t.path, bytes: before.size, entry };
   } finally {
     await fh.close();
