@@ -4,6 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
 import {
   classifyRemote,
+  isRacy,
   planPull,
   planPush,
   pullNeeds,
@@ -13,6 +14,7 @@ import {
   type RemoteObject,
   type Plan,
   type Snapshot,
+  type SnapshotEntry,
 } from './core/plan.js';
 import { evaluateGuards, type GuardLimits, type GuardVerdict } from './core/guards.js';
 import {
@@ -40,6 +42,7 @@ import {
 } from './options.js';
 import type { ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
+import { StateFile } from './state/StateFile.js';
 import { SYNCIGNORE_FILE, SyncIgnoreFilter } from './SyncIgnoreFilter.js';
 import {
   runDownloads,
@@ -81,6 +84,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   /** Per path: what was identical on both sides at the last sync. */
   private readonly snapshot: Snapshot = new Map();
   private hasSnapshot = false;
+  /** The persisted snapshot (`undefined`: memory only). */
+  private readonly stateFile: StateFile | undefined;
+  private stateLoaded = false;
+  /** The snapshot changed since it was loaded or saved. */
+  private stateDirty = false;
   private queue: Promise<unknown> = Promise.resolve();
   private background: Promise<SyncResult> | undefined;
   private pullComplete = false;
@@ -91,6 +99,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     super();
     this.options = resolveOptions(options);
     this.store = new S3ObjectStore(this.options.client, this.options.bucket, this.options.expectedBucketOwner);
+    const { stateDir, bucket, prefix, logger } = this.options;
+    this.stateFile = stateDir === undefined ? undefined : new StateFile(stateDir, bucket, prefix, logger);
   }
 
   /** Absolute path of the workspace directory. */
@@ -202,9 +212,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const dryRun = call.dryRun === true;
     const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs);
     const result = newResult(direction, dryRun);
+    let root: string | undefined;
     try {
       const prepared = direction === 'pull' ? await this.preparePull(dryRun, limits, signal) : await this.preparePush(signal);
       const { plan, scan, treeSize, listed } = prepared;
+      root = prepared.root;
+      result.hashedFiles = prepared.hashed;
       this.recordPlan(plan, scan, result);
       const verdict = evaluateGuards(plan, { location: this.location(), treeSize, listed }, limits);
       result.plan = toReport(plan, result, verdict);
@@ -212,8 +225,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       if (verdict !== undefined) throw new GuardError(verdict.code, verdict.message, verdict.details);
 
       await this.checkSockets();
-      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, signal);
-      else await this.executePush(prepared.root, plan, result, signal);
+      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, started, signal);
+      else await this.executePush(prepared.root, plan, result, started, signal);
       if (signal?.aborted) throw signal.reason;
       this.markSynced(direction, result);
       return this.finish(result, started);
@@ -225,6 +238,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       throw error;
     } finally {
       dispose();
+      if (!dryRun && root !== undefined) await this.saveState(root);
     }
   }
 
@@ -242,6 +256,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private async preparePull(dryRun: boolean, limits: { overwriteLocalChanges: boolean }, signal: AbortSignal | undefined): Promise<Prepared> {
     const { prefix } = this.options;
     const root = await this.prepareRoot(!dryRun, dryRun);
+    if (root !== undefined) await this.loadState(root);
     const listed = await this.listAll(signal);
     const filter = await this.loadFilter(root, listed, signal);
     const scan = root === undefined ? emptyScan() : await this.scan(root, filter, signal);
@@ -257,12 +272,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       overwriteLocalChanges: limits.overwriteLocalChanges,
     });
     plan.skipped.unshift(...remoteSkipped);
-    return { root: root ?? this.options.workspaceDir, plan, scan, treeSize: scan.files.size, listed: listed.length };
+    return { root, plan, scan, treeSize: scan.files.size, listed: listed.length, hashed: localMd5.size };
   }
 
   private async preparePush(signal: AbortSignal | undefined): Promise<Prepared> {
     const { prefix } = this.options;
     const root = (await this.prepareRoot(false)) as string;
+    await this.loadState(root);
     const filter = await this.localFilter(root);
     const scan = await this.scan(root, filter, signal);
     let remote = new Map<string, RemoteObject>();
@@ -278,10 +294,18 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     await this.fillRemoteMd5(remote, needs.head, signal);
     const localMd5 = await this.hashLocal(root, scan, needs.hash, remote, signal);
     const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
-    return { root, plan, scan, treeSize: this.snapshot.size, listed };
+    return { root, plan, scan, treeSize: this.snapshot.size, listed, hashed: localMd5.size };
   }
 
-  private async executePull(root: string, plan: Plan, scan: ScanResult, result: SyncResult, signal: AbortSignal | undefined): Promise<void> {
+  private async executePull(
+    root: string | undefined,
+    plan: Plan,
+    scan: ScanResult,
+    result: SyncResult,
+    statFloor: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (root === undefined) throw new Error('internal: a pull that is not a dry run has a workspace');
     await this.removeTempFiles(root, scan);
     const writer = new WorkspaceWriter(root);
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
@@ -295,10 +319,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         attempts: this.options.maxAttempts,
         signal,
       },
-      this.transferHooks(result, downloads, 'download', signal),
+      this.transferHooks(result, downloads, 'download', statFloor, signal),
     );
     downloads.finishEmpty();
-    this.refreshUnchanged(plan);
+    this.refreshUnchanged(plan, statFloor);
     await this.runDeletions(plan, result, signal, (d, hooks) => runLocalDeletes(d, writer, hooks, signal));
   }
 
@@ -324,7 +348,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  private async executePush(root: string, plan: Plan, result: SyncResult, signal: AbortSignal | undefined): Promise<void> {
+  private async executePush(
+    root: string | undefined,
+    plan: Plan,
+    result: SyncResult,
+    statFloor: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (root === undefined) throw new Error('internal: a push has a workspace');
     await this.sweepStaleUploads(signal);
     const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
     await runUploads(
@@ -338,10 +369,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         contentType: this.options.contentTypeResolver,
         signal,
       },
-      this.transferHooks(result, uploads, 'upload', signal),
+      this.transferHooks(result, uploads, 'upload', statFloor, signal),
     );
     uploads.finishEmpty();
-    this.refreshUnchanged(plan);
+    this.refreshUnchanged(plan, statFloor);
     await this.runDeletions(plan, result, signal, (d, hooks) => runRemoteDeletes(d, this.store, signal, hooks));
   }
 
@@ -351,12 +382,44 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * bucket instead of mistaking stale local files for unpushed work.
    */
   private markSynced(direction: 'pull' | 'push', result: SyncResult): void {
-    if (direction === 'push') {
-      this.hasSnapshot = true;
-    } else if (result.failedFiles.length === 0) {
-      this.hasSnapshot = true;
-      this.pullComplete = true;
+    if (direction === 'pull' && result.failedFiles.length > 0) return;
+    if (!this.hasSnapshot) this.stateDirty = true;
+    this.hasSnapshot = true;
+    if (direction === 'pull') this.pullComplete = true;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /** Once per instance, before its first sync: take over the persisted snapshot, when there is one to trust. */
+  private async loadState(root: string): Promise<void> {
+    if (this.stateLoaded || this.stateFile === undefined) return;
+    this.stateLoaded = true;
+    const loaded = await this.stateFile.load(root);
+    if (loaded === undefined) return;
+    for (const [path, entry] of loaded.snapshot) this.snapshot.set(path, entry);
+    this.hasSnapshot = loaded.synced;
+    this.options.logger.debug(`Loaded the sync state of ${loaded.snapshot.size} file(s) from ${this.stateFile.path}`);
+  }
+
+  private async saveState(root: string): Promise<void> {
+    if (this.stateFile === undefined || !this.stateDirty) return;
+    this.stateDirty = false;
+    await this.stateFile.save(root, { synced: this.hasSnapshot, snapshot: this.snapshot });
+  }
+
+  /** Record what is now identical on both sides; `statFloor` is a time no later than the stat was taken. */
+  private record(path: string, entry: SnapshotEntry, statFloor: number): void {
+    const next: SnapshotEntry = isRacy(entry.mtimeMs, statFloor) ? { ...entry, racy: true } : { ...entry, racy: undefined };
+    if (next.racy === undefined) delete next.racy;
+    const prev = this.snapshot.get(path);
+    if (prev === undefined || !sameEntry(prev, next)) {
+      this.snapshot.set(path, next);
+      this.stateDirty = true;
     }
+  }
+
+  private forget(path: string): void {
+    if (this.snapshot.delete(path)) this.stateDirty = true;
   }
 
   /** Large-file settings of one sync: one part limiter shared by all its large files. */
@@ -569,12 +632,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     result: SyncResult,
     tracker: ProgressTracker,
     kind: 'download' | 'upload',
+    statFloor: number,
     signal: AbortSignal | undefined,
   ): ExecuteHooks {
     return {
       onBytes: (n) => tracker.addBytes(n),
       onDone: (done) => {
-        this.snapshot.set(done.path, done.entry);
+        this.record(done.path, done.entry, statFloor);
         result.bytesTransferred += done.bytes;
         if (kind === 'download') result.downloadedFiles++;
         else result.uploadedFiles++;
@@ -588,17 +652,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     };
   }
 
-  private refreshUnchanged(plan: Plan): void {
+  private refreshUnchanged(plan: Plan, statFloor: number): void {
     for (const u of plan.unchanged) {
       const { local } = u;
-      this.snapshot.set(u.path, {
-        size: local.size,
-        mtimeMs: local.mtimeMs,
-        ctimeMs: local.ctimeMs,
-        ino: local.ino,
-        md5: u.md5,
-        etag: u.etag,
-      });
+      const entry: SnapshotEntry = { size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino, md5: u.md5 };
+      if (u.etag !== undefined) entry.etag = u.etag;
+      this.record(u.path, entry, statFloor);
     }
   }
 
@@ -620,7 +679,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const tracker = new ProgressTracker('cleanup', plan.deletions.length, 0, this.emitter());
     await run(plan.deletions, {
       onDeleted: (path) => {
-        this.snapshot.delete(path);
+        this.forget(path);
         result.deletedFiles++;
         tracker.fileDone(path);
       },
@@ -697,6 +756,7 @@ function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResult {
     errors: [],
     bytesTransferred: 0,
     duration: 0,
+    hashedFiles: 0,
     keptLocal: [],
     dryRun,
     plan: {
@@ -714,7 +774,10 @@ function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResult {
 
 /** What both directions hand from planning to execution. */
 interface Prepared {
-  root: string;
+  /** The workspace's real path; `undefined` in a dry-run pull of a missing workspace. */
+  root: string | undefined;
+  /** Files whose content was read to compute their MD5 while planning. */
+  hashed: number;
   plan: Plan;
   scan: ScanResult;
   /** Files in the tree deletions come from (guards). */
@@ -726,6 +789,18 @@ interface Prepared {
 /** The last-resort equality for an object whose content hash cannot be known: same size, same recorded mtime. */
 function sameSizeAndMtime(local: { size: number; mtimeMs: number }, obj: RemoteObject): boolean {
   return obj.mtimeMs !== undefined && local.size === obj.size && Math.abs(local.mtimeMs - obj.mtimeMs) < 1;
+}
+
+function sameEntry(a: SnapshotEntry, b: SnapshotEntry): boolean {
+  return (
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs &&
+    a.ino === b.ino &&
+    a.md5 === b.md5 &&
+    a.etag === b.etag &&
+    (a.racy === true) === (b.racy === true)
+  );
 }
 
 function emptyScan(): ScanResult {

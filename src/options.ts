@@ -1,12 +1,13 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { normalizePrefix } from './core/paths.js';
 import { ConfigError, PathValidationError } from './errors.js';
 import { createDefaultLogger } from './logger.js';
 import type { SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
+import { STATE_DIR_NAME } from './SyncIgnoreFilter.js';
 
 /** Options of `new S3WorkspaceSync(options)`. */
 export interface S3WorkspaceSyncOptions {
@@ -86,6 +87,21 @@ export interface S3WorkspaceSyncOptions {
    * Prefer the bucket lifecycle rule `AbortIncompleteMultipartUpload`.
    */
   abortStaleUploadsAfterHours?: number | undefined;
+  /**
+   * Keep the sync state (per file: size, mtime, ctime, inode, MD5, ETag) in a
+   * file, so a new process on the same workspace (a Lambda cold start on a warm
+   * `/tmp`, a restarted container) re-hashes only files whose stat changed and
+   * pushes without listing the bucket. Default `true`; `false` keeps it in
+   * memory only (every new instance starts fresh and mirrors the bucket).
+   */
+  persistState?: boolean | undefined;
+  /**
+   * Directory of the state file. Default `<workspaceDir>/.s3-workspace-sync`,
+   * which is never synced. Elsewhere inside the workspace it is refused
+   * (it would be uploaded); outside it, the file is still bound to this
+   * workspace directory (real path and inode) and ignored for any other.
+   */
+  stateDir?: string | undefined;
 }
 
 /**
@@ -128,6 +144,8 @@ export interface ResolvedOptions {
   partSize: number;
   partConcurrency: number;
   abortStaleUploadsAfterHours: number | undefined;
+  /** Where the state file lives; `undefined`: memory only. */
+  stateDir: string | undefined;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -183,6 +201,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   if (stale !== undefined && !(Number.isFinite(stale) && stale >= 0)) {
     throw new ConfigError(`\`abortStaleUploadsAfterHours\` must be a number of hours >= 0 (got ${String(stale)})`);
   }
+  const stateDir = resolveStateDir(options, resolve(workspaceDir));
   const client = options.s3Client ?? buildClient(region, Math.max(sockets, partConcurrency), maxAttempts);
   return {
     bucket,
@@ -207,7 +226,27 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     partSize,
     partConcurrency,
     abortStaleUploadsAfterHours: stale,
+    stateDir,
   };
+}
+
+function resolveStateDir(options: S3WorkspaceSyncOptions, workspaceDir: string): string | undefined {
+  const { persistState, stateDir } = options;
+  if (persistState !== undefined && typeof persistState !== 'boolean') throw new ConfigError('`persistState` must be a boolean');
+  if (persistState === false) return undefined;
+  const reserved = join(workspaceDir, STATE_DIR_NAME);
+  if (stateDir === undefined) return reserved;
+  if (typeof stateDir !== 'string' || stateDir.trim() === '') throw new ConfigError('`stateDir` must be a non-empty string');
+  const dir = resolve(stateDir);
+  const inReserved = dir === reserved || dir.startsWith(reserved + sep);
+  const inWorkspace = dir === workspaceDir || dir.startsWith(workspaceDir + sep);
+  if (inWorkspace && !inReserved) {
+    throw new ConfigError(
+      `\`stateDir\` "${stateDir}" is inside the workspace, where the state file would be synced; ` +
+        `use a directory outside it or under ${STATE_DIR_NAME}/`,
+    );
+  }
+  return dir;
 }
 
 function sizeOption(value: number | undefined, fallback: number, name: string): number {

@@ -77,6 +77,12 @@ export interface SyncResult {
   bytesTransferred: number;
   /** Wall time in milliseconds. */
   duration: number;
+  /**
+   * Local files whose content was read to compute their MD5 while planning
+   * (files new to the snapshot, changed since it, or racy). Files hashed while
+   * they were uploaded are not counted.
+   */
+  hashedFiles: number;
   /** Pull: local files kept (not overwritten, not deleted) because they changed locally since the last sync. Also listed in `skippedFiles`. */
   keptLocal: SkippedFile[];
   /** `true` when this was a dry run: nothing was changed, `plan` says what would have been. */

@@ -39,9 +39,34 @@ export interface SnapshotEntry {
   md5: string;
   /** The object's ETag at that time, when known. */
   etag?: string | undefined;
+  /**
+   * The file was modified so shortly before its stat was taken that a later
+   * modification could leave size, mtime and ctime unchanged (the "racy git"
+   * problem): its stat proves nothing, and its content is hashed next time.
+   */
+  racy?: boolean | undefined;
 }
 
 export type Snapshot = Map<string, SnapshotEntry>;
+
+/**
+ * Filesystem timestamps are coarser than the clock (kernel ticks of a few ms;
+ * whole seconds, or 2 s on FAT, on some filesystems). A file whose mtime is
+ * within this margin of the moment its stat was taken might be modified again
+ * with the same timestamps.
+ */
+export function racyMarginMs(mtimeMs: number): number {
+  return mtimeMs % 1000 === 0 ? 2000 : 100;
+}
+
+/**
+ * Whether an entry whose stat was taken no earlier than `statFloorMs` (the
+ * wall clock at the start of the sync that took it) is racy: its mtime falls
+ * within the timestamp granularity of that moment, or in the future.
+ */
+export function isRacy(mtimeMs: number, statFloorMs: number): boolean {
+  return mtimeMs >= statFloorMs - racyMarginMs(mtimeMs);
+}
 
 export type TransferReason = 'new' | 'changed' | 'missing-locally';
 export type DeletionReason = 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
@@ -134,10 +159,11 @@ export function md5FromEtag(etag: string | undefined): string | undefined {
   return MD5_HEX.test(e) ? e : undefined;
 }
 
-/** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). */
+/** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). A racy entry never matches. */
 export function statMatches(local: LocalFile, entry: SnapshotEntry | undefined): boolean {
   return (
     entry !== undefined &&
+    entry.racy !== true &&
     local.size === entry.size &&
     local.mtimeMs === entry.mtimeMs &&
     local.ctimeMs === entry.ctimeMs &&

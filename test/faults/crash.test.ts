@@ -151,6 +151,10 @@ async function inspectLocal(root: string, scenario: Scenario, mustExist: (v: Ver
     for (const e of await readdir(abs, { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       const full = path.join(abs, e.name);
+      if (r === STATE_DIR && e.isDirectory()) {
+        state.problems.push(...(await inspectStateDir(full)));
+        continue;
+      }
       if (e.isDirectory()) {
         await walk(full, r);
         continue;
@@ -180,6 +184,30 @@ async function inspectLocal(root: string, scenario: Scenario, mustExist: (v: Ver
   await walk(root, '');
   for (const [p, v] of scenario) if (mustExist(v) && !seen.has(p)) state.problems.push(`${p}: missing`);
   return state;
+}
+
+const STATE_DIR = '.s3-workspace-sync';
+
+/**
+ * The library's state directory holds only state files (and at most the temp
+ * file of a save the kill interrupted); a state file is always complete JSON,
+ * whenever the process died (it is written to a temp file and renamed).
+ */
+async function inspectStateDir(dir: string): Promise<string[]> {
+  const problems: string[] = [];
+  for (const name of await readdir(dir)) {
+    if (/^state-[0-9a-f]{16}\.json\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
+    if (!/^state-[0-9a-f]{16}\.json$/.test(name)) {
+      problems.push(`${STATE_DIR}/${name}: unexpected file in the state directory`);
+      continue;
+    }
+    try {
+      JSON.parse(await readFile(path.join(dir, name), 'utf8'));
+    } catch (error) {
+      problems.push(`${STATE_DIR}/${name}: not complete JSON (${String(error)})`);
+    }
+  }
+  return problems;
 }
 
 interface RemoteState {
@@ -509,6 +537,9 @@ describe('crash: SIGKILL at a random moment', () => {
       const ws = path.join(parent, 'ws');
       await mkdir(ws);
       await writeFiles(ws, localFiles);
+      // The library's state directory (its files are checked by inspectLocal) exists
+      // from the start, so creating it does not count as touching the workspace.
+      await mkdir(path.join(ws, STATE_DIR));
       const localListing = await listingOf(parent, '');
       const outsideBefore = await listingOf(parent, 'ws');
 

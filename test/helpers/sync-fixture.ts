@@ -49,12 +49,23 @@ export async function fixture(): Promise<Fixture> {
   };
 }
 
-/** Every file (any type, not only regular files) under `root`, as sorted posix relative paths. */
-export async function listEntries(root: string): Promise<string[]> {
+/**
+ * Every file (any type, not only regular files) under `root`, as sorted posix
+ * relative paths. A library state directory (`.s3-workspace-sync/`, at any
+ * depth, so also in a workspace under `root`) is left out when it holds
+ * nothing but state files (`state-<16 hex>.json`), unless `includeState` is
+ * set; anything else in it is listed.
+ */
+export async function listEntries(root: string, options: { includeState?: boolean } = {}): Promise<string[]> {
   const out: string[] = [];
   const walk = async (abs: string, rel: string): Promise<void> => {
     for (const e of await readdir(abs, { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === '.s3-workspace-sync' && e.isDirectory() && options.includeState !== true) {
+        const inside = await readdir(path.join(abs, e.name));
+        // state files, and the temp file of a save a crash interrupted
+        if (inside.every((n) => /^state-[0-9a-f]{16}\.json(\.[0-9a-f]{12}\.tmp)?$/.test(n))) continue;
+      }
       out.push(e.isDirectory() ? `${r}/` : r);
       if (e.isDirectory()) await walk(path.join(abs, e.name), r);
     }

@@ -54,6 +54,8 @@ export async function writeTree(root: string, files: Record<string, string | Buf
 export interface ReadTreeOptions {
   /** Return true to leave out a file (called with its posix relative path). */
   ignore?: (rel: string) => boolean;
+  /** Include the library's state directory (`.s3-workspace-sync/` at the root), which is not workspace content. Default false. */
+  includeState?: boolean;
 }
 
 function byteOrder(a: string, b: string): number {
@@ -64,13 +66,15 @@ function byteOrder(a: string, b: string): number {
  * Every regular file under `root` (recursively) as posix relative path ->
  * content, with keys inserted in byte order. Symlinks, sockets, etc. are
  * skipped (and symlinked directories are not followed); empty directories
- * do not appear.
+ * do not appear. The library's state directory is left out unless
+ * `includeState` is set.
  */
 export async function readTree(root: string, options: ReadTreeOptions = {}): Promise<Record<string, Buffer>> {
   const found: string[] = [];
   const walk = async (abs: string, rel: string): Promise<void> => {
     for (const entry of await readdir(abs, { withFileTypes: true })) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (childRel === '.s3-workspace-sync' && options.includeState !== true) continue;
       if (entry.isDirectory()) await walk(path.join(abs, entry.name), childRel);
       else if (entry.isFile() && !options.ignore?.(childRel)) found.push(childRel);
     }
