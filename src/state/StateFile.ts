@@ -5,8 +5,8 @@
  * unchanged workspace nor lists the bucket to push nothing.
  *
  * One JSON file per (bucket, prefix), written atomically (temp file + rename).
- * It is bound to the workspace directory it describes (real path, device and
- * inode): a state file from another directory, another target, another format
+ * It is bound to the workspace directory it describes (real path, device,
+ * inode and birth time): a state file from another directory, another target, another format
  * version, or one that does not parse or validate completely is ignored with a
  * warning and never trusted in part.
  */
@@ -39,7 +39,7 @@ interface StateDocument {
   version: number;
   bucket: string;
   prefix: string;
-  workspace: { path: string; dev: number; ino: number };
+  workspace: { path: string; dev: number; ino: number; birthtimeMs: number };
   synced: boolean;
   savedAtMs: number;
   entries: Record<string, Row>;
@@ -79,13 +79,13 @@ export class StateFile {
       }
       return undefined;
     }
-    let identity: { dev: number; ino: number };
+    let identity: { dev: number; ino: number; birthtimeMs: number };
     try {
       identity = await stat(root);
     } catch {
       return undefined;
     }
-    const problem = parseState(text, { bucket: this.bucket, prefix: this.prefix, root, dev: identity.dev, ino: identity.ino });
+    const problem = parseState(text, { bucket: this.bucket, prefix: this.prefix, root, ...pick(identity) });
     if (typeof problem === 'string') {
       this.logger.warn(`Ignoring the sync state file ${this.path}: ${problem}; files will be re-hashed`);
       return undefined;
@@ -111,7 +111,7 @@ export class StateFile {
         version: VERSION,
         bucket: this.bucket,
         prefix: this.prefix,
-        workspace: { path: root, dev: identity.dev, ino: identity.ino },
+        workspace: { path: root, ...pick(identity) },
         synced: state.synced,
         savedAtMs: Date.now(),
         entries,
@@ -141,12 +141,22 @@ export class StateFile {
   }
 }
 
-interface Expected {
+interface Identity {
+  dev: number;
+  ino: number;
+  /** 0 where the filesystem does not record it. */
+  birthtimeMs: number;
+}
+
+interface Expected extends Identity {
   bucket: string;
   prefix: string;
   root: string;
-  dev: number;
-  ino: number;
+}
+
+/** What identifies the workspace directory: an inode number is reused at once by a directory re-created in its place; its birth time is not. */
+function pick(st: Identity): Identity {
+  return { dev: st.dev, ino: st.ino, birthtimeMs: st.birthtimeMs };
 }
 
 /** Parse and validate a state document completely; a string is the reason it is refused. */
@@ -162,7 +172,7 @@ export function parseState(text: string, expected: Expected): LoadedState | stri
   if (doc.bucket !== expected.bucket || doc.prefix !== expected.prefix) return 'written for another bucket or prefix';
   const ws = doc.workspace;
   if (!isObject(ws) || ws.path !== expected.root) return 'written for another workspace directory';
-  if (ws.dev !== expected.dev || ws.ino !== expected.ino) {
+  if (ws.dev !== expected.dev || ws.ino !== expected.ino || ws.birthtimeMs !== expected.birthtimeMs) {
     return 'the workspace directory was replaced since it was written';
   }
   if (typeof doc.synced !== 'boolean') return 'malformed (synced)';
