@@ -17,6 +17,7 @@ import {
   type SnapshotEntry,
 } from './core/plan.js';
 import { evaluateGuards, type GuardLimits, type GuardVerdict } from './core/guards.js';
+import { normalizePathPatterns, orderByPriority, PathTracker, type PathsReady } from './core/priority.js';
 import {
   ConfigError,
   GuardError,
@@ -53,7 +54,7 @@ import {
   type LargeFileSettings,
 } from './transfer/execute.js';
 import { BufferPool } from './transfer/multipart.js';
-import type { SyncPlan, SyncProgress, SyncResult } from './types.js';
+import type { FailedFile, SyncPlan, SyncProgress, SyncResult } from './types.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
 const HASH_CONCURRENCY = 4;
@@ -91,6 +92,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private stateDirty = false;
   private queue: Promise<unknown> = Promise.resolve();
   private background: Promise<SyncResult> | undefined;
+  /** What the background pull has restored so far, per path (for `waitForPaths()`). */
+  private backgroundPaths: PathTracker | undefined;
   private pullComplete = false;
   private socketsChecked = false;
 
@@ -161,13 +164,18 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    */
   startBackgroundPull(options: Omit<SyncCallOptions, 'dryRun'> = {}): void {
     if (this.background !== undefined) return;
-    const run = this.pull({ ...options, dryRun: false }).then((result) => {
+    const tracker = new PathTracker();
+    const run = this.exclusive(() => this.run('pull', { ...options, dryRun: false }, tracker)).then((result) => {
       if (!result.success) throw new IncompleteSyncError(result);
       return result;
     });
     this.background = run;
+    this.backgroundPaths = tracker;
     run.catch((error: unknown) => {
-      if (this.background === run) this.background = undefined;
+      if (this.background === run) {
+        this.background = undefined;
+        this.backgroundPaths = undefined;
+      }
       this.options.logger.warn(`Background pull failed: ${messageOf(error)}`);
     });
   }
@@ -177,10 +185,38 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * if none was started). Rejects with the pull's error, or with an
    * {@link IncompleteSyncError} when some files failed: a workspace that is not
    * completely restored is never reported as ready.
+   *
+   * With `{ paths }`, the same as {@link waitForPaths}.
    */
-  waitForPull(): Promise<SyncResult> {
+  waitForPull(): Promise<SyncResult>;
+  waitForPull(options: { paths: readonly string[] }): Promise<PathsReady>;
+  waitForPull(options?: { paths?: readonly string[] | undefined }): Promise<SyncResult | PathsReady> {
+    if (options?.paths !== undefined) return this.waitForPaths(options.paths);
     if (this.background === undefined) this.startBackgroundPull();
     return this.background as Promise<SyncResult>;
+  }
+
+  /**
+   * Resolve as soon as the background pull (started if none runs) has
+   * restored everything under `paths` — files (`'AGENTS.md'`) or directories
+   * (`'config/'`): every planned download there succeeded and every planned
+   * deletion ran — while the rest of the pull goes on. Pair it with
+   * `startBackgroundPull({ priority: paths })` so those files go first.
+   *
+   * Rejects with an {@link IncompletePathsError} as soon as a file under
+   * `paths` fails (or when the pull ends without them complete), and with the
+   * pull's own error when it fails as a whole (listing refused, guard,
+   * abort). Never resolves for paths that were not restored.
+   */
+  waitForPaths(paths: readonly string[]): Promise<PathsReady> {
+    let patterns: string[];
+    try {
+      patterns = normalizePathPatterns(paths, 'paths');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.background === undefined) this.startBackgroundPull();
+    return (this.backgroundPaths as PathTracker).waitFor(patterns);
   }
 
   /** `true` once a pull (background or not) has completed without failed files. */
@@ -206,9 +242,22 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * then (unless this is a dry run) execute and record. `plan()` and dry runs
    * stop after the guards.
    */
-  private async run(direction: 'pull' | 'push', call: SyncCallOptions): Promise<SyncResult> {
+  private async run(direction: 'pull' | 'push', call: SyncCallOptions, paths?: PathTracker): Promise<SyncResult> {
     const started = Date.now();
+    let ended: unknown;
+    try {
+      return await this.runTracked(direction, call, started, paths);
+    } catch (error) {
+      ended = error;
+      throw error;
+    } finally {
+      paths?.end(ended);
+    }
+  }
+
+  private async runTracked(direction: 'pull' | 'push', call: SyncCallOptions, started: number, paths: PathTracker | undefined): Promise<SyncResult> {
     const limits = this.limits(call);
+    const priority = call.priority === undefined ? [] : normalizePathPatterns(call.priority, 'priority');
     const dryRun = call.dryRun === true;
     const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs);
     const result = newResult(direction, dryRun);
@@ -218,14 +267,21 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       const { plan, scan, treeSize, listed } = prepared;
       root = prepared.root;
       result.hashedFiles = prepared.hashed;
+      plan.transfers = orderByPriority(plan.transfers, priority);
       this.recordPlan(plan, scan, result);
       const verdict = evaluateGuards(plan, { location: this.location(), treeSize, listed }, limits);
       result.plan = toReport(plan, result, verdict);
       if (dryRun) return this.finish(result, started);
       if (verdict !== undefined) throw new GuardError(verdict.code, verdict.message, verdict.details);
+      paths?.planned({
+        downloads: plan.transfers.map((t) => t.path),
+        deletions: plan.deletions.map((d) => d.path),
+        unchanged: [...plan.unchanged.map((u) => u.path), ...plan.kept.map((k) => k.path)],
+        failures: result.failedFiles,
+      });
 
       await this.checkSockets();
-      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, started, signal);
+      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, started, signal, paths);
       else await this.executePush(prepared.root, plan, result, started, signal);
       if (signal?.aborted) throw signal.reason;
       this.markSynced(direction, result);
@@ -304,6 +360,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     result: SyncResult,
     statFloor: number,
     signal: AbortSignal | undefined,
+    paths: PathTracker | undefined,
   ): Promise<void> {
     if (root === undefined) throw new Error('internal: a pull that is not a dry run has a workspace');
     await this.removeTempFiles(root, scan);
@@ -319,11 +376,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         attempts: this.options.maxAttempts,
         signal,
       },
-      this.transferHooks(result, downloads, 'download', statFloor, signal),
+      this.transferHooks(result, downloads, 'download', statFloor, signal, paths),
     );
     downloads.finishEmpty();
     this.refreshUnchanged(plan, statFloor);
-    await this.runDeletions(plan, result, signal, (d, hooks) => runLocalDeletes(d, writer, hooks, signal));
+    await this.runDeletions(plan, result, signal, (d, hooks) => runLocalDeletes(d, writer, hooks, signal), paths);
   }
 
   /**
@@ -634,6 +691,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     kind: 'download' | 'upload',
     statFloor: number,
     signal: AbortSignal | undefined,
+    paths?: PathTracker,
   ): ExecuteHooks {
     return {
       onBytes: (n) => tracker.addBytes(n),
@@ -643,10 +701,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         if (kind === 'download') result.downloadedFiles++;
         else result.uploadedFiles++;
         tracker.fileDone(done.path);
+        paths?.settled(done.path);
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
-        addFailure(result, path, error);
+        paths?.settled(path, addFailure(result, path, error));
         tracker.fileDone(path);
       },
     };
@@ -670,6 +729,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       deletions: Plan['deletions'],
       hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
     ) => Promise<void>,
+    paths?: PathTracker,
   ): Promise<void> {
     if (plan.deletions.length === 0 || signal?.aborted) return;
     if (result.failedFiles.length > 0) {
@@ -682,10 +742,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         this.forget(path);
         result.deletedFiles++;
         tracker.fileDone(path);
+        paths?.settled(path);
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return;
-        addFailure(result, path, error);
+        paths?.settled(path, addFailure(result, path, error));
         tracker.fileDone(path);
       },
     });
@@ -843,11 +904,13 @@ function combineSignals(
   return { signal, timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
 }
 
-function addFailure(result: SyncResult, path: string, error: unknown): void {
+function addFailure(result: SyncResult, path: string, error: unknown): FailedFile {
   const message = messageOf(error);
   const code = (error as { code?: unknown } | null)?.code;
-  result.failedFiles.push(typeof code === 'string' ? { path, error: message, code } : { path, error: message });
+  const failed: FailedFile = typeof code === 'string' ? { path, error: message, code } : { path, error: message };
+  result.failedFiles.push(failed);
   result.errors.push(`${escapeForLog(path)}: ${message}`);
+  return failed;
 }
 
 /** Local paths that exist but are not synced files: never deleted remotely, never overwritten. */

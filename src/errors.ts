@@ -143,6 +143,28 @@ export class IncompleteSyncError extends SyncError {
   }
 }
 
+/**
+ * `waitForPaths()` (or `waitForPull({ paths })`): a file under the paths
+ * waited for failed, or the pull ended before they were complete. The pull
+ * may go on for the other files. Code: `INCOMPLETE`.
+ */
+export class IncompletePathsError extends SyncError {
+  readonly paths: string[];
+  readonly failedFiles: import('./types.js').FailedFile[];
+
+  constructor(paths: string[], failedFiles: import('./types.js').FailedFile[]) {
+    const first = failedFiles[0];
+    super(
+      'INCOMPLETE',
+      `The paths ${paths.map((p) => escapeForLog(p)).join(', ')} are not completely restored: ${failedFiles.length} file(s) failed` +
+        (first ? `; first: ${escapeForLog(first.path)}: ${first.error}` : ''),
+      { details: { failed: failedFiles.length } },
+    );
+    this.paths = paths;
+    this.failedFiles = failedFiles;
+  }
+}
+
 /** Codes carried by {@link GuardError}. */
 export type GuardCode = 'MAX_DELETES' | 'MAX_TOTAL_BYTES' | 'EMPTY_REMOTE';
 

@@ -24,6 +24,7 @@ export {
   LocalFileError,
   IntegrityError,
   IncompleteSyncError,
+  IncompletePathsError,
   GuardError,
   SyncAbortedError,
   redactSecrets,
@@ -32,6 +33,7 @@ export {
   type SyncErrorOptions,
 } from './errors.js';
 export { guessContentType } from './core/content-type.js';
+export type { PathsReady } from './core/priority.js';
 export { validateStoragePath, normalizePrefix } from './core/paths.js';
 export {
   SyncIgnoreFilter,

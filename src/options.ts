@@ -117,6 +117,13 @@ export interface SyncCallOptions {
   maxTotalBytes?: number | undefined;
   allowEmptyRemote?: boolean | undefined;
   overwriteLocalChanges?: boolean | undefined;
+  /**
+   * Transfer these workspace paths first, in this order: a file, or a
+   * directory with everything under it (`'config/'`, `'.agents/'`). The rest
+   * follows. With `startBackgroundPull()`, `waitForPaths()` resolves as soon
+   * as they are restored.
+   */
+  priority?: readonly string[] | undefined;
 }
 
 /** Options after defaults and validation. */
