@@ -79,6 +79,7 @@ async function listFiles(dir: string, filter?: SyncIgnoreFilter): Promise<string
       const full = join(abs, entry.name);
       const rel = relative(dir, full).split('\\').join('/');
       if (entry.isDirectory()) {
+        if (rel === '.s3-workspace-sync') continue; // the library's state file, not workspace content
         if (!filter?.ignores(rel, true)) await walk(full);
       } else if (entry.isFile() && !filter?.ignores(rel)) {
         out.push(rel);
@@ -213,6 +214,14 @@ async function main(): Promise<void> {
     const made = requests - before;
     expect(push3.success && push3.uploadedFiles === 0 && push3.deletedFiles === 0, 'nothing uploaded, nothing deleted');
     expect(made === 0, `${made} S3 requests (the instance's snapshot answers from local stat() calls)`);
+
+    console.log('\n   ...and from a new instance, as after a process restart (it loads the state file)');
+    const before2 = requests;
+    const push4 = await new S3WorkspaceSync({ bucket: BUCKET, prefix: PREFIX, workspaceDir: first, s3Client: client, logger: quietLogger }).push();
+    printResult('push', push4);
+    const made2 = requests - before2;
+    expect(push4.success && push4.uploadedFiles === 0 && push4.hashedFiles === 0, 'nothing uploaded, no file re-hashed');
+    expect(made2 === 0, `${made2} S3 requests (the snapshot was persisted in .s3-workspace-sync/)`);
 
     // ------------------------------------------------------------------ 6
     console.log('\n6. verify');
