@@ -466,13 +466,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   /** Record what is now identical on both sides; `statFloor` is a time no later than the stat was taken. */
   private record(path: string, entry: SnapshotEntry, statFloor: number): void {
-    const next: SnapshotEntry = isRacy(entry.mtimeMs, statFloor) ? { ...entry, racy: true } : { ...entry, racy: undefined };
-    if (next.racy === undefined) delete next.racy;
+    const racy = isRacy(entry.mtimeMs, statFloor);
     const prev = this.snapshot.get(path);
-    if (prev === undefined || !sameEntry(prev, next)) {
-      this.snapshot.set(path, next);
-      this.stateDirty = true;
-    }
+    if (prev !== undefined && sameEntry(prev, entry) && (prev.racy === true) === racy) return;
+    const next: SnapshotEntry = { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, md5: entry.md5 };
+    if (entry.etag !== undefined) next.etag = entry.etag;
+    if (racy) next.racy = true;
+    this.snapshot.set(path, next);
+    this.stateDirty = true;
   }
 
   private forget(path: string): void {
@@ -859,8 +860,7 @@ function sameEntry(a: SnapshotEntry, b: SnapshotEntry): boolean {
     a.ctimeMs === b.ctimeMs &&
     a.ino === b.ino &&
     a.md5 === b.md5 &&
-    a.etag === b.etag &&
-    (a.racy === true) === (b.racy === true)
+    a.etag === b.etag
   );
 }
 

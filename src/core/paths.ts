@@ -1,5 +1,9 @@
 import { PathValidationError } from '../errors.js';
 
+/** Segments of printable ASCII other than `/ \\ % :`, joined by single slashes. */
+const PLAIN_PATH = /^[\x20-\x24\x26-\x2e\x30-\x39\x3b-\x5b\x5d-\x7e]+(?:\/[\x20-\x24\x26-\x2e\x30-\x39\x3b-\x5b\x5d-\x7e]+)*$/;
+const DOT_SEGMENT = /(?:^|\/)\.{1,2}(?:\/|$)/;
+
 /** S3's limit on the length of a whole object key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 /** The usual filesystem limit on one path segment (ext4, APFS, NTFS), in bytes. */
@@ -26,6 +30,12 @@ export function validateStoragePath(path: string): void {
 
 /** Like {@link validateStoragePath} but returns the reason instead of throwing. */
 export function storagePathProblem(path: string): string | undefined {
+  // Fast path for the common case (called for every file of every scan): short
+  // printable-ASCII paths without `%`, `\\`, `:` or empty segments cannot break
+  // any rule below except `.`/`..` segments.
+  if (typeof path === 'string' && path.length <= MAX_SEGMENT_BYTES && PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path)) {
+    return undefined;
+  }
   if (typeof path !== 'string') return 'not a string';
   if (path.length === 0) return 'empty path';
   // eslint-disable-next-line no-control-regex

@@ -1,4 +1,5 @@
 import type { Dirent, Stats } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storagePathProblem } from '../core/paths.js';
@@ -22,6 +23,34 @@ export interface ScanResult {
 /** How many directories are read at once. */
 const DIR_CONCURRENCY = 16;
 
+/**
+ * A synchronous lstat of a cached inode on a local disk costs a few µs; the
+ * promise version costs tens of µs of CPU (thread pool, promise, callback).
+ * So files are stat'ed synchronously — unless the filesystem turns out to be
+ * slow (NFS, EFS, a cold disk), where parallel asynchronous stats win: the
+ * first {@link PROBE_STATS} stats of a scan decide.
+ */
+const PROBE_STATS = 64;
+const SLOW_STAT_US = 100;
+
+class StatMode {
+  private probed = 0;
+  private probeNs = 0n;
+  sync = true;
+
+  /** Time one synchronous stat (while probing) and switch to async if they are slow. */
+  measure<T>(fn: () => T): T {
+    if (this.probed >= PROBE_STATS) return fn();
+    const t0 = process.hrtime.bigint();
+    try {
+      return fn();
+    } finally {
+      this.probeNs += process.hrtime.bigint() - t0;
+      if (++this.probed === PROBE_STATS && this.probeNs / BigInt(PROBE_STATS) > BigInt(SLOW_STAT_US * 1000)) this.sync = false;
+    }
+  }
+}
+
 /** Stat fields the snapshot compares. */
 export function toLocalFile(path: string, st: Stats): LocalFile {
   return { path, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
@@ -35,6 +64,7 @@ export function toLocalFile(path: string, st: Stats): LocalFile {
 export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, signal?: AbortSignal): Promise<ScanResult> {
   const result: ScanResult = { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [] };
   const queue: string[] = [''];
+  const mode = new StatMode();
   let active = 0;
   let failure: unknown;
 
@@ -47,7 +77,7 @@ export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, sign
       while (active < DIR_CONCURRENCY && queue.length > 0) {
         const dir = queue.shift() as string;
         active++;
-        scanDir(root, dir, filter, result, queue, signal).then(
+        scanDir(root, dir, filter, result, queue, mode, signal).then(
           () => {
             active--;
             pump();
@@ -74,6 +104,7 @@ async function scanDir(
   filter: SyncIgnoreFilter,
   out: ScanResult,
   queue: string[],
+  mode: StatMode,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   signal?.throwIfAborted();
@@ -119,16 +150,21 @@ async function scanDir(
       out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
       continue;
     }
-    stats.push(
-      lstat(join(root, rel)).then(
-        (st) => {
-          if (st.isFile()) out.files.set(rel, toLocalFile(rel, st));
-        },
-        (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') out.skipped.push({ path: rel, reason: `unreadable: ${error.code ?? 'error'}` });
-        },
-      ),
-    );
+    const found = (st: Stats): void => {
+      if (st.isFile()) out.files.set(rel, toLocalFile(rel, st));
+    };
+    const failed = (error: NodeJS.ErrnoException): void => {
+      if (error.code !== 'ENOENT') out.skipped.push({ path: rel, reason: `unreadable: ${error.code ?? 'error'}` });
+    };
+    if (mode.sync) {
+      try {
+        found(mode.measure(() => lstatSync(join(root, rel))));
+      } catch (error) {
+        failed(error as NodeJS.ErrnoException);
+      }
+    } else {
+      stats.push(lstat(join(root, rel)).then(found, failed));
+    }
   }
   await Promise.all(stats);
 }
