@@ -706,7 +706,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
-        paths?.settled(path, addFailure(result, path, error));
+        const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
+        paths?.settled(path, failed);
         tracker.fileDone(path);
       },
     };
@@ -747,7 +748,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return;
-        paths?.settled(path, addFailure(result, path, error));
+        const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
+        paths?.settled(path, failed);
         tracker.fileDone(path);
       },
     });

@@ -104,7 +104,14 @@ describe('multipart uploads (strict double)', () => {
     await writeFile(path.join(ws, 'big.bin'), randomBytes(20 * MiB));
     const controller = new AbortController();
     server.state.failAlways({ op: 'UploadPart', partNumber: 2 }, { delayMs: 300 });
-    setTimeout(() => controller.abort(), 100);
+    // Abort once part 2 is in flight (held by the server), whatever the machine's speed.
+    const poll = setInterval(() => {
+      if (server.state.count((r) => r.op === 'UploadPart' && r.partNumber === 2) > 0) {
+        clearInterval(poll);
+        controller.abort();
+      }
+    }, 5);
+    onTestFinished(() => clearInterval(poll));
     const err = await sync(ws, { partConcurrency: 1 }).push({ signal: controller.signal }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncAbortedError);
     expect(await pending()).toEqual([]);
