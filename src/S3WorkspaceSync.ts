@@ -282,7 +282,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
       await this.checkSockets();
       if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, started, signal, paths);
-      else await this.executePush(prepared.root, plan, result, started, signal);
+      else await this.executePush(prepared.root, plan, scan, result, started, signal);
       if (signal?.aborted) throw signal.reason;
       this.markSynced(direction, result);
       return this.finish(result, started);
@@ -408,6 +408,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private async executePush(
     root: string | undefined,
     plan: Plan,
+    scan: ScanResult,
     result: SyncResult,
     statFloor: number,
     signal: AbortSignal | undefined,
@@ -424,6 +425,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         large: this.largeFiles(),
         attempts: this.options.maxAttempts,
         contentType: this.options.contentTypeResolver,
+        syncIo: scan.fastFs,
         signal,
       },
       this.transferHooks(result, uploads, 'upload', statFloor, signal),
@@ -867,7 +869,7 @@ function sameEntry(a: SnapshotEntry, b: SnapshotEntry): boolean {
 }
 
 function emptyScan(): ScanResult {
-  return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [] };
+  return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
 }
 
 /** The public view of a plan (computed before anything changed). */

@@ -18,6 +18,8 @@ export interface ScanResult {
   skipped: SkippedFile[];
   /** Leftover temporary download files (from an interrupted pull). */
   tempFiles: string[];
+  /** Synchronous stats were fast on this filesystem (local disk, warm cache): small files can use synchronous I/O. */
+  fastFs: boolean;
 }
 
 /** How many directories are read at once. */
@@ -62,7 +64,7 @@ export function toLocalFile(path: string, st: Stats): LocalFile {
  * reported as skipped; files that vanish during the walk are left out.
  */
 export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, signal?: AbortSignal): Promise<ScanResult> {
-  const result: ScanResult = { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [] };
+  const result: ScanResult = { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
   const queue: string[] = [''];
   const mode = new StatMode();
   let active = 0;
@@ -95,6 +97,7 @@ export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, sign
     pump();
   });
   if (failure !== undefined) throw failure;
+  result.fastFs = mode.sync;
   return result;
 }
 

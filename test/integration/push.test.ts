@@ -85,6 +85,16 @@ describe('push', () => {
     expect(log.count('PutObjectCommand') + log.count('DeleteObjectsCommand')).toBe(0);
   });
 
+  it('files on both sides of the synchronous small-file limit (256 KiB) upload byte-identical with md5chksum', async () => {
+    const f = await fixture();
+    const ws = await tempDir();
+    const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024];
+    const files = Object.fromEntries(sizes.map((n, i) => [`f${i}.bin`, Buffer.alloc(n, i + 1)]));
+    await writeTree(ws, files);
+    expect(await f.sync({ workspaceDir: ws }).push()).toMatchObject({ success: true, uploadedFiles: sizes.length });
+    for (const [name, body] of Object.entries(files)) expect((await getObjectBytes(f.other, f.bucket, `ws/${name}`)).equals(body)).toBe(true);
+  });
+
   it('a fresh instance with no prior sync uploads but deletes nothing', async () => {
     const f = await fixture();
     const ws = await tempDir();
