@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parentDirs } from '../core/paths.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
 import { assertRealParent } from './path-guard.js';
@@ -17,23 +16,42 @@ export class WorkspaceWriter {
 
   constructor(readonly root: string) {}
 
+  /** Directories checked or created in this sync (a synchronous view of `dirs`' fulfilled entries). */
+  private readonly ready = new Set<string>();
+  /** Temporary names: a random prefix per writer and a counter (no random bytes per file). */
+  private readonly tempPrefix = randomBytes(6).toString('hex');
+  private tempSeq = 0;
+
   /** Make sure every parent directory of `path` exists and is a real directory. */
   ensureParents(path: string): Promise<void> {
-    const parents = parentDirs(path);
-    const last = parents[parents.length - 1];
-    return last === undefined ? Promise.resolve() : this.ensureDir(last);
+    const slash = path.lastIndexOf('/');
+    if (slash < 0) return DONE;
+    const dir = path.slice(0, slash);
+    return this.dirs.get(dir) ?? this.ensureDir(dir);
   }
 
   private ensureDir(dir: string): Promise<void> {
     let pending = this.dirs.get(dir);
     if (pending === undefined) {
-      const parents = parentDirs(dir);
-      const parent = parents[parents.length - 1];
-      pending = (parent === undefined ? Promise.resolve() : this.ensureDir(parent)).then(() => this.checkOrCreate(dir));
+      const slash = dir.lastIndexOf('/');
+      const parent = slash < 0 ? DONE : this.ensureDir(dir.slice(0, slash));
+      pending = parent.then(() => this.checkOrCreate(dir)).then(() => {
+        this.ready.add(dir);
+      });
       // A failure is not cached for ever: the next sync checks again.
       this.dirs.set(dir, pending);
     }
     return pending;
+  }
+
+  /** Whether `path`'s directory is known to be checked already (then no await is needed). */
+  private parentReady(path: string): boolean {
+    const slash = path.lastIndexOf('/');
+    return slash < 0 || this.ready.has(path.slice(0, slash));
+  }
+
+  private tempPath(target: string): string {
+    return join(dirname(target), `.${this.tempPrefix}${(this.tempSeq++).toString(36)}${TEMP_SUFFIX}`);
   }
 
   private async checkOrCreate(dir: string): Promise<void> {
@@ -91,7 +109,7 @@ export class WorkspaceWriter {
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     if (Buffer.isBuffer(body)) return this.writeBufferAtomic(path, body, options, verify);
     const target = join(this.root, path);
-    const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    const temp = this.tempPath(target);
     let fh: FileHandle | undefined;
     let created: string | undefined;
     try {
@@ -152,13 +170,13 @@ export class WorkspaceWriter {
     },
     verify: (bytes: number, md5: string) => void,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
-    await this.ensureParents(path);
+    if (!this.parentReady(path)) await this.ensureParents(path);
     options.signal?.throwIfAborted();
     options.onChunk?.(data);
     const md5 = createHash('md5').update(data).digest('hex');
     verify(data.length, md5); // a refused body never reaches the disk
     const target = join(this.root, path);
-    const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+    const temp = this.tempPath(target);
     let fd: number | undefined;
     let created: string | undefined;
     try {
@@ -228,6 +246,7 @@ export class WorkspaceWriter {
       try {
         await rmdir(join(this.root, dir));
         this.dirs.delete(dir);
+        this.ready.delete(dir);
       } catch {
         // not empty, gone, or not ours to remove: leave it
       }
@@ -245,10 +264,15 @@ function setMtime(fd: number, mtimeMs: number | undefined): void {
   }
 }
 
-/** Synchronous lstat (a few microseconds; cheaper than a thread-pool round trip). */
+const DONE: Promise<void> = Promise.resolve();
+
+/**
+ * Synchronous lstat (a few microseconds; cheaper than a thread-pool round
+ * trip). A missing path, the common case, returns without building an Error.
+ */
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    return lstatSync(path);
+    return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
