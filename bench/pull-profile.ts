@@ -16,11 +16,13 @@
  *   PROFILE_WORKLOADS   comma list, default "W1,W2"
  *   PROFILE_RUNS        cold pulls per workload (default 5; the first is also verified byte for byte)
  *   PROFILE_CONCURRENCY downloadConcurrency (default 16, like the peers in NOTES.md)
- *   PROFILE_MODE        "lib" (default) or "sdk": a plain GetObject loop, 64 in flight,
- *                       no diffing, no verification (the ceiling in NOTES.md)
  *   PROFILE_CPUPROF     write a V8 .cpuprofile of the pulls only (not the upload) to this path
- *   PROFILE_LIBS        comma list of entry points to compare, runs interleaved (A B A B…) so that
- *                       load from other processes hits both alike; default "src/index.ts".
+ *   PROFILE_LIBS        comma list of what to compare, runs interleaved (A B A B…) so that load
+ *                       from other processes hits all alike; default "src/index.ts". Entries: an
+ *                       entry point of the library; `sdk`: a plain GetObject loop, 64 in flight,
+ *                       bodies kept in memory, no diffing or verification (the ceiling in NOTES.md);
+ *                       `rclone`: `rclone sync` with --transfers/--checkers = concurrency and
+ *                       --fast-list, as the peers were measured (its CPU from /usr/bin/time).
  *                       E.g. a copy of the previous commit: `mkdir -p bench/.work/base && git archive HEAD src | tar -x -C bench/.work/base`
  *                       then PROFILE_LIBS=bench/.work/base/src/index.ts,src/index.ts
  *   PROFILE_DEST        directory for the pulled copies (default bench/.work). Each pull goes to a
@@ -29,6 +31,8 @@
  *                       many costs ~0.2–1 ms of kernel CPU per create (ext4's inode allocator
  *                       skips recently deleted inodes, `recently_deleted()`), which would swamp
  *                       the client's own cost. /dev/shm (tmpfs) leaves only the client's cost.
+ *   PROFILE_CACHE_MIDDLEWARE=1  build the S3Client with `cacheMiddleware: true`, as the library's
+ *                       own client (options.ts buildClient) is; default off, as bench/local-client.ts
  *   PROFILE_STRACE      attach `strace -c -f` to this process for the first pull of each workload
  *                       and write the syscall summary to this path prefix (`<prefix>-W1.txt`)
  */
@@ -46,7 +50,6 @@ import type * as Lib from '../src/index.js';
 
 const RUNS = Number(process.env.PROFILE_RUNS ?? 5);
 const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 16);
-const MODE = process.env.PROFILE_MODE ?? 'lib';
 const WORKLOADS = (process.env.PROFILE_WORKLOADS ?? 'W1,W2').split(',').map((s) => s.trim());
 const CPUPROF = process.env.PROFILE_CPUPROF;
 const DEST = process.env.PROFILE_DEST ?? join(import.meta.dirname, '.work');
@@ -184,6 +187,32 @@ async function sdkPull(client: S3Client, bucket: string, keys: string[]): Promis
   await Promise.all(Array.from({ length: 64 }, worker));
 }
 
+/** `rclone sync` of the prefix into `dest`, as the peers in NOTES.md were run; returns its CPU ms. */
+async function rclonePull(endpoint: string, bucket: string, prefix: string, dest: string): Promise<{ user: number; sys: number }> {
+  const timeFile = join(WORK, `rclone-time-${process.pid}.txt`);
+  const args = ['-f', '%U %S', '-o', timeFile, 'rclone', 'sync', `bench:${bucket}/${prefix}`, dest];
+  args.push('--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--fast-list', '-q');
+  const child = spawn('/usr/bin/time', args, {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      RCLONE_CONFIG: '/dev/null',
+      RCLONE_CONFIG_BENCH_TYPE: 's3',
+      RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: 'S3RVER',
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: 'S3RVER',
+      RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
+      RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET: 'true',
+    },
+  });
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`rclone exited with ${code}`);
+  const [user, sys] = (await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { user: user! * 1000, sys: sys! * 1000 };
+}
+
 function summary(name: string, files: number, rows: Row[]): void {
   if (rows.length === 0) return;
   const med = (f: (r: Row) => number): number => {
@@ -203,12 +232,13 @@ function summary(name: string, files: number, rows: Row[]): void {
 }
 
 async function main(): Promise<void> {
-  console.log(`pull-profile — node ${process.version}, ${cpus().length} cores, mode=${MODE}, runs=${RUNS}, concurrency=${CONCURRENCY}`);
-  const libs: Array<typeof Lib> = [];
-  for (const l of LIBS) libs.push((await import(join(ROOT, l))) as typeof Lib);
-  const { S3WorkspaceSync, silentLogger } = libs[libs.length - 1]!;
+  console.log(`pull-profile — node ${process.version}, ${cpus().length} cores, runs=${RUNS}, concurrency=${CONCURRENCY}`);
+  const libs: Array<typeof Lib | 'sdk' | 'rclone'> = [];
+  for (const l of LIBS) libs.push(l === 'sdk' || l === 'rclone' ? l : ((await import(join(ROOT, l))) as typeof Lib));
+  const { S3WorkspaceSync, silentLogger } = libs.filter((l) => typeof l !== 'string').at(-1) ?? ((await import('../src/index.js')) as typeof Lib);
   const server = await startLocalS3();
   const client = localS3Client(server.endpoint, Math.max(64, CONCURRENCY));
+  if (process.env.PROFILE_CACHE_MIDDLEWARE === '1') (client.config as { cacheMiddleware?: boolean }).cacheMiddleware = true;
   const session = CPUPROF ? new Session() : undefined;
   if (session) {
     session.connect();
@@ -250,8 +280,11 @@ async function main(): Promise<void> {
         const s0 = childCpuMs();
         const c0 = process.cpuUsage();
         const t = performance.now();
-        if (MODE === 'sdk') {
+        let childCpu = { user: 0, sys: 0 };
+        if (lib === 'sdk') {
           await sdkPull(client, bucket, keys);
+        } else if (lib === 'rclone') {
+          childCpu = await rclonePull(server.endpoint, bucket, w, dest);
         } else {
           const result = await new lib.S3WorkspaceSync({ ...base, logger: lib.silentLogger, workspaceDir: dest }).pull();
           if (!result.success || result.downloadedFiles !== size.files) {
@@ -266,14 +299,14 @@ async function main(): Promise<void> {
           tracer.kill('SIGINT');
           await exited;
         }
-        const row = { wallMs, userMs: c.user / 1000, sysMs: c.system / 1000, serverMs };
+        const row = { wallMs, userMs: c.user / 1000 + childCpu.user, sysMs: c.system / 1000 + childCpu.sys, serverMs };
         rows.push(row);
         console.log(
           `  ${w} ${LIBS[li]} pull ${rows.length}: wall ${(wallMs / 1000).toFixed(2)} s, client CPU user ${(row.userMs / 1000).toFixed(2)} s + sys ${(row.sysMs / 1000).toFixed(2)} s ` +
             `= ${(((row.userMs + row.sysMs) * 1000) / size.files).toFixed(0)} µs/object, server CPU ${(serverMs / 1000).toFixed(2)} s, ` +
             `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, load ${loadavg()[0]!.toFixed(1)}`,
         );
-        if (run < libs.length && MODE !== 'sdk') await verifySame(src, dest);
+        if (run < libs.length && lib !== 'sdk') await verifySame(src, dest);
       }
       for (const d of dests) await rm(d, { recursive: true, force: true });
       libs.forEach((_, i) => summary(`${w} ${LIBS[i]}`, size.files, rowsBy[i]!));
