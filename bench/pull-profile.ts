@@ -24,7 +24,9 @@
  *                       `rclone`: `rclone sync` with --transfers/--checkers = concurrency and
  *                       --fast-list, as the peers were measured (its CPU from /usr/bin/time).
  *                       E.g. a copy of the previous commit: `mkdir -p bench/.work/base && git archive HEAD src | tar -x -C bench/.work/base`
- *                       then PROFILE_LIBS=bench/.work/base/src/index.ts,src/index.ts
+ *                       then PROFILE_LIBS=bench/.work/base/src/index.ts,src/index.ts (the copy must
+ *                       sit inside the repository to find node_modules; tsc includes bench/, so
+ *                       remove it afterwards).
  *   PROFILE_DEST        directory for the pulled copies (default bench/.work). Each pull goes to a
  *                       fresh directory, all removed only after the workload's last pull: on
  *                       ext4 without a journal (as here), creating files right after deleting
@@ -34,7 +36,7 @@
  *   PROFILE_CACHE_MIDDLEWARE=1  build the S3Client with `cacheMiddleware: true`, as the library's
  *                       own client (options.ts buildClient) is; default off, as bench/local-client.ts
  *   PROFILE_STRACE      attach `strace -c -f` to this process for the first pull of each workload
- *                       and write the syscall summary to this path prefix (`<prefix>-W1.txt`)
+ *                       and entry, and write the syscall summaries to `<prefix>-<workload>-<entry index>.txt`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -195,7 +197,7 @@ async function rclonePull(endpoint: string, bucket: string, prefix: string, dest
   const child = spawn('/usr/bin/time', args, {
     stdio: 'inherit',
     env: {
-      ...process.env,
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))), // e.g. AWS_CA_BUNDLE breaks its plain-http client
       RCLONE_CONFIG: '/dev/null',
       RCLONE_CONFIG_BENCH_TYPE: 's3',
       RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
