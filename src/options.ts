@@ -298,12 +298,16 @@ function positiveInt(value: number | undefined, fallback: number, name: string):
  * equal to the larger concurrency, a connect timeout, an idle-socket timeout
  * (a stalled body fails instead of hanging), and checksums only when S3
  * requires them (the library sends Content-MD5 and verifies MD5s itself; this
- * also keeps R2, MinIO and other S3-compatible servers happy).
+ * also keeps R2, MinIO and other S3-compatible servers happy). Its middleware
+ * stack is resolved once per command type (`cacheMiddleware`; nothing adds
+ * middleware to this private client) instead of once per request: that was
+ * ~8% of a cold pull's CPU with many small files.
  */
 function buildClient(region: string, maxSockets: number, maxAttempts: number): S3Client {
   return new S3Client({
     region,
     maxAttempts,
+    cacheMiddleware: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {

@@ -253,7 +253,9 @@ export class S3ObjectStore implements ObjectStore {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private async send<T>(command: any, signal: AbortSignal | undefined, subject: string, replayable = true): Promise<T> {
     try {
-      return (await this.client.send(command, signal ? { abortSignal: signal } : {})) as T;
+      // No options object without a signal: a client built with `cacheMiddleware: true`
+      // then reuses its resolved middleware stack instead of rebuilding it per request.
+      return (await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
     } catch (error) {
       throw toStorageError(error, this.bucket, subject, replayable);
     }

@@ -7,7 +7,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { choosePartSize, likelyPartSizes, multipartPartCount } from '../core/multipart.js';
 import { md5FromEtag, unquoteEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
@@ -20,6 +20,14 @@ import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectInfo, ObjectStore } from '../storage/ObjectStore.js';
 import { BufferPool, rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
+
+/**
+ * Downloads up to this size (by their Content-Length) are read whole into
+ * memory, verified, then written with one synchronous write: per file, a
+ * few system calls instead of a chain of thread-pool round trips. Memory:
+ * at most `downloadConcurrency × SMALL_DOWNLOAD_MAX` in such bodies.
+ */
+export const SMALL_DOWNLOAD_MAX = 1024 * 1024;
 
 /** Files up to this size are read into memory for upload (one read, hashed and sent from the same bytes, retryable by the SDK). */
 export const BUFFERED_UPLOAD_MAX = 8 * 1024 * 1024;
@@ -136,7 +144,7 @@ async function downloadOne(
   await ctx.writer.ensureParents(t.path); // no request when the path cannot be written
   const ranged = t.size >= ctx.large.threshold;
   let info: ObjectInfo;
-  let source: AsyncIterable<Buffer> & { destroy(): void };
+  let source: Buffer | (AsyncIterable<Buffer> & { destroy(): void });
   const ref: { value?: ObjectInfo } = {};
   if (ranged) {
     const rangeSize = choosePartSize(t.size, ctx.large.partSize);
@@ -159,6 +167,13 @@ async function downloadOne(
     const got = await ctx.store.get(t.key, ctx.signal);
     info = got;
     source = got.body as Readable & AsyncIterable<Buffer>;
+    if (got.size <= SMALL_DOWNLOAD_MAX) {
+      try {
+        source = await readWhole(got.body, got.size, t.path);
+      } catch (error) {
+        throw bodyError(error, t.key);
+      }
+    }
   }
   // Objects without an MD5 (multipart, written by other tools) are checked by
   // their multipart ETag; decided on the first chunk, once the metadata is known.
@@ -208,6 +223,30 @@ async function downloadOne(
     hooks.onBytes(-counted); // a retry counts its bytes again
     throw bodyError(error, t.key);
   }
+}
+
+/**
+ * A small response body, whole. More bytes than the Content-Length announced
+ * are refused (memory stays bounded by it); fewer are left to the caller's
+ * length check. A body that fails or closes early rejects.
+ */
+function readWhole(body: Readable, size: number, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > size) {
+        body.destroy(new IntegrityError(path, `${size} bytes`, `more than ${size} bytes`, `Download of "${path}" is longer than its ${size} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    finished(body, (error) => {
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
+    });
+  });
 }
 
 const BODY_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);

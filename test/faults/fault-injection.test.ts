@@ -17,6 +17,7 @@ import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, SyncError, type SyncLogger, type SyncResult } from '../../src/index.js';
+import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/execute.js';
 import { recordCommands } from '../helpers/commands.js';
 import { FAULT_TYPES, mulberry32, startFaultProxy, type FaultProxy, type FaultRates, type FaultType } from '../helpers/fault-proxy.js';
 import { createTestBucket, listAllKeys, putObjects, s3Endpoint, TEST_REGION } from '../helpers/s3.js';
@@ -272,10 +273,14 @@ describe('one fault at a time', () => {
     expect((await readTree(t.ws))['t.bin']?.equals(body)).toBe(true);
   });
 
-  it('shortBody: a short body with a matching Content-Length is caught by the MD5 check (IntegrityError), retried, and when it persists reported with the old content intact', async () => {
+  // Bodies up to SMALL_DOWNLOAD_MAX are read whole then written; larger ones are streamed to disk: both paths.
+  it.each([
+    ['read whole', 200 * 1024],
+    ['streamed', SMALL_DOWNLOAD_MAX + 200 * 1024],
+  ])('shortBody (%s): a short body with a matching Content-Length is caught by the MD5 check (IntegrityError), retried, and when it persists reported with the old content intact', async (_, size) => {
     const t = await focused();
-    const v1 = big(200 * 1024, 'short v1');
-    const v2 = big(200 * 1024 + 7, 'short v2');
+    const v1 = big(size, 'short v1');
+    const v2 = big(size + 7, 'short v2');
     const sync = t.sync();
     await writeTree(t.ws, { 's.bin': v1 });
     expect((await okResult(sync.push())).success).toBe(true); // objects carry md5chksum
@@ -296,9 +301,12 @@ describe('one fault at a time', () => {
     expect(await tempFilesUnder(t.ws)).toEqual([]);
   });
 
-  it('flipByte: a corrupted byte is caught by the MD5 check and the download retried; the file ends correct', async () => {
+  it.each([
+    ['read whole', 256 * 1024],
+    ['streamed', SMALL_DOWNLOAD_MAX + 256 * 1024],
+  ])('flipByte (%s): a corrupted byte is caught by the MD5 check and the download retried; the file ends correct', async (_, size) => {
     const t = await focused();
-    const body = big(256 * 1024, 'flip');
+    const body = big(size, 'flip');
     await writeTree(t.ws, { 'f.bin': body, 'g.txt': 'g' });
     expect((await okResult(t.sync().push())).success).toBe(true);
     const cold = await tempDir('s3ws-fault-cold-');

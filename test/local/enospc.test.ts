@@ -1,6 +1,7 @@
-// Disk full without a small filesystem: `node:fs/promises` is mocked so that
-// writes to temporary download files fail with ENOSPC once a byte budget is
-// spent, exactly as write(2) does on a full disk. The real-disk version of
+// Disk full without a small filesystem: `node:fs/promises` (streamed
+// downloads) and `node:fs` (small downloads, written with writeSync) are
+// mocked so that writes to temporary download files fail with ENOSPC once a
+// byte budget is spent, exactly as write(2) does on a full disk. The real-disk version of
 // this test (a 512 KiB tmpfs) is in test/integration/hostile.test.ts and
 // needs root; this one runs everywhere.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
 import { WorkspaceWriter } from '../../src/local/WorkspaceWriter.js';
+import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/execute.js';
 import { listEntries, md5Hex, tempDir } from '../helpers/sync-fixture.js';
 
 /**
@@ -45,6 +47,39 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...actual, open, default: { ...actual, open } };
 });
 
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  const enospc = (): NodeJS.ErrnoException =>
+    Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  /** Bytes written so far to each open temporary file. */
+  const temps = new Map<number, number>();
+  const openSync = ((...args: Parameters<typeof actual.openSync>) => {
+    const fd = actual.openSync(...args);
+    if (String(args[0]).endsWith('.s3ws-tmp')) temps.set(fd, 0);
+    return fd;
+  }) as typeof actual.openSync;
+  const closeSync: typeof actual.closeSync = (fd) => {
+    temps.delete(fd);
+    actual.closeSync(fd);
+  };
+  const writeSync = ((fd: number, buffer: NodeJS.ArrayBufferView | string, ...rest: unknown[]) => {
+    const used = temps.get(fd);
+    const write = actual.writeSync as (...a: unknown[]) => number;
+    if (used === undefined || typeof buffer === 'string') return write(fd, buffer, ...rest);
+    const offset = (rest[0] as number | undefined) ?? 0;
+    const length = (rest[1] as number | undefined) ?? buffer.byteLength - offset;
+    if (used >= disk.free) {
+      disk.refused++;
+      throw enospc();
+    }
+    const n = Math.min(length, disk.free - used);
+    temps.set(fd, used + n);
+    return write(fd, buffer, offset, n); // a short write, as on a filling disk; the caller loops
+  }) as typeof actual.writeSync;
+  const fake = { openSync, closeSync, writeSync };
+  return { ...actual, ...fake, default: { ...actual, ...fake } };
+});
+
 afterEach(() => {
   disk.free = Infinity;
   disk.refused = 0;
@@ -65,7 +100,22 @@ describe('disk full (ENOSPC injected into node:fs/promises)', () => {
     expect(await readdir(ws)).toEqual(['f.txt']);
   });
 
-  it('pull: the file fails with code ENOSPC (no retry), old files intact, nothing deleted, no temporary file', async () => {
+  it('WorkspaceWriter.writeAtomic (whole-body Buffer): ENOSPC rejects with the errno, keeps the old file, removes the temporary file', async () => {
+    const ws = await tempDir();
+    await writeFile(path.join(ws, 'f.txt'), 'old content');
+    disk.free = 1000;
+    const writer = new WorkspaceWriter(ws);
+    await expect(writer.writeAtomic('f.txt', Buffer.alloc(1600, 1), {}, () => undefined)).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(disk.refused).toBe(1);
+    expect(await readFile(path.join(ws, 'f.txt'), 'utf8')).toBe('old content');
+    expect(await readdir(ws)).toEqual(['f.txt']);
+  });
+
+  // big.txt is read whole (≤ SMALL_DOWNLOAD_MAX) or streamed to disk (larger): both write paths.
+  it.each([
+    ['read whole', 64 * 1024],
+    ['streamed', SMALL_DOWNLOAD_MAX + 64 * 1024],
+  ])('pull (%s): the file fails with code ENOSPC (no retry), old files intact, nothing deleted, no temporary file', async (_, bigSize) => {
     const parent = await tempDir();
     const ws = path.join(parent, 'ws');
     await mkdir(ws);
@@ -73,7 +123,7 @@ describe('disk full (ENOSPC injected into node:fs/promises)', () => {
     await writeFile(path.join(ws, 'big.txt'), 'old big');
     await writeFile(path.join(ws, 'gone.txt'), 'not in the bucket');
     const objects: Record<string, Buffer> = {
-      'prefix/big.txt': Buffer.alloc(64 * 1024, 7),
+      'prefix/big.txt': Buffer.alloc(bigSize, 7),
       'prefix/small.txt': Buffer.from('small'),
     };
     const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });

@@ -97,6 +97,85 @@ describe('WorkspaceWriter.writeAtomic', () => {
   });
 });
 
+// Small downloads arrive whole, as a Buffer: a separate (synchronous) write path with the same guarantees.
+describe('WorkspaceWriter.writeAtomic with a Buffer body', () => {
+  it('creates parents, writes, sets mtime, leaves no temporary file', async () => {
+    const w = new WorkspaceWriter(root);
+    const r = await w.writeAtomic('a/b/c.txt', Buffer.from('hello'), { mtimeMs: 1_600_000_000_000 }, accept);
+    expect(r).toMatchObject({ bytes: 5, md5: '5d41402abc4b2a76b9719d911017c592' });
+    expect(r.stat.isFile()).toBe(true);
+    expect(r.stat.mtimeMs).toBe(1_600_000_000_000);
+    expect(await readFile(join(root, 'a/b/c.txt'), 'utf8')).toBe('hello');
+    expect(await allFiles(root)).toEqual(['a/b/c.txt']);
+  });
+
+  it('writes an empty file', async () => {
+    const r = await new WorkspaceWriter(root).writeAtomic('e.txt', Buffer.alloc(0), {}, accept);
+    expect(r).toMatchObject({ bytes: 0, md5: 'd41d8cd98f00b204e9800998ecf8427e' });
+    expect(await readFile(join(root, 'e.txt'), 'utf8')).toBe('');
+  });
+
+  it('verifies before writing: a refused body keeps the old file and creates no temporary file', async () => {
+    await writeFile(join(root, 'f.txt'), 'old content');
+    const seen: Array<[number, string]> = [];
+    await expect(
+      new WorkspaceWriter(root).writeAtomic('f.txt', Buffer.from('new'), {}, (bytes, md5) => {
+        seen.push([bytes, md5]);
+        throw new Error('bad md5');
+      }),
+    ).rejects.toThrow('bad md5');
+    expect(seen).toEqual([[3, '22af645d1859cb5ca6da0c484f1f37ea']]);
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('old content');
+    expect(await allFiles(root)).toEqual(['f.txt']);
+  });
+
+  it('keeps the old file and removes the temporary file when the write fails after the create', async () => {
+    await writeFile(join(root, 'f.txt'), 'old content');
+    await mkdir(join(root, 'd'));
+    const w = new WorkspaceWriter(root);
+    // The target turns out to be a directory only at rename time: the temporary file was written by then.
+    await expect(w.writeAtomic('d', Buffer.from('x'), {}, accept)).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(await allFiles(root)).toEqual(['f.txt']);
+  });
+
+  it('never writes through a symlinked parent directory', async () => {
+    await symlink(outside, join(root, 'link'));
+    const err = await new WorkspaceWriter(root).writeAtomic('link/evil.txt', Buffer.from('x'), {}, accept).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalFileError);
+    expect((err as LocalFileError).code).toBe('SYMLINK_IN_PATH');
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('never writes through a parent swapped for a symlink after it was checked', async () => {
+    await mkdir(join(root, 'd'));
+    const w = new WorkspaceWriter(root);
+    await w.writeAtomic('d/one.txt', Buffer.from('1'), {}, accept); // d is now checked and cached
+    await rm(join(root, 'd'), { recursive: true });
+    await symlink(outside, join(root, 'd'));
+    const err = await w.writeAtomic('d/two.txt', Buffer.from('2'), {}, accept).catch((e: unknown) => e);
+    expect((err as LocalFileError).code).toBe('SYMLINK_IN_PATH');
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('never replaces a symlink at the target path', async () => {
+    await writeFile(join(outside, 'target.txt'), 'outside');
+    await symlink(join(outside, 'target.txt'), join(root, 'l.txt'));
+    const err = await new WorkspaceWriter(root).writeAtomic('l.txt', Buffer.from('x'), {}, accept).catch((e: unknown) => e);
+    expect((err as LocalFileError).code).toBe('SYMLINK_IN_PATH');
+    expect(await readFile(join(outside, 'target.txt'), 'utf8')).toBe('outside');
+    expect(await allFiles(root)).toEqual(['l.txt']);
+  });
+
+  it('stops before writing when the signal is aborted', async () => {
+    await writeFile(join(root, 'f.txt'), 'old content');
+    const ac = new AbortController();
+    ac.abort();
+    await expect(new WorkspaceWriter(root).writeAtomic('f.txt', Buffer.from('new'), { signal: ac.signal }, accept)).rejects.toThrow();
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('old content');
+    expect(await allFiles(root)).toEqual(['f.txt']);
+  });
+});
+
 describe('WorkspaceWriter.removeFile / pruneEmptyDirs', () => {
   it('deletes regular files only, then prunes directories left empty', async () => {
     await mkdir(join(root, 'a/b'), { recursive: true });
