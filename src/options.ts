@@ -27,7 +27,7 @@ export interface S3WorkspaceSyncOptions {
    * the library builds one with keep-alive sockets sized to the concurrency.
    */
   s3Client?: S3Client | undefined;
-  /** Parallel downloads during `pull()`. Default 50. Sockets used ≤ this number. */
+  /** Parallel downloads during `pull()`. Default 50. Sockets used ≤ this number; memory ≤ this × 1 MiB (small bodies are verified in memory). */
   downloadConcurrency?: number | undefined;
   /** Parallel uploads during `push()`. Default 10. Memory ≤ this × 8 MiB for buffered small files. */
   uploadConcurrency?: number | undefined;
