@@ -40,6 +40,8 @@
  *   BENCH_SKIP_BUILD=1  do not run `npm run build` first
  *   BENCH_RCLONE_CHECKSUM=0  run rclone without --checksum (size + modtime)
  *   BENCH_AWS_EXACT_TIMESTAMPS=1  run aws s3 sync with --exact-timestamps (pulls)
+ *   BENCH_QUIET_WAIT_S  before each measured process, wait up to this long for other jobs to leave the CPUs
+ *                       quiet (< 0.25 core busy; default 5, 0 = don't wait); measurements that start busy are counted
  *   BENCH_DIRECT=1      talk to s3rver directly (no proxy, no request counts): to check the proxy's overhead
  *   BENCH_RESULTS       where to write the markdown (default bench/RESULTS.md for a full run — all workloads,
  *                       all tools, ≥ 3 runs, proxy on — else bench/.work/RESULTS-partial.md)
@@ -114,6 +116,10 @@ const RESULTS = process.env.BENCH_RESULTS ?? (FULL_RUN ? join(HERE, 'RESULTS.md'
 /** Wait this long before changing files after a sync: S3 LastModified has 1 s resolution, and people do not edit within the same second. */
 const SETTLE_MS = 1100;
 const TIME_BIN = '/usr/bin/time';
+/** Before each measured process, wait up to this long for the rest of the machine to go quiet (other jobs share the cores). */
+const QUIET_WAIT_MS = intEnv('BENCH_QUIET_WAIT_S', 5, 0) * 1000;
+/** "Quiet": the machine's busy time over 250 ms is below this many cores (the harness and s3rver are idle then). */
+const QUIET_CORES = 0.25;
 
 // ---------------------------------------------------------------- scenarios
 
@@ -161,6 +167,8 @@ interface Sample {
   proxyCpuMs: number;
   /** CPU used by everything else on the machine while the child ran (noise from other jobs). */
   otherCpuMs?: number;
+  /** The machine was still busy with other jobs when this measurement started (after waiting BENCH_QUIET_WAIT_S). */
+  startedBusy?: boolean;
   /** The library's / SDK child's own JSON report. */
   report?: Record<string, unknown>;
   /** The state this scenario started from was repaired after an earlier failure of this run. */
@@ -261,6 +269,20 @@ function machineBusyMs(): number | undefined {
   }
 }
 
+/** Wait (up to QUIET_WAIT_MS) until the machine is quiet; false if it never was. */
+async function waitForQuiet(): Promise<boolean> {
+  if (QUIET_WAIT_MS === 0) return true;
+  const t0 = performance.now();
+  for (;;) {
+    const a = machineBusyMs();
+    await sleep(250);
+    const b = machineBusyMs();
+    if (a === undefined || b === undefined) return true;
+    if ((b - a) / 250 < QUIET_CORES) return true;
+    if (performance.now() - t0 > QUIET_WAIT_MS) return false;
+  }
+}
+
 function cpuMsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
@@ -338,6 +360,7 @@ const runSeq = { n: 0 };
 async function measure(ctx: RunContext, scenario: Scenario, dir: string, bucket: string, prefix: string): Promise<Sample> {
   const { env, tool } = ctx;
   const cmd = tool.command(scenario.op, { endpoint: env.endpoint, bucket, prefix, dir });
+  const startedBusy = !(await waitForQuiet());
   // The previous child has exited, so every request it sent has reached the proxy.
   env.proxy?.reset();
   const server0 = cpuMsOf(env.serverPid);
@@ -378,6 +401,7 @@ async function measure(ctx: RunContext, scenario: Scenario, dir: string, bucket:
     ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
     proxyCpuMs,
     ...(otherCpuMs !== undefined ? { otherCpuMs } : {}),
+    ...(startedBusy ? { startedBusy } : {}),
     ...(report !== undefined ? { report } : {}),
   };
   const tail = (s: string): string => s.trim().split('\n').slice(-4).join(' | ').slice(0, 400);
@@ -767,6 +791,12 @@ async function main(): Promise<void> {
       if (s.note) notes.push(`${who}: ${s.note}`);
       if (s.afterRepair) notes.push(`${who}: started from a state the harness repaired after an earlier failure in this run`);
     }
+    const busy = samples.filter((s) => s.startedBusy).length;
+    if (busy > 0) {
+      notes.push(
+        `${busy} of ${samples.length} measurements started while other jobs kept more than ${QUIET_CORES} core busy (after waiting up to ${QUIET_WAIT_MS / 1000} s): see the Other CPU column`,
+      );
+    }
     const result: WorkloadResult = {
       w,
       cells,
@@ -822,12 +852,15 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
     ...(await machine(tools, versions)),
     ...skipped.map((s) => `- ${s}`),
     `- Runs: ${RUNS} per scenario, interleaved (run 1 of every tool, then run 2, …); each run of each tool has a fresh bucket and a private copy of the workload; the tables show medians (min–max for wall time)`,
+    `- Noise control: before each measured process the harness waits up to ${QUIET_WAIT_MS / 1000} s for the machine to be quiet (< ${QUIET_CORES} core busy); the **Other CPU** column shows what other jobs used during each measurement anyway`,
     `- Total bench time: ${totalS.toFixed(0)} s`,
     '',
     'What is measured, per sync, as a whole process (start-up included):',
     '',
     '- **Wall**: spawn to exit, measured by the harness. **Client CPU** (user + sys) and **peak RSS**: `/usr/bin/time -f "%U %S %M"` around the process (descendants included: aws-cli is Python, rclone Go, the library and the SDK ceiling run on plain node).',
-    `- **S3 requests**: counted at a small node:http proxy (bench/count-proxy.ts: keep-alive both sides, bodies piped) that every tool talks to, so counts include retries and are comparable across tools. LIST = GET on the bucket; PART = UploadPart; DELETES = DeleteObjects; POST = multipart create/complete.`,
+    '- **S3 requests**: counted at a small proxy every tool talks to (bench/count-proxy.ts: forwards TCP, one upstream connection per client connection so keep-alive is kept, bytes piped unchanged, ' +
+      'request heads parsed on the way through), so counts include retries and are comparable across tools. LIST = GET on the bucket; PART = UploadPart; DELETES = DeleteObjects; POST = multipart create/complete. ' +
+      'The proxy runs in the harness process and costs about 0.3 ms CPU per request plus ~1.7 s per GiB moved (measured here); `BENCH_DIRECT=1` runs without it.',
     '- **s3rver CPU**: the server\'s CPU time during the sync (it shares the machine\'s cores with the client: client CPU per object costs wall time here). ' +
       '**Other CPU**: what the rest of the machine used meanwhile (/proc/stat busy time minus the client, s3rver and the harness with its proxy): other jobs, i.e. noise; near 0 on a quiet machine.',
     '- **Result**: every pull\'s tree is compared byte for byte (MD5 of every file) with the expected tree; every push\'s bucket prefix by key, size and ETag (s3rver\'s ETag is the plain MD5, multipart included). The library\'s state directory `.s3-workspace-sync/` is not part of the comparison. A wrong result is **FAIL** (no time is shown for it); the harness then repairs the state so the run\'s later scenarios start where they should.',
