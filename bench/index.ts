@@ -43,6 +43,7 @@
  *   BENCH_QUIET_WAIT_S  before each measured process, wait up to this long for other jobs to leave the CPUs
  *                       quiet (< 0.25 core busy; default 5, 0 = don't wait); measurements that start busy are counted
  *   BENCH_DIRECT=1      talk to s3rver directly (no proxy, no request counts): to check the proxy's overhead
+ *   BENCH_RENDER_ONLY=1 run nothing: write the markdown again from bench/.work/results.json
  *   BENCH_RESULTS       where to write the markdown (default bench/RESULTS.md for a full run — all workloads,
  *                       all tools, ≥ 3 runs, proxy on — else bench/.work/RESULTS-partial.md)
  *
@@ -574,13 +575,70 @@ function statusText(c: Cell): string {
   return [...counts].filter(([st]) => st !== 'OK').map(([st, n]) => `${st} ${n}/${c.samples.length}`).join(', ');
 }
 
-interface WorkloadResult {
+/** What a workload's run leaves besides its samples (saved in results.json). */
+interface WorkloadMeta {
   w: Workload;
+  load?: { before: number[]; after: number[] };
+  wallS?: number;
+}
+
+interface WorkloadResult extends WorkloadMeta {
   cells: Map<ScenarioId, Map<ToolId, Cell>>;
   notes: string[];
-  load: { before: number[]; after: number[] };
   proxyCpuS: number;
-  wallS: number;
+}
+
+/** Everything a report is made from: written to bench/.work/results.json, re-rendered by BENCH_RENDER_ONLY=1. */
+interface SavedRun {
+  date: string;
+  totalS: number;
+  runs: number;
+  concurrency: number;
+  quietWaitMs?: number;
+  versions?: Array<[ToolId, string]>;
+  skipped?: string[];
+  workloads?: WorkloadMeta[];
+  samples: Sample[];
+}
+
+/** Tables' cells and the notes (grouped over runs) for one workload. */
+function workloadResult(meta: WorkloadMeta, samples: Sample[], tools: Tool[]): WorkloadResult {
+  const cells = new Map<ScenarioId, Map<ToolId, Cell>>();
+  for (const sc of SCENARIOS) {
+    for (const t of tools) {
+      const mine = samples.filter((s) => s.scenario === sc.id && s.tool === t.id);
+      if (mine.length === 0) continue;
+      if (!cells.has(sc.id)) cells.set(sc.id, new Map());
+      cells.get(sc.id)!.set(t.id, summarise(mine));
+    }
+  }
+  // One note per (tool, scenario, message), listing the runs it happened in.
+  const grouped = new Map<string, { head: string; text: string; runs: number[]; times: string[] }>();
+  const add = (s: Sample, text: string, time?: string): void => {
+    const label = tools.find((t) => t.id === s.tool)?.label ?? s.tool;
+    const sc = SCENARIOS.find((x) => x.id === s.scenario)?.label ?? s.scenario;
+    const key = `${label}|${sc}|${text}`;
+    const g = grouped.get(key) ?? { head: `${label}, ${sc}`, text, runs: [], times: [] };
+    g.runs.push(s.run + 1);
+    if (time) g.times.push(time);
+    grouped.set(key, g);
+  };
+  for (const s of samples) {
+    if (s.status !== 'OK') {
+      const hint = explain(s);
+      add(s, `**${s.status}** — ${s.detail ?? ''}${hint ? `. *Why:* ${hint}` : ''}`, Number.isFinite(s.wallMs) ? s2(s.wallMs) : undefined);
+    }
+    if (s.note) add(s, s.note);
+    if (s.afterRepair) add(s, 'started from a state the harness repaired after an earlier failure in the same run');
+  }
+  const notes = [...grouped.values()].map(
+    (g) => `${g.head}, run${g.runs.length > 1 ? 's' : ''} ${g.runs.join(', ')}: ${g.text}${g.times.length ? ` (took ${g.times.join(', ')} s)` : ''}`,
+  );
+  const busy = samples.filter((s) => s.startedBusy).length;
+  if (busy > 0) {
+    notes.push(`${busy} of ${samples.length} measurements started while other jobs kept more than ${QUIET_CORES} core busy (after waiting up to ${QUIET_WAIT_MS / 1000} s): see the Other CPU column`);
+  }
+  return { ...meta, cells, notes, proxyCpuS: samples.reduce((a, s) => a + s.proxyCpuMs, 0) / 1000 };
 }
 
 function workloadTables(r: WorkloadResult, tools: Tool[]): { main: string[][]; ratios: string[][]; lib: string[][] } {
@@ -662,7 +720,7 @@ function plain(rows: string[][]): string {
 
 // ---------------------------------------------------------------- main
 
-async function machine(tools: Tool[], versions: Map<ToolId, string>): Promise<string[]> {
+async function machine(tools: Tool[], versions: Map<ToolId, string>, date: string): Promise<string[]> {
   const git = async (...args: string[]): Promise<string> => (await execFileP('git', args, { cwd: ROOT }).catch(() => ({ stdout: '?' }))).stdout.trim();
   const dirty = (await git('status', '--porcelain', '--', 'src')) !== '' ? ' (src/ has uncommitted changes)' : '';
   let s3rver = '?';
@@ -672,12 +730,30 @@ async function machine(tools: Tool[], versions: Map<ToolId, string>): Promise<st
     // unknown
   }
   return [
-    `- Date: ${new Date().toISOString()}`,
+    `- Date: ${date}`,
     `- Machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${process.platform} ${release()}, node ${process.version}`,
     `- Library: ${BUILD || process.env.BENCH_LIB === undefined ? 'this worktree, built with `npm run build`,' : `BENCH_LIB=${LIB_ENTRY},`} commit ${await git('rev-parse', '--short', 'HEAD')} on branch ${await git('rev-parse', '--abbrev-ref', 'HEAD')}${dirty}`,
     `- Server: s3rver ${s3rver} on 127.0.0.1 (scripts/local-s3-launcher.mjs, --openssl-legacy-provider), a fresh server per workload, sharing the CPUs with the client`,
     ...tools.map((t) => `- ${t.label}: ${versions.get(t.id) ?? '?'}`),
   ];
+}
+
+/** BENCH_RENDER_ONLY=1: write the markdown again from bench/.work/results.json (e.g. after changing the report's layout). */
+async function renderOnly(): Promise<void> {
+  const saved = JSON.parse(await readFile(join(WORK, 'results.json'), 'utf8')) as SavedRun;
+  const allTools = await makeTools({ concurrency: saved.concurrency, sdkInFlight: SDK_IN_FLIGHT, workDir: WORK, libEntry: LIB_ENTRY, rcloneChecksum: RCLONE_CHECKSUM, awsExactTimestamps: AWS_EXACT_TIMESTAMPS });
+  const ids = ALL_TOOLS.filter((id) => saved.samples.some((s) => s.tool === id));
+  const tools = ids.map((id) => allTools[id]);
+  const versions = new Map<ToolId, string>(saved.versions ?? []);
+  for (const t of tools) if (!versions.has(t.id)) versions.set(t.id, await t.probe().catch((e: Error) => `? (${e.message})`));
+  const names = ALL_WORKLOADS.filter((n) => saved.samples.some((s) => s.workload === n));
+  const results: WorkloadResult[] = [];
+  for (const name of names) {
+    const meta = saved.workloads?.find((m) => m.w.name === name) ?? { w: await prepareWorkload(name, WORK) };
+    results.push(workloadResult(meta, saved.samples.filter((s) => s.workload === name), tools));
+  }
+  await writeFile(RESULTS, await renderMarkdown(results, tools, versions, saved.skipped ?? [], saved.totalS ?? NaN, saved.date));
+  console.log(`re-rendered ${join(WORK, 'results.json')} (${saved.date}) into ${RESULTS}`);
 }
 
 async function main(): Promise<void> {
@@ -727,6 +803,7 @@ async function main(): Promise<void> {
   for (const t of tools) console.log(`  ${t.label}: ${versions.get(t.id)}`);
 
   const results: WorkloadResult[] = [];
+  const metas: WorkloadMeta[] = [];
   const allSamples: Sample[] = [];
   for (const name of WORKLOADS) {
     const w = await prepareWorkload(name, WORK);
@@ -770,61 +847,44 @@ async function main(): Promise<void> {
       await server.stop();
     }
     allSamples.push(...samples);
-
-    const cells = new Map<ScenarioId, Map<ToolId, Cell>>();
-    for (const sc of SCENARIOS) {
-      for (const t of tools) {
-        const mine = samples.filter((s) => s.scenario === sc.id && s.tool === t.id);
-        if (mine.length === 0) continue;
-        if (!cells.has(sc.id)) cells.set(sc.id, new Map());
-        cells.get(sc.id)!.set(t.id, summarise(mine));
-      }
-    }
-    const notes: string[] = [];
-    for (const s of samples) {
-      const sc = SCENARIOS.find((x) => x.id === s.scenario)?.label ?? s.scenario;
-      const who = `${allTools[s.tool].label}, ${sc}, run ${s.run + 1}`;
-      if (s.status !== 'OK') {
-        const hint = explain(s);
-        notes.push(`${who}: **${s.status}** — ${s.detail ?? ''}${Number.isFinite(s.wallMs) ? ` (took ${s2(s.wallMs)} s)` : ''}${hint ? `. *Why:* ${hint}` : ''}`);
-      }
-      if (s.note) notes.push(`${who}: ${s.note}`);
-      if (s.afterRepair) notes.push(`${who}: started from a state the harness repaired after an earlier failure in this run`);
-    }
-    const busy = samples.filter((s) => s.startedBusy).length;
-    if (busy > 0) {
-      notes.push(
-        `${busy} of ${samples.length} measurements started while other jobs kept more than ${QUIET_CORES} core busy (after waiting up to ${QUIET_WAIT_MS / 1000} s): see the Other CPU column`,
-      );
-    }
-    const result: WorkloadResult = {
-      w,
-      cells,
-      notes,
+    const meta: WorkloadMeta = {
+      w: { name: w.name, description: w.description, dir: w.dir, files: w.files, bytes: w.bytes, singleFile: w.singleFile },
       load: { before, after: loadavg() },
-      proxyCpuS: samples.reduce((a, s) => a + s.proxyCpuMs, 0) / 1000,
       wallS: (performance.now() - t0) / 1000,
     };
+    metas.push(meta);
+    const result = workloadResult(meta, samples, tools);
     results.push(result);
 
     const tables = workloadTables(result, tools);
     console.log(`\n${w.name} results (median of ${RUNS}):\n${plain(tables.main)}\n\n${plain(tables.ratios)}`);
     if (tools.some((t) => t.id === 'lib')) console.log(`\nlibrary's own report (medians):\n${plain(tables.lib)}`);
-    for (const n of notes) console.log(`  note: ${n.replace(/\*\*/g, '')}`);
+    for (const n of result.notes) console.log(`  note: ${n.replace(/\*\*/g, '')}`);
     console.log(
-      `  load average before/after: ${before.map((x) => x.toFixed(2)).join(' ')} / ${result.load.after.map((x) => x.toFixed(2)).join(' ')}; proxy CPU ${result.proxyCpuS.toFixed(1)} s over ${result.wallS.toFixed(0)} s`,
+      `  load average before/after: ${before.map((x) => x.toFixed(2)).join(' ')} / ${meta.load!.after.map((x) => x.toFixed(2)).join(' ')}; proxy CPU ${result.proxyCpuS.toFixed(1)} s over ${meta.wallS!.toFixed(0)} s`,
     );
   }
 
   const totalS = (performance.now() - started) / 1000;
-  await writeFile(join(WORK, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, concurrency: CONCURRENCY, samples: allSamples }, null, 1)}\n`);
-  const md = await renderMarkdown(results, tools, versions, skipped, totalS);
+  const saved: SavedRun = {
+    date: new Date().toISOString(),
+    totalS,
+    runs: RUNS,
+    concurrency: CONCURRENCY,
+    quietWaitMs: QUIET_WAIT_MS,
+    versions: [...versions],
+    skipped,
+    workloads: metas,
+    samples: allSamples,
+  };
+  await writeFile(join(WORK, 'results.json'), `${JSON.stringify(saved, null, 1)}\n`);
+  const md = await renderMarkdown(results, tools, versions, skipped, totalS, saved.date);
   await mkdir(join(RESULTS, '..'), { recursive: true });
   await writeFile(RESULTS, md);
   console.log(`\nbench done in ${totalS.toFixed(0)} s; results in ${RESULTS}${FULL_RUN ? '' : ' (partial run: bench/RESULTS.md is only written by a full run)'}`);
 }
 
-async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions: Map<ToolId, string>, skipped: string[], totalS: number): Promise<string> {
+async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions: Map<ToolId, string>, skipped: string[], totalS: number, date: string): Promise<string> {
   const flags = tools.flatMap((t) =>
     t.id === 'sdk'
       ? [`- **${t.label}**, cold push: ${t.describe('push')}`, `- **${t.label}**, cold pull: ${t.describe('pull')}`]
@@ -849,7 +909,7 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
     '',
     '## Set-up',
     '',
-    ...(await machine(tools, versions)),
+    ...(await machine(tools, versions, date)),
     ...skipped.map((s) => `- ${s}`),
     `- Runs: ${RUNS} per scenario, interleaved (run 1 of every tool, then run 2, …); each run of each tool has a fresh bucket and a private copy of the workload; the tables show medians (min–max for wall time)`,
     `- Noise control: before each measured process the harness waits up to ${QUIET_WAIT_MS / 1000} s for the machine to be quiet (< ${QUIET_CORES} core busy); the **Other CPU** column shows what other jobs used during each measurement anyway`,
@@ -862,7 +922,7 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
       'request heads parsed on the way through), so counts include retries and are comparable across tools. LIST = GET on the bucket; PART = UploadPart; DELETES = DeleteObjects; POST = multipart create/complete. ' +
       'The proxy runs in the harness process and costs about 0.3 ms CPU per request plus ~1.7 s per GiB moved (measured here); `BENCH_DIRECT=1` runs without it.',
     '- **s3rver CPU**: the server\'s CPU time during the sync (it shares the machine\'s cores with the client: client CPU per object costs wall time here). ' +
-      '**Other CPU**: what the rest of the machine used meanwhile (/proc/stat busy time minus the client, s3rver and the harness with its proxy): other jobs, i.e. noise; near 0 on a quiet machine.',
+      '**Other CPU**: what the rest of the machine used meanwhile (/proc/stat busy time minus the client, s3rver and the harness with its proxy): other jobs, i.e. noise (plus kernel threads such as page-cache writeback, which the sync itself causes); near 0 on a quiet machine with small workloads.',
     '- **Result**: every pull\'s tree is compared byte for byte (MD5 of every file) with the expected tree; every push\'s bucket prefix by key, size and ETag (s3rver\'s ETag is the plain MD5, multipart included). The library\'s state directory `.s3-workspace-sync/` is not part of the comparison. A wrong result is **FAIL** (no time is shown for it); the harness then repairs the state so the run\'s later scenarios start where they should.',
     '',
     'Scenarios, in order, per run:',
@@ -898,8 +958,8 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
       out.push("The library's own report (medians; in-process = the `pull()`/`push()` call, start-up = importing the SDK and the library):", '', markdown(tables.lib), '');
     }
     out.push(
-      `Load average before / after this workload: ${r.load.before.map((x) => x.toFixed(2)).join(', ')} / ${r.load.after.map((x) => x.toFixed(2)).join(', ')}; ` +
-        `proxy CPU ${r.proxyCpuS.toFixed(1)} s over the workload's ${r.wallS.toFixed(0)} s.`,
+      `${r.load ? `Load average before / after this workload: ${r.load.before.map((x) => x.toFixed(2)).join(', ')} / ${r.load.after.map((x) => x.toFixed(2)).join(', ')}; ` : ''}` +
+        `proxy CPU ${r.proxyCpuS.toFixed(1)} s${r.wallS !== undefined ? ` over the workload's ${r.wallS.toFixed(0)} s` : ''}.`,
       '',
     );
     if (r.notes.length > 0) out.push('Notes:', '', ...r.notes.map((n) => `- ${n}`), '');
@@ -907,4 +967,5 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
   return `${out.join('\n')}\n`;
 }
 
-await main();
+if (process.env.BENCH_RENDER_ONLY === '1') await renderOnly();
+else await main();
