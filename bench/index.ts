@@ -732,7 +732,7 @@ async function machine(tools: Tool[], versions: Map<ToolId, string>, date: strin
   return [
     `- Date: ${date}`,
     `- Machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${process.platform} ${release()}, node ${process.version}`,
-    `- Library: ${BUILD || process.env.BENCH_LIB === undefined ? 'this worktree, built with `npm run build`,' : `BENCH_LIB=${LIB_ENTRY},`} commit ${await git('rev-parse', '--short', 'HEAD')} on branch ${await git('rev-parse', '--abbrev-ref', 'HEAD')}${dirty}`,
+    `- Library: ${BUILD || process.env.BENCH_LIB === undefined ? 'this worktree, built with `npm run build`,' : `BENCH_LIB=${LIB_ENTRY},`} src/ as of commit ${await git('log', '-1', '--format=%h %s', '--', 'src')} (worktree HEAD ${await git('rev-parse', '--short', 'HEAD')} on branch ${await git('rev-parse', '--abbrev-ref', 'HEAD')})${dirty}`,
     `- Server: s3rver ${s3rver} on 127.0.0.1 (scripts/local-s3-launcher.mjs, --openssl-legacy-provider), a fresh server per workload, sharing the CPUs with the client`,
     ...tools.map((t) => `- ${t.label}: ${versions.get(t.id) ?? '?'}`),
   ];
