@@ -43,11 +43,12 @@
  *   BENCH_QUIET_WAIT_S  before each measured process, wait up to this long for other jobs to leave the CPUs
  *                       quiet (< 0.25 core busy; default 5, 0 = don't wait); measurements that start busy are counted
  *   BENCH_DIRECT=1      talk to s3rver directly (no proxy, no request counts): to check the proxy's overhead
- *   BENCH_RENDER_ONLY=1 run nothing: write the markdown again from bench/.work/results.json
+ *   BENCH_RENDER_ONLY=1 run nothing: write the markdown again from the raw samples (BENCH_RAW, default
+ *                       bench/.work/results.json: a full run's; partial runs write results-partial.json)
  *   BENCH_RESULTS       where to write the markdown (default bench/RESULTS.md for a full run — all workloads,
  *                       all tools, ≥ 3 runs, proxy on — else bench/.work/RESULTS-partial.md)
  *
- * Raw samples: bench/.work/results.json. The 1 GiB / 4 GiB large-file figures
+ * Raw samples: bench/.work/results.json (a full run) or results-partial.json. The 1 GiB / 4 GiB large-file figures
  * against the plain SDK and the MD5 rate are `npm run bench:large`.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -116,6 +117,8 @@ const FULL_RUN =
 const RESULTS = process.env.BENCH_RESULTS ?? (FULL_RUN ? join(HERE, 'RESULTS.md') : join(WORK, 'RESULTS-partial.md'));
 /** Wait this long before changing files after a sync: S3 LastModified has 1 s resolution, and people do not edit within the same second. */
 const SETTLE_MS = 1100;
+/** Raw samples: a partial run must not overwrite the full run's (BENCH_RENDER_ONLY reads BENCH_RAW, default the full run's). */
+const RAW = process.env.BENCH_RAW ?? join(WORK, FULL_RUN || process.env.BENCH_RENDER_ONLY === '1' ? 'results.json' : 'results-partial.json');
 const TIME_BIN = '/usr/bin/time';
 /** Before each measured process, wait up to this long for the rest of the machine to go quiet (other jobs share the cores). */
 const QUIET_WAIT_MS = intEnv('BENCH_QUIET_WAIT_S', 5, 0) * 1000;
@@ -740,7 +743,7 @@ async function machine(tools: Tool[], versions: Map<ToolId, string>, date: strin
 
 /** BENCH_RENDER_ONLY=1: write the markdown again from bench/.work/results.json (e.g. after changing the report's layout). */
 async function renderOnly(): Promise<void> {
-  const saved = JSON.parse(await readFile(join(WORK, 'results.json'), 'utf8')) as SavedRun;
+  const saved = JSON.parse(await readFile(RAW, 'utf8')) as SavedRun;
   const allTools = await makeTools({ concurrency: saved.concurrency, sdkInFlight: SDK_IN_FLIGHT, workDir: WORK, libEntry: LIB_ENTRY, rcloneChecksum: RCLONE_CHECKSUM, awsExactTimestamps: AWS_EXACT_TIMESTAMPS });
   const ids = ALL_TOOLS.filter((id) => saved.samples.some((s) => s.tool === id));
   const tools = ids.map((id) => allTools[id]);
@@ -753,7 +756,7 @@ async function renderOnly(): Promise<void> {
     results.push(workloadResult(meta, saved.samples.filter((s) => s.workload === name), tools));
   }
   await writeFile(RESULTS, await renderMarkdown(results, tools, versions, saved.skipped ?? [], saved.totalS ?? NaN, saved.date));
-  console.log(`re-rendered ${join(WORK, 'results.json')} (${saved.date}) into ${RESULTS}`);
+  console.log(`re-rendered ${RAW} (${saved.date}) into ${RESULTS}`);
 }
 
 async function main(): Promise<void> {
@@ -877,7 +880,7 @@ async function main(): Promise<void> {
     workloads: metas,
     samples: allSamples,
   };
-  await writeFile(join(WORK, 'results.json'), `${JSON.stringify(saved, null, 1)}\n`);
+  await writeFile(RAW, `${JSON.stringify(saved, null, 1)}\n`);
   const md = await renderMarkdown(results, tools, versions, skipped, totalS, saved.date);
   await mkdir(join(RESULTS, '..'), { recursive: true });
   await writeFile(RESULTS, md);
