@@ -1,5 +1,5 @@
 /**
- * `npm run bench:large` (also part of `npm run bench`): one large file pushed
+ * `npm run bench:large` (separate from `npm run bench`): one large file pushed
  * and pulled through this library against a local s3rver, next to what the
  * machine allows for the same bytes:
  *
@@ -509,7 +509,7 @@ async function main(): Promise<void> {
   const md = [
     '# Large-file benchmark: latest results',
     '',
-    'Written by `npm run bench:large` (`bench/large.ts`; also part of `npm run bench`). Do not edit by hand.',
+    'Written by `npm run bench:large` (`bench/large.ts`; not part of `npm run bench`, which compares with rclone and aws-cli). Do not edit by hand.',
     '',
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${machine}`,
