@@ -9,9 +9,10 @@
  * private copy of the workload, and goes through these scenarios in order:
  *
  *   cold push               into the empty bucket prefix
- *   no-op push              a new process, nothing changed (the library's saved state, if any, is kept)
- *   cold-start no-op push   a new process, nothing changed, the library's saved state deleted first
- *                           (what a fresh container sees; the peers keep no state, for them it equals no-op push)
+ *   cold-start no-op push   a new process, nothing changed; the library loads its saved state
+ *                           (a Lambda cold start on a warm /tmp); compared with a bare directory walk
+ *   no-op push, no state    a new process, nothing changed, the library's saved state deleted first
+ *                           (a fresh container with a restored workspace; for the peers the same as above)
  *   small-change push       5 files modified (3 grow, 2 same size), 2 added, 1 deleted locally
  *   cold pull               into an empty directory
  *   no-op pull              nothing changed
@@ -141,8 +142,8 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   { id: 'coldPush', label: 'cold push', op: 'push', ceiling: true },
-  { id: 'noopPush', label: 'no-op push', op: 'push' },
-  { id: 'coldStartNoopPush', label: 'cold-start no-op push', op: 'push' },
+  { id: 'noopPush', label: 'cold-start no-op push (new process, state kept)', op: 'push' },
+  { id: 'coldStartNoopPush', label: 'no-op push, no saved state', op: 'push' },
   { id: 'smallPush', label: 'small-change push (5 mod, 2 add, 1 del)', op: 'push', multiFileOnly: true },
   { id: 'coldPull', label: 'cold pull (empty dir)', op: 'pull', ceiling: true },
   { id: 'noopPull', label: 'no-op pull', op: 'pull' },
@@ -583,6 +584,8 @@ interface WorkloadMeta {
   w: Workload;
   load?: { before: number[]; after: number[] };
   wallS?: number;
+  /** Median wall time of a bare directory walk (a new node process: readdir + lstat of every file). */
+  walkS?: number;
 }
 
 interface WorkloadResult extends WorkloadMeta {
@@ -647,7 +650,7 @@ function workloadResult(meta: WorkloadMeta, samples: Sample[], tools: Tool[]): W
 function workloadTables(r: WorkloadResult, tools: Tool[]): { main: string[][]; ratios: string[][]; lib: string[][] } {
   const main: string[][] = [['Scenario', 'Tool', 'Wall s, median (min–max)', 'Client CPU s', 'Peak RSS MB', 'S3 requests', 'Request mix', 's3rver CPU s', 'Other CPU s', 'Result']];
   const ratios: string[][] = [['Scenario', 'lib', 'Best peer', 'lib / best peer', 'Plain SDK', 'lib / plain SDK']];
-  const lib: string[][] = [['Scenario', 'Process wall s', 'In-process sync s', 'Start-up (imports) s', 'Uploaded', 'Downloaded', 'Deleted', 'Unchanged', 'Kept local', 'State dir after']];
+  const lib: string[][] = [['Scenario', 'Process wall s', 'In-process sync s', 'Start-up (imports) s', 'Uploaded', 'Downloaded', 'Deleted', 'Unchanged', 'Kept local', 'Hashed', 'State dir after']];
   for (const sc of SCENARIOS) {
     const row = r.cells.get(sc.id);
     if (!row) continue;
@@ -702,11 +705,23 @@ function workloadTables(r: WorkloadResult, tools: Tool[]): { main: string[][]; r
         med('deleted'),
         med('unchanged'),
         med('keptLocal'),
+        med('hashed'),
         state.every((x) => x === true) ? 'yes' : state.every((x) => x === false) ? 'no' : 'mixed',
       ]);
     }
   }
   return { main, ratios, lib };
+}
+
+/** Median wall seconds of 3 bare directory walks, each a new node process (bench/walk-child.mjs). */
+async function bareWalk(dir: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await execFileP(process.execPath, [join(HERE, 'walk-child.mjs'), dir]);
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
 }
 
 function markdown(rows: string[][]): string {
@@ -821,6 +836,7 @@ async function main(): Promise<void> {
     const env: Env = { server, serverPid: findServerPid(), proxy, endpoint: proxy?.endpoint ?? server.endpoint, direct };
     const sourceDigest = w.singleFile ? await digestTree(w.dir) : new Map<string, FileDigest>();
     const samples: Sample[] = [];
+    const walkS = await bareWalk(w.dir);
     try {
       for (let run = 0; run < RUNS; run++) {
         for (const tool of tools) {
@@ -854,6 +870,7 @@ async function main(): Promise<void> {
       w: { name: w.name, description: w.description, dir: w.dir, files: w.files, bytes: w.bytes, singleFile: w.singleFile },
       load: { before, after: loadavg() },
       wallS: (performance.now() - t0) / 1000,
+      walkS,
     };
     metas.push(meta);
     const result = workloadResult(meta, samples, tools);
@@ -863,6 +880,7 @@ async function main(): Promise<void> {
     console.log(`\n${w.name} results (median of ${RUNS}):\n${plain(tables.main)}\n\n${plain(tables.ratios)}`);
     if (tools.some((t) => t.id === 'lib')) console.log(`\nlibrary's own report (medians):\n${plain(tables.lib)}`);
     for (const n of result.notes) console.log(`  note: ${n.replace(/\*\*/g, '')}`);
+    console.log(`  bare directory walk (new node process, readdir + lstat of every file): ${s2(walkS * 1000)} s`);
     console.log(
       `  load average before/after: ${before.map((x) => x.toFixed(2)).join(' ')} / ${meta.load!.after.map((x) => x.toFixed(2)).join(' ')}; proxy CPU ${result.proxyCpuS.toFixed(1)} s over ${meta.wallS!.toFixed(0)} s`,
     );
@@ -931,8 +949,8 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
     'Scenarios, in order, per run:',
     '',
     '1. **cold push**: the workload into an empty bucket prefix.',
-    '2. **no-op push**: a new process, nothing changed. The library keeps whatever state it saved in `<workspace>/.s3-workspace-sync/`.',
-    '3. **cold-start no-op push**: a new process, nothing changed, and the library\'s saved state deleted first (a fresh container with the same workspace). The peers keep no state: for them this is a repeat of 2.',
+    '2. **cold-start no-op push (state kept)**: a new process (as after a Lambda cold start on a warm `/tmp`), nothing changed. The library loads the state it saved in `<workspace>/.s3-workspace-sync/`; "Hashed" in its table counts files it re-read.',
+    '3. **no-op push, no saved state**: a new process, nothing changed, and the library\'s saved state deleted first (a fresh container with a restored workspace). The peers keep no state: for them this is a repeat of 2.',
     `4. **small-change push**: ${SETTLE_MS / 1000} s later, 5 files modified (3 grow by a line, 2 keep their size with new bytes), 2 added, 1 deleted.`,
     '5. **cold pull**: into a new empty directory.',
     '6. **no-op pull**: the same directory, nothing changed.',
@@ -959,6 +977,9 @@ async function renderMarkdown(results: WorkloadResult[], tools: Tool[], versions
     );
     if (tools.some((t) => t.id === 'lib')) {
       out.push("The library's own report (medians; in-process = the `pull()`/`push()` call, start-up = importing the SDK and the library):", '', markdown(tables.lib), '');
+    }
+    if (r.walkS !== undefined) {
+      out.push(`Bare directory walk (a new node process doing readdir + lstat of every file; the baseline of a no-op push): ${s2(r.walkS * 1000)} s, median of 3.`, '');
     }
     out.push(
       `${r.load ? `Load average before / after this workload: ${r.load.before.map((x) => x.toFixed(2)).join(', ')} / ${r.load.after.map((x) => x.toFixed(2)).join(', ')}; ` : ''}` +

@@ -62,6 +62,7 @@ try {
     unchanged: r.plan?.unchangedFiles,
     skipped: r.skippedFiles.length,
     keptLocal: r.keptLocal?.length ?? 0,
+    hashed: r.hashedFiles,
     failed: r.failedFiles.length,
     bytes: r.bytesTransferred,
     errors: r.errors.slice(0, 3),
