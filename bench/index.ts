@@ -53,13 +53,14 @@
  * against the plain SDK and the MD5 rate are `npm run bench:large`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
+import { cpuMsOf, findServerPid } from './proc.js';
 import { startCountingProxy, type CountingProxy, type ProxyCounts } from './count-proxy.js';
 import { localS3Client } from './local-client.js';
 import { makeTools, type Op, type Tool, type ToolId } from './tools.js';
@@ -243,25 +244,6 @@ async function runChild(file: string, args: string[], env: NodeJS.ProcessEnv): P
   });
 }
 
-/** s3rver's process (a child of this one running scripts/local-s3.mjs), for its CPU time. Linux only. */
-function findServerPid(): number | undefined {
-  try {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ');
-        if (Number(fields?.[1]) !== process.pid) continue;
-        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('local-s3.mjs')) return Number(entry);
-      } catch {
-        // gone
-      }
-    }
-  } catch {
-    // no /proc
-  }
-  return undefined;
-}
-
 /** Busy CPU time of the whole machine so far (all cores, /proc/stat), ms. */
 function machineBusyMs(): number | undefined {
   try {
@@ -285,16 +267,6 @@ async function waitForQuiet(): Promise<boolean> {
     if (a === undefined || b === undefined) return true;
     if ((b - a) / 250 < QUIET_CORES) return true;
     if (performance.now() - t0 > QUIET_WAIT_MS) return false;
-  }
-}
-
-function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ = 100
-  } catch {
-    return undefined;
   }
 }
 

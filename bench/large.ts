@@ -28,13 +28,13 @@
  */
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { localS3Client } from './local-client.js';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
+import { cpuMsOf, findServerPid } from './proc.js';
 import type { ChildReport, Job } from './large-child.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
@@ -193,36 +193,6 @@ function runChild(job: Job): Promise<ChildReport> {
       resolve(JSON.parse(line) as ChildReport);
     });
   });
-}
-
-/** s3rver's process (a child of this one running scripts/local-s3.mjs), for its CPU time. Linux only; undefined elsewhere. */
-function findServerPid(): number | undefined {
-  try {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ');
-        if (Number(fields?.[1]) !== process.pid) continue;
-        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('local-s3.mjs')) return Number(entry);
-      } catch {
-        // gone
-      }
-    }
-  } catch {
-    // no /proc
-  }
-  return undefined;
-}
-
-/** CPU ms used so far by a process (utime + stime; assumes USER_HZ = 100). */
-function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------- measuring

@@ -3,8 +3,8 @@
  *
  *   npx tsx bench/pull-profile.ts
  *
- * Generates W1 (2,112 files / ~82 MB, as bench/index.ts) and W2 (10,000 files
- * of 1–4 KB) deterministically under bench/.work/, starts a local s3rver,
+ * Uses `npm run bench`'s W1 (2,112 files / ~82 MB) and W2 (10,000 files of
+ * 1–4 KB), generated once under bench/.work/ (bench/workloads.ts), starts a local s3rver,
  * uploads each workload once (the library's push), then runs cold pulls into
  * fresh empty directories and prints, per pull: wall time, this process's CPU
  * (process.cpuUsage deltas, user/system), CPU µs per object, and the s3rver
@@ -39,14 +39,14 @@
  *                       and entry, and write the syscall summaries to `<prefix>-<workload>-<entry index>.txt`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { localS3Client } from './local-client.js';
+import { cpuMsOf, findServerPid } from './proc.js';
+import { compareTrees, digestTree, prepareWorkload } from './workloads.js';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import type * as Lib from '../src/index.js';
 
@@ -59,115 +59,6 @@ const STRACE = process.env.PROFILE_STRACE;
 const WORK = join(import.meta.dirname, '.work');
 const ROOT = join(import.meta.dirname, '..');
 const LIBS = (process.env.PROFILE_LIBS ?? 'src/index.ts').split(',').map((s) => s.trim());
-
-/** Deterministic pseudo-random bytes (xorshift), the same generator as bench/index.ts. */
-function bytes(seed: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeUInt32LE(x >>> 0, Math.min(i, size - 4 < 0 ? 0 : size - 4));
-  }
-  return size < 4 ? Buffer.alloc(size, seed & 0xff) : buf;
-}
-
-type Layout = Array<[path: string, size: number]>;
-
-/** W1: the code workspace of bench/index.ts (2,100 files of 1–40 KB, 12 of 2–4 MB). */
-function layoutW1(): Layout {
-  const out: Layout = [];
-  let seed = 1;
-  for (let p = 0; p < 12; p++) {
-    for (let m = 0; m < 7; m++) {
-      for (let f = 0; f < 25; f++) {
-        out.push([`packages/pkg${p}/src/module${m}/file${f}.ts`, 1024 + ((seed * 7919) % (39 * 1024))]);
-        seed++;
-      }
-    }
-  }
-  for (let i = 0; i < 12; i++) out.push([`assets/blob${i}.bin`, (2 + (i % 3)) * 1024 * 1024]);
-  return out;
-}
-
-/** W2: 10,000 files of 1–4 KB in 100 directories of 100. */
-function layoutW2(): Layout {
-  const out: Layout = [];
-  let seed = 1;
-  for (let d = 0; d < 100; d++) {
-    for (let f = 0; f < 100; f++) {
-      out.push([`d${d}/sub${d % 10}/f${f}.txt`, 1024 + ((seed * 7919) % (3 * 1024))]);
-      seed++;
-    }
-  }
-  return out;
-}
-
-async function materialize(dir: string, layout: Layout): Promise<{ files: number; bytes: number }> {
-  const stamp = join(dir, '.profile-stamp');
-  const want = `${layout.length}:${layout.reduce((n, [, s]) => n + s, 0)}`;
-  const have = await readFile(stamp, 'utf8').catch(() => '');
-  if (have !== want) {
-    await rm(dir, { recursive: true, force: true });
-    const made = new Set<string>();
-    let seed = 1;
-    for (const [rel, size] of layout) {
-      const abs = join(dir, rel);
-      const parent = dirname(abs);
-      if (!made.has(parent)) {
-        await mkdir(parent, { recursive: true });
-        made.add(parent);
-      }
-      await writeFile(abs, bytes(seed++, size));
-    }
-    // The stamp is not part of the workspace: the pusher ignores it below.
-    await writeFile(stamp, want);
-  }
-  return { files: layout.length, bytes: layout.reduce((n, [, s]) => n + s, 0) };
-}
-
-async function treeDigest(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile() || e.name === '.profile-stamp') continue;
-    const abs = join(e.parentPath, e.name);
-    out.set(abs.slice(dir.length + 1), createHash('md5').update(await readFile(abs)).digest('hex'));
-  }
-  return out;
-}
-
-async function verifySame(a: string, b: string): Promise<void> {
-  const [da, db] = await Promise.all([treeDigest(a), treeDigest(b)]);
-  if (da.size !== db.size) throw new Error(`tree mismatch: ${da.size} vs ${db.size} files`);
-  for (const [k, v] of da) if (db.get(k) !== v) throw new Error(`tree mismatch at ${k}`);
-}
-
-/** CPU ms (user+system) of this process's child processes (the s3rver), from /proc. */
-function childCpuMs(): number {
-  let total = 0;
-  const tick = 1000 / 100; // CLK_TCK is 100 on Linux
-  for (const name of readdirSyncSafe('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== process.pid) continue;
-      total += (Number(fields[11]) + Number(fields[12])) * tick;
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}
-
-function readdirSyncSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
 
 interface Row {
   wallMs: number;
@@ -239,6 +130,7 @@ async function main(): Promise<void> {
   for (const l of LIBS) libs.push(l === 'sdk' || l === 'rclone' ? l : ((await import(join(ROOT, l))) as typeof Lib));
   const { S3WorkspaceSync, silentLogger } = libs.filter((l) => typeof l !== 'string').at(-1) ?? ((await import('../src/index.js')) as typeof Lib);
   const server = await startLocalS3();
+  const serverPid = findServerPid();
   const client = localS3Client(server.endpoint, Math.max(64, CONCURRENCY));
   if (process.env.PROFILE_CACHE_MIDDLEWARE === '1') (client.config as { cacheMiddleware?: boolean }).cacheMiddleware = true;
   const session = CPUPROF ? new Session() : undefined;
@@ -250,18 +142,19 @@ async function main(): Promise<void> {
   let profiling = false;
   try {
     for (const w of WORKLOADS) {
-      const layout = w === 'W1' ? layoutW1() : w === 'W2' ? layoutW2() : undefined;
-      if (!layout) throw new Error(`unknown workload ${w}`);
-      const src = join(WORK, `profile-${w.toLowerCase()}`);
-      const size = await materialize(src, layout);
+      if (w !== 'W1' && w !== 'W2') throw new Error(`unknown workload ${w}`);
+      const size = await prepareWorkload(w, WORK); // the same trees as npm run bench
+      const src = size.dir;
+      const expected = await digestTree(src);
       const bucket = `profile-${w.toLowerCase()}-${Date.now()}`;
       await client.send(new CreateBucketCommand({ Bucket: bucket }));
       const base = { bucket, prefix: w, s3Client: client, logger: silentLogger, uploadConcurrency: 32, downloadConcurrency: CONCURRENCY };
       const t0 = performance.now();
-      const pushed = await new S3WorkspaceSync({ ...base, workspaceDir: src, ignorePatterns: ['.profile-stamp'] }).push();
+      // persistState: false keeps the shared source tree free of state files
+      const pushed = await new S3WorkspaceSync({ ...base, workspaceDir: src, persistState: false }).push();
       if (!pushed.success || pushed.uploadedFiles !== size.files) throw new Error(`upload failed: ${pushed.errors.slice(0, 3).join('; ')}`);
       console.log(`${w}: ${size.files} files, ${(size.bytes / 1e6).toFixed(1)} MB, uploaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      const keys = layout.map(([p]) => `${w}/${p}`);
+      const keys = [...expected.keys()].map((p) => `${w}/${p}`);
       const rowsBy: Row[][] = libs.map(() => []);
       const dests: string[] = [];
       if (session && !profiling) {
@@ -279,7 +172,7 @@ async function main(): Promise<void> {
           tracer = spawn('strace', ['-c', '-f', '-o', `${STRACE}-${w}-${li}.txt`, '-p', String(process.pid)], { stdio: 'ignore' });
           await new Promise((r) => setTimeout(r, 1000)); // attached to every thread by then
         }
-        const s0 = childCpuMs();
+        const s0 = cpuMsOf(serverPid) ?? 0;
         const c0 = process.cpuUsage();
         const t = performance.now();
         let childCpu = { user: 0, sys: 0 };
@@ -295,7 +188,7 @@ async function main(): Promise<void> {
         }
         const wallMs = performance.now() - t;
         const c = process.cpuUsage(c0);
-        const serverMs = childCpuMs() - s0;
+        const serverMs = (cpuMsOf(serverPid) ?? 0) - s0;
         if (tracer) {
           const exited = new Promise((r) => tracer.once('exit', r));
           tracer.kill('SIGINT');
@@ -308,7 +201,10 @@ async function main(): Promise<void> {
             `= ${(((row.userMs + row.sysMs) * 1000) / size.files).toFixed(0)} µs/object, server CPU ${(serverMs / 1000).toFixed(2)} s, ` +
             `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, load ${loadavg()[0]!.toFixed(1)}`,
         );
-        if (run < libs.length && lib !== 'sdk') await verifySame(src, dest);
+        if (run < libs.length && lib !== 'sdk') {
+          const problems = compareTrees(expected, await digestTree(dest));
+          if (problems.length > 0) throw new Error(`pulled tree differs: ${problems.join('; ')}`);
+        }
       }
       for (const d of dests) await rm(d, { recursive: true, force: true });
       libs.forEach((_, i) => summary(`${w} ${LIBS[i]}`, size.files, rowsBy[i]!));
