@@ -62,7 +62,7 @@ import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObj
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import { cpuMsOf, findServerPid } from './proc.js';
 import { startCountingProxy, type CountingProxy, type ProxyCounts } from './count-proxy.js';
-import { localS3Client } from './local-client.js';
+import { localS3Client } from './local-client.mjs';
 import { makeTools, type Op, type Tool, type ToolId } from './tools.js';
 import {
   compareTrees,

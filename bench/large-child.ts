@@ -30,7 +30,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { S3WorkspaceSync, silentLogger } from '../src/index.js';
-import { localS3Client } from './local-client.js';
+import { localS3Client } from './local-client.mjs';
 
 export type Job =
   | { kind: 'md5'; file: string }

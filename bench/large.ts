@@ -32,7 +32,7 @@ import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { localS3Client } from './local-client.js';
+import { localS3Client } from './local-client.mjs';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import { cpuMsOf, findServerPid } from './proc.js';
 import type { ChildReport, Job } from './large-child.js';

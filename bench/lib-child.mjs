@@ -13,7 +13,6 @@
 // a thrown error (message on stderr and in the JSON).
 
 import { existsSync } from 'node:fs';
-import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -24,20 +23,12 @@ const libPath = job.lib ?? new URL('../dist/index.js', import.meta.url).pathname
 let out;
 let code = 0;
 try {
-  const [{ S3Client }, lib] = await Promise.all([import('@aws-sdk/client-s3'), import(pathToFileURL(libPath).href)]);
+  const [{ localS3Client }, lib] = await Promise.all([import('./local-client.mjs'), import(pathToFileURL(libPath).href)]);
   const loadedMs = performance.now() - t0;
   const concurrency = job.concurrency ?? 16;
   // Sockets: one per file transfer, and the library's parts (8 by default) may run beside them.
   const maxSockets = concurrency + 8;
-  const s3Client = new S3Client({
-    endpoint: job.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets }) },
-  });
+  const s3Client = localS3Client(job.endpoint, maxSockets);
   const sync = new lib.S3WorkspaceSync({
     bucket: job.bucket,
     prefix: job.prefix,

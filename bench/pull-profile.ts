@@ -44,7 +44,7 @@ import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { localS3Client } from './local-client.js';
+import { localS3Client } from './local-client.mjs';
 import { cpuMsOf, findServerPid } from './proc.js';
 import { compareTrees, digestTree, prepareWorkload } from './workloads.js';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';

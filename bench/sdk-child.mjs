@@ -15,7 +15,6 @@
 // Prints one line of JSON: { ok, op, files, bytes, opMs }.
 
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { Agent } from 'node:http';
 import { dirname, join, relative, sep } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -23,9 +22,9 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { localS3Client } from './local-client.mjs';
 
 const job = JSON.parse(process.argv[2] ?? '{}');
 const IN_FLIGHT = job.inFlight ?? 64;
@@ -33,15 +32,7 @@ const THRESHOLD = 16 * 1024 * 1024;
 const PART = 8 * 1024 * 1024;
 const prefix = job.prefix.endsWith('/') ? job.prefix : `${job.prefix}/`;
 
-const s3 = new S3Client({
-  endpoint: job.endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-  requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: IN_FLIGHT }) },
-});
+const s3 = localS3Client(job.endpoint, IN_FLIGHT);
 
 /** Run every task with at most IN_FLIGHT at once. */
 async function pool(tasks) {
