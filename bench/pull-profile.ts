@@ -34,7 +34,7 @@
  *                       skips recently deleted inodes, `recently_deleted()`), which would swamp
  *                       the client's own cost. /dev/shm (tmpfs) leaves only the client's cost.
  *   PROFILE_CACHE_MIDDLEWARE=1  build the S3Client with `cacheMiddleware: true`, as the library's
- *                       own client (options.ts buildClient) is; default off, as bench/local-client.ts
+ *                       own client (options.ts buildClient) is; default off, as bench/local-client.mjs
  *   PROFILE_STRACE      attach `strace -c -f` to this process for the first pull of each workload
  *                       and entry, and write the syscall summaries to `<prefix>-<workload>-<entry index>.txt`
  */

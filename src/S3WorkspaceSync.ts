@@ -466,9 +466,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     await this.stateFile.save(root, { synced: this.hasSnapshot, snapshot: this.snapshot });
   }
 
-  /** Record what is now identical on both sides; `statFloor` is a time no later than the stat was taken. */
+  /**
+   * Record what is now identical on both sides; `statFloor` is a time no later
+   * than the stat was taken. An entry already marked racy (the file changed
+   * while it was uploaded) stays racy.
+   */
   private record(path: string, entry: SnapshotEntry, statFloor: number): void {
-    const racy = isRacy(entry.mtimeMs, statFloor);
+    const racy = entry.racy === true || isRacy(entry.mtimeMs, statFloor);
     const prev = this.snapshot.get(path);
     if (prev !== undefined && sameEntry(prev, entry) && (prev.racy === true) === racy) return;
     const next: SnapshotEntry = { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, md5: entry.md5 };

@@ -6,6 +6,16 @@ import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
 import { assertRealParent } from './path-guard.js';
 
+/** Options of {@link WorkspaceWriter.writeAtomic}. */
+export interface WriteOptions {
+  /** The mtime to set, or a function giving it once the body is read (ranged downloads learn it from the first range). */
+  mtimeMs?: number | (() => number | undefined) | undefined;
+  signal?: AbortSignal | undefined;
+  onBytes?: (n: number) => void;
+  /** Sees every chunk in order (e.g. to compute multipart ETags alongside the MD5). */
+  onChunk?: (chunk: Buffer) => void;
+}
+
 /**
  * Writes into one workspace root without ever following a symbolic link out of
  * it: every directory on the way to a file is checked with `lstat` (once per
@@ -97,14 +107,7 @@ export class WorkspaceWriter {
   async writeAtomic(
     path: string,
     body: Buffer | (AsyncIterable<Buffer> & { destroy(): void }),
-    options: {
-      /** The mtime to set, or a function giving it once the body is read (ranged downloads learn it from the first range). */
-      mtimeMs?: number | (() => number | undefined) | undefined;
-      signal?: AbortSignal | undefined;
-      onBytes?: (n: number) => void;
-      /** Sees every chunk in order (e.g. to compute multipart ETags alongside the MD5). */
-      onChunk?: (chunk: Buffer) => void;
-    },
+    options: WriteOptions,
     verify: (bytes: number, md5: string) => void,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     if (Buffer.isBuffer(body)) return this.writeBufferAtomic(path, body, options, verify);
@@ -162,12 +165,7 @@ export class WorkspaceWriter {
   private async writeBufferAtomic(
     path: string,
     data: Buffer,
-    options: {
-      mtimeMs?: number | (() => number | undefined) | undefined;
-      signal?: AbortSignal | undefined;
-      onBytes?: (n: number) => void;
-      onChunk?: (chunk: Buffer) => void;
-    },
+    options: WriteOptions,
     verify: (bytes: number, md5: string) => void,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     if (!this.parentReady(path)) await this.ensureParents(path);

@@ -455,7 +455,7 @@ function singlePutDone(
     );
   }
   const entry: SnapshotEntry = { ...entryStat(before), md5, etag: put.etag };
-  if (changedSinceOpen()) entry.mtimeMs = -1; // forces a re-hash next time
+  if (changedSinceOpen()) entry.racy = true; // its stat proves nothing: re-hashed next time
   return { path, bytes: before.size, entry };
 }
 

@@ -2,7 +2,7 @@
 // bodies and lying ETags, with the exact SDK calls checked through
 // aws-sdk-client-mock. Mocked GetObject bodies are plain Readables (the library
 // only pipes `Body` as a Node stream; no sdkStreamMixin is needed).
-import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -265,6 +265,30 @@ describe('uploads', () => {
     expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'a.txt', code: 'INTEGRITY', error: expect.stringContaining('WHEN_REQUIRED') })]);
     expect(result.failedFiles[0]?.error).toMatch(/stored with ETag 0{32} but MD5 [0-9a-f]{32} was sent/);
     expect(s3.commandCalls(PutObjectCommand, { Key: 'prefix/a.txt' })).toHaveLength(3);
+  });
+
+  it('a file rewritten while its PUT is in flight (same size, mtime put back) is uploaded again by the next push', async () => {
+    const ws = await tempDir();
+    const file = path.join(ws, 'a.txt');
+    await writeFile(file, 'v1');
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(file, old, old);
+    const { s3, sync } = setup(ws);
+    s3.on(ListObjectsV2Command).resolves(listing({}));
+    const sent: string[] = [];
+    s3.on(PutObjectCommand).callsFake(async (input: { Body: Buffer }) => {
+      sent.push(Buffer.from(input.Body).toString());
+      if (sent.length === 1) {
+        await writeFile(file, 'v2'); // the agent edits the file meanwhile
+        await utimes(file, old, old);
+      }
+      return { ETag: `"${md5Hex(input.Body)}"` };
+    });
+    expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    const again = await sync.push();
+    expect(again).toMatchObject({ success: true, uploadedFiles: 1, hashedFiles: 1 });
+    expect(sent).toEqual(['v1', 'v2']);
+    expect(await sync.push()).toMatchObject({ uploadedFiles: 0 });
   });
 
   it('an SSE-KMS object whose ETag is not an MD5 is accepted', async () => {
