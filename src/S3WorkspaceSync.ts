@@ -281,8 +281,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       });
 
       await this.checkSockets();
-      if (direction === 'pull') await this.executePull(prepared.root, plan, scan, result, started, signal, paths);
-      else await this.executePush(prepared.root, plan, scan, result, started, signal);
+      if (root === undefined) throw new Error('internal: only a dry-run pull has no workspace');
+      if (direction === 'pull') await this.executePull(root, plan, scan, result, started, signal, paths);
+      else await this.executePush(root, plan, scan, result, started, signal);
       if (signal?.aborted) throw signal.reason;
       this.markSynced(direction, result);
       return this.finish(result, started);
@@ -354,7 +355,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   private async executePull(
-    root: string | undefined,
+    root: string,
     plan: Plan,
     scan: ScanResult,
     result: SyncResult,
@@ -362,7 +363,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     signal: AbortSignal | undefined,
     paths: PathTracker | undefined,
   ): Promise<void> {
-    if (root === undefined) throw new Error('internal: a pull that is not a dry run has a workspace');
     await this.removeTempFiles(root, scan);
     const writer = new WorkspaceWriter(root);
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
@@ -406,14 +406,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   private async executePush(
-    root: string | undefined,
+    root: string,
     plan: Plan,
     scan: ScanResult,
     result: SyncResult,
     statFloor: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    if (root === undefined) throw new Error('internal: a push has a workspace');
     await this.sweepStaleUploads(signal);
     const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, this.emitter());
     await runUploads(

@@ -34,6 +34,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
 import { startAtomicPutProxy, type AtomicPutProxy } from '../helpers/atomic-put-proxy.js';
+import { mulberry32 as prng } from '../helpers/fault-proxy.js';
 import { createTestBucket, listAllKeys, makeTestClient, s3Endpoint } from '../helpers/s3.js';
 import { listEntries, md5Base64, tempDir } from '../helpers/sync-fixture.js';
 
@@ -49,18 +50,6 @@ const TEST_TIMEOUT_MS = 40_000 + ITERATIONS * 10_000;
 const TEMP_SUFFIX = '.s3ws-tmp';
 
 // ---------------------------------------------------------------- data
-
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytesFrom(rand: () => number, size: number): Buffer {
   const buf = Buffer.alloc(size);
