@@ -1,15 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { SyncAbortedError } from '../../src/index.js';
 import { recordCommands } from '../helpers/commands.js';
-import { getObjectBytes, listAllKeys, putObjects } from '../helpers/s3.js';
+import { startAtomicPutProxy } from '../helpers/atomic-put-proxy.js';
+import { getObjectBytes, listAllKeys, putObjects, s3Endpoint, TEST_CREDENTIALS, TEST_REGION } from '../helpers/s3.js';
 import { fixture, listEntries, tempDir } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
 
 const objects = (n: number, tag: string): Record<string, string> =>
   Object.fromEntries(Array.from({ length: n }, (_, i) => [`ws/d${i % 3}/f${i}.txt`, `${tag} ${i} `.repeat(200)]));
+
+const clientConfig = () => ({
+  region: TEST_REGION,
+  forcePathStyle: true,
+  credentials: { ...TEST_CREDENTIALS },
+  requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+  responseChecksumValidation: 'WHEN_REQUIRED' as const,
+});
 
 describe('cancellation', () => {
   it('an aborted pull stops, leaves no partial or temp file, reports what completed, and a later pull finishes', async () => {
@@ -55,15 +65,23 @@ describe('cancellation', () => {
 
   it('an aborted push uploads part of the files, deletes nothing, and a later push finishes', async () => {
     const f = await fixture();
+    // S3 stores a PUT whole or not at all; s3rver keeps the partial body of a
+    // PUT whose client went away. The proxy forwards only complete PUTs, as S3 would.
+    const proxy = await startAtomicPutProxy(s3Endpoint());
+    const client = new S3Client({ ...clientConfig(), endpoint: proxy.endpoint });
+    onTestFinished(async () => {
+      client.destroy();
+      await proxy.stop();
+    });
     const ws = await tempDir();
     await writeTree(ws, { 'old.txt': 'to be deleted' });
-    const sync = f.sync({ workspaceDir: ws, uploadConcurrency: 2 });
+    const sync = f.sync({ workspaceDir: ws, uploadConcurrency: 2, s3Client: client });
     await sync.push();
     await writeTree(ws, Object.fromEntries(Object.entries(objects(20, 'v')).map(([k, v]) => [k.slice(3), v])));
     await rm(path.join(ws, 'old.txt'));
     const controller = new AbortController();
     let puts = 0;
-    recordCommands(f.client, async (name) => {
+    recordCommands(client, async (name) => {
       if (name !== 'PutObjectCommand') return;
       if (++puts === 5) controller.abort();
       await sleep(5);
@@ -71,6 +89,7 @@ describe('cancellation', () => {
     const err = (await sync.push({ signal: controller.signal }).catch((e: unknown) => e)) as SyncAbortedError;
     expect(err).toBeInstanceOf(SyncAbortedError);
     expect(err.result.deletedFiles).toBe(0);
+    await proxy.idle();
     const keys = await listAllKeys(f.other, f.bucket);
     expect(keys).toContain('ws/old.txt');
     // every object present is complete
