@@ -41,7 +41,7 @@ export type Job =
       prefix: string;
       dir: string;
       /** Large-file options to override (the bench uses the defaults; for experiments). */
-      options?: { multipartThreshold?: number; partSize?: number; partConcurrency?: number };
+      options?: { multipartThreshold?: number; partSize?: number; partConcurrency?: number; hashThreads?: number; prehashMultipart?: boolean };
     }
   | SdkJob;
 
@@ -203,7 +203,8 @@ async function main(): Promise<ChildReport> {
       break;
     case 'lib-push':
     case 'lib-pull': {
-      const sync = new S3WorkspaceSync({ ...job.options, bucket: job.bucket, prefix: job.prefix, workspaceDir: job.dir, s3Client: s3, logger: silentLogger });
+      // persistState: false — every measured process is a cold container (no state left by an earlier run)
+      const sync = new S3WorkspaceSync({ persistState: false, ...job.options, bucket: job.bucket, prefix: job.prefix, workspaceDir: job.dir, s3Client: s3, logger: silentLogger });
       const result = job.kind === 'lib-push' ? await sync.push() : await sync.pull();
       if (!result.success) throw new Error(`${job.kind} failed: ${JSON.stringify(result.errors).slice(0, 2000)}`);
       const moved = job.kind === 'lib-push' ? result.uploadedFiles : result.downloadedFiles;

@@ -54,6 +54,7 @@ import {
   type LargeFileSettings,
 } from './transfer/execute.js';
 import { BufferPool } from './transfer/multipart.js';
+import { HashPool } from './local/HashPool.js';
 import type { FailedFile, SyncPlan, SyncProgress, SyncResult } from './types.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
@@ -227,6 +228,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   /** Release the sockets of the client the library built (no-op for a client you passed in). */
   destroy(): void {
     if (this.options.ownsClient) this.options.client.destroy();
+    void this.hashPool?.close();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -481,6 +483,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     this.stateDirty = true;
   }
 
+  /** MD5 worker threads for large files, started on first use. */
+  private hashPool: HashPool | undefined;
+
   private forget(path: string): void {
     if (this.snapshot.delete(path)) this.stateDirty = true;
   }
@@ -497,6 +502,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       // buffered ≤ rangesPerFile + 1, so memory stays ≤ partConcurrency × partSize.
       rangesPerFile: Math.max(1, Math.min(partConcurrency - 1, 4)),
       largeDownloadLimit: pLimit(1),
+      hashes: (this.hashPool ??= new HashPool(this.options.hashThreads)),
+      prehash: this.options.prehashMultipart,
     };
   }
 

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { join, resolve, sep } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { S3Client } from '@aws-sdk/client-s3';
 import { normalizePrefix } from './core/paths.js';
 import { ConfigError, PathValidationError } from './errors.js';
@@ -88,6 +89,22 @@ export interface S3WorkspaceSyncOptions {
    */
   abortStaleUploadsAfterHours?: number | undefined;
   /**
+   * Worker threads computing the MD5s of large files (at or above
+   * `multipartThreshold`) while they transfer, so hashing never stalls the
+   * network. Default: one less than the CPUs available, between 1 and 4.
+   * `0` hashes on the calling thread. Each thread costs ~10 MB of memory
+   * while in use and ends after 10 s idle.
+   */
+  hashThreads?: number | undefined;
+  /**
+   * Read each file once more before its multipart upload to store its whole
+   * MD5 as `md5chksum` metadata (rclone does this by default; its
+   * `--s3-disable-checksum` turns it off). Default `false`: a large file is
+   * read once, and the object is identified by its multipart ETag and
+   * `partsize` metadata, which this library checks on every download.
+   */
+  prehashMultipart?: boolean | undefined;
+  /**
    * Keep the sync state (per file: size, mtime, ctime, inode, MD5, ETag) in a
    * file, so a new process on the same workspace (a Lambda cold start on a warm
    * `/tmp`, a restarted container) re-hashes only files whose stat changed and
@@ -151,6 +168,8 @@ export interface ResolvedOptions {
   partSize: number;
   partConcurrency: number;
   abortStaleUploadsAfterHours: number | undefined;
+  hashThreads: number;
+  prehashMultipart: boolean;
   /** Where the state file lives; `undefined`: memory only. */
   stateDir: string | undefined;
 }
@@ -208,6 +227,10 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   if (stale !== undefined && !(Number.isFinite(stale) && stale >= 0)) {
     throw new ConfigError(`\`abortStaleUploadsAfterHours\` must be a number of hours >= 0 (got ${String(stale)})`);
   }
+  const hashThreads =
+    options.hashThreads === undefined ? Math.min(4, Math.max(1, availableParallelism() - 1)) : Number.isInteger(options.hashThreads) && options.hashThreads >= 0 && options.hashThreads <= 64 ? options.hashThreads : NaN;
+  if (Number.isNaN(hashThreads)) throw new ConfigError(`\`hashThreads\` must be an integer from 0 to 64 (got ${String(options.hashThreads)})`);
+  if (options.prehashMultipart !== undefined && typeof options.prehashMultipart !== 'boolean') throw new ConfigError('`prehashMultipart` must be a boolean');
   const stateDir = resolveStateDir(options, resolve(workspaceDir));
   const client = options.s3Client ?? buildClient(region, Math.max(sockets, partConcurrency), maxAttempts);
   return {
@@ -233,6 +256,8 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     partSize,
     partConcurrency,
     abortStaleUploadsAfterHours: stale,
+    hashThreads,
+    prehashMultipart: options.prehashMultipart ?? false,
     stateDir,
   };
 }

@@ -14,6 +14,12 @@ export interface WriteOptions {
   onBytes?: (n: number) => void;
   /** Sees every chunk in order (e.g. to compute multipart ETags alongside the MD5). */
   onChunk?: (chunk: Buffer) => void;
+  /**
+   * Computes the MD5 instead of the calling thread (an MD5 worker: see
+   * HashPool): each chunk is written while it is hashed, and reused only
+   * once both are done.
+   */
+  hash?: { update(chunk: Buffer): Promise<void>; digest(): Promise<string> } | undefined;
 }
 
 /**
@@ -122,18 +128,22 @@ export class WorkspaceWriter {
       created = temp;
       // Resolved again after the create: a swap in between is caught before a byte is written.
       assertRealParent(target, path);
-      const hash = createHash('md5');
+      const offThread = options.hash;
+      const hash = offThread === undefined ? createHash('md5') : undefined;
       let bytes = 0;
       for await (const chunk of body) {
         options.signal?.throwIfAborted();
-        hash.update(chunk);
+        const hashed = offThread?.update(chunk);
+        hashed?.catch(() => undefined); // awaited below, after the write
+        hash?.update(chunk);
         options.onChunk?.(chunk);
         bytes += chunk.length;
         let offset = 0;
         while (offset < chunk.length) offset += (await fh.write(chunk, offset)).bytesWritten;
+        await hashed;
         options.onBytes?.(chunk.length);
       }
-      const md5 = hash.digest('hex');
+      const md5 = offThread !== undefined ? await offThread.digest() : (hash as ReturnType<typeof createHash>).digest('hex');
       verify(bytes, md5);
       setMtime(fh.fd, typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs);
       const existing = lstatOrUndefined(target);

@@ -13,6 +13,8 @@ export interface ObjectInfo {
   lastModifiedMs?: number | undefined;
   /** Server-side encryption in effect (`aws:kms` ETags are not MD5s). */
   serverSideEncryption?: string | undefined;
+  /** Part size of a multipart upload made by this library (`partsize` metadata): its multipart ETag is computed with it. */
+  partSize?: number | undefined;
 }
 
 /** A download in progress: consume or destroy `body`. */
@@ -47,8 +49,13 @@ export interface DeleteFailure {
 /** Metadata of an object being created in parts. */
 export interface MultipartInit {
   key: string;
-  /** MD5 hex of the whole content, stored as `md5chksum` metadata. */
-  md5: string;
+  /**
+   * MD5 hex of the whole content, stored as `md5chksum` metadata when known
+   * before the upload starts (it costs a read of the whole file otherwise).
+   */
+  md5?: string | undefined;
+  /** Part size, stored as `partsize` metadata. */
+  partSize: number;
   contentType: string;
   mtimeMs: number;
   signal?: AbortSignal | undefined;

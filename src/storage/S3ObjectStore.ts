@@ -40,6 +40,8 @@ export const META_MD5 = 'md5chksum';
 /** Metadata key holding the file's mtime in seconds with a fraction (the name and format rclone uses). */
 export const META_MTIME = 'mtime';
 
+/** Metadata key holding the part size of a multipart upload (bytes): which multipart ETag to compute. */
+export const META_PART_SIZE = 'partsize';
 /** Later `mtime` metadata (about year 5138) is not a usable file time. */
 const MAX_MTIME_SECONDS = 1e11;
 
@@ -142,7 +144,7 @@ export class S3ObjectStore implements ObjectStore {
         Bucket: this.bucket,
         Key: init.key,
         ContentType: init.contentType,
-        Metadata: metadataFor(init.md5, init.mtimeMs),
+        Metadata: { ...metadataFor(init.md5, init.mtimeMs), [META_PART_SIZE]: String(init.partSize) },
         ...this.owner,
       }),
       init.signal,
@@ -263,8 +265,10 @@ export class S3ObjectStore implements ObjectStore {
 }
 
 /** The metadata every upload carries: the content's MD5 (base64) and the file's mtime (seconds), as rclone names them. */
-function metadataFor(md5: string, mtimeMs: number): Record<string, string> {
-  return { [META_MD5]: md5HexToBase64(md5), [META_MTIME]: (mtimeMs / 1000).toFixed(3) };
+function metadataFor(md5: string | undefined, mtimeMs: number): Record<string, string> {
+  const meta: Record<string, string> = { [META_MTIME]: (mtimeMs / 1000).toFixed(3) };
+  if (md5 !== undefined) meta[META_MD5] = md5HexToBase64(md5);
+  return meta;
 }
 
 function infoFrom(out: {
@@ -280,6 +284,7 @@ function infoFrom(out: {
   if (b64 !== undefined) md5 = md5Base64ToHex(b64);
   if (md5 === undefined && meta.md5 !== undefined && /^[0-9a-f]{32}$/i.test(meta.md5)) md5 = meta.md5.toLowerCase();
   const mtime = meta[META_MTIME] !== undefined ? Number(meta[META_MTIME]) : NaN;
+  const partSize = meta[META_PART_SIZE] !== undefined && /^[1-9][0-9]{0,12}$/.test(meta[META_PART_SIZE]) ? Number(meta[META_PART_SIZE]) : undefined;
   return {
     size: out.ContentLength ?? 0,
     etag: unquoteEtag(out.ETag),
@@ -288,6 +293,7 @@ function infoFrom(out: {
     mtimeMs: Number.isFinite(mtime) && mtime > 0 && mtime < MAX_MTIME_SECONDS ? Math.round(mtime * 1000) : undefined,
     lastModifiedMs: out.LastModified?.getTime(),
     serverSideEncryption: out.ServerSideEncryption,
+    ...(partSize !== undefined ? { partSize } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { md5FromEtag, unquoteEtag, type Deletion, type LocalFile, type SnapshotE
 import { parentDirs } from '../core/paths.js';
 import { IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { MultipartEtagHasher } from '../local/hash.js';
+import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
@@ -98,6 +99,10 @@ export interface LargeFileSettings {
   rangesPerFile: number;
   /** Large downloads at once (each holds up to `rangesPerFile` ranges in memory). */
   largeDownloadLimit: LimitFunction;
+  /** MD5 workers for large files. */
+  hashes: HashPool;
+  /** Hash a file before its multipart upload so its MD5 can be stored as `md5chksum` (an extra read). */
+  prehash?: boolean | undefined;
 }
 
 /** What every transfer of one sync shares. */
@@ -178,15 +183,38 @@ async function downloadOne(
   // Objects without an MD5 (multipart, written by other tools) are checked by
   // their multipart ETag; decided on the first chunk, once the metadata is known.
   const parts = multipartPartCount(t.etag ?? '');
+  const etagSizes = (): number[] => {
+    const meta = ref.value ?? info;
+    if (parts === undefined || meta.md5 !== undefined) return [];
+    const sizes = likelyPartSizes(t.size, parts);
+    // our own multipart uploads say their part size
+    if (meta.partSize !== undefined && Math.ceil(t.size / meta.partSize) === parts && !sizes.includes(meta.partSize)) sizes.unshift(meta.partSize);
+    return sizes;
+  };
+  let etags: string[] | undefined;
   let etagHasher: MultipartEtagHasher | undefined;
   let decided = false;
   const onChunk = (chunk: Buffer): void => {
     if (!decided) {
       decided = true;
-      if (parts !== undefined && (ref.value ?? info).md5 === undefined) etagHasher = new MultipartEtagHasher(likelyPartSizes(t.size, parts));
+      const sizes = etagSizes();
+      if (sizes.length > 0) etagHasher = new MultipartEtagHasher(sizes);
     }
     etagHasher?.update(chunk);
   };
+  // Ranged downloads hash on an MD5 worker (the pool's buffers are shared with it).
+  let stream: HashStream | undefined;
+  const offThread =
+    ranged && ctx.large.hashes.offThread
+      ? {
+          update: (chunk: Buffer): Promise<void> => (stream ??= ctx.large.hashes.stream(etagSizes())).update(chunk),
+          digest: async (): Promise<string> => {
+            const d = await (stream ??= ctx.large.hashes.stream(etagSizes())).digest();
+            etags = d.etags;
+            return d.md5;
+          },
+        }
+      : undefined;
   let counted = 0;
   try {
     const { md5, stat } = await ctx.writer.writeAtomic(
@@ -199,7 +227,7 @@ async function downloadOne(
           counted += n;
           hooks.onBytes(n);
         },
-        ...(parts !== undefined ? { onChunk } : {}),
+        ...(offThread !== undefined ? { hash: offThread } : parts !== undefined ? { onChunk } : {}),
       },
       (bytes, md5) => {
         const meta = ref.value ?? info;
@@ -212,7 +240,7 @@ async function downloadOne(
           if (md5 !== expected) {
             throw new IntegrityError(t.path, expected, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expected}`);
           }
-        } else if (etagHasher !== undefined && !isKms(meta.serverSideEncryption) && !etagHasher.digest().includes(unquoteEtag(meta.etag))) {
+        } else if ((etags ??= etagHasher?.digest()) !== undefined && etags.length > 0 && !isKms(meta.serverSideEncryption) && !etags.includes(unquoteEtag(meta.etag))) {
           throw new IntegrityError(t.path, meta.etag, 'no matching multipart ETag', `Download of "${t.path}" does not match its multipart ETag ${meta.etag}`);
         }
       },
@@ -222,6 +250,8 @@ async function downloadOne(
   } catch (error) {
     hooks.onBytes(-counted); // a retry counts its bytes again
     throw bodyError(error, t.key);
+  } finally {
+    stream?.close();
   }
 }
 
@@ -317,58 +347,60 @@ async function uploadOne(
     const st = fstatSync(fh.fd);
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', t.path, `"${t.path}" is no longer a regular file`);
     const before = toLocalFile(t.path, st);
+    const changedSinceOpen = (): boolean => statMoved(fh.fd, before);
+    // the planned MD5 holds only if the file is still what was planned
+    const planned = t.md5 !== undefined && t.mtimeMs === st.mtimeMs && t.size === st.size ? t.md5 : undefined;
+    if (st.size >= ctx.large.threshold) {
+      // One read of the file: parts and MD5s from the same buffers (see uploadMultipart).
+      const fromStart = (): Readable => descriptorStream(fh, st.size, t.path);
+      const known = planned ?? (ctx.large.prehash === true ? await hashStream(fromStart()) : undefined);
+      const put = await uploadMultipart({
+        store: ctx.store,
+        key: t.key,
+        path: t.path,
+        fh,
+        size: st.size,
+        md5: known,
+        partSize: choosePartSize(st.size, ctx.large.partSize),
+        contentType: ctx.contentType(t.path),
+        mtimeMs: before.mtimeMs,
+        partLimit: ctx.large.partLimit,
+        buffers: ctx.large.buffers,
+        hashes: ctx.large.hashes,
+        signal: ctx.signal,
+        onPart: onPartBytes,
+        checkUnchanged: () => {
+          if (changedSinceOpen()) {
+            throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being uploaded; the next push uploads it again`);
+          }
+        },
+      });
+      // uploadMultipart verified the parts, the multipart ETag and that the file did not change
+      return { path: t.path, bytes: before.size, entry: { ...entryStat(before), md5: put.md5, etag: put.etag } };
+    }
     let body: Buffer | (() => Readable);
     let md5: string;
-    if (st.size <= BUFFERED_UPLOAD_MAX && st.size < ctx.large.threshold) {
+    if (st.size <= BUFFERED_UPLOAD_MAX) {
       const buf = await fh.readFile();
       if (buf.length !== st.size) throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being read`);
       md5 = createHash('md5').update(buf).digest('hex');
       body = buf;
     } else {
       // Larger files are read from the checked descriptor (positional reads,
-      // so a retry can start again at byte 0); the planned MD5 holds only if
-      // the file is still what was planned.
+      // so a retry can start again at byte 0).
       const fromStart = (): Readable => descriptorStream(fh, st.size, t.path);
-      const planned = t.md5 !== undefined && t.mtimeMs === st.mtimeMs && t.size === st.size ? t.md5 : undefined;
       md5 = planned ?? (await hashStream(fromStart()));
       body = fromStart;
     }
-    const changedSinceOpen = (): boolean => statMoved(fh.fd, before);
-    const multipart = st.size >= ctx.large.threshold;
-    const put = multipart
-      ? await uploadMultipart({
-          store: ctx.store,
-          key: t.key,
-          path: t.path,
-          fh,
-          size: st.size,
-          md5,
-          partSize: choosePartSize(st.size, ctx.large.partSize),
-          contentType: ctx.contentType(t.path),
-          mtimeMs: before.mtimeMs,
-          partLimit: ctx.large.partLimit,
-          buffers: ctx.large.buffers,
-          signal: ctx.signal,
-          onPart: onPartBytes,
-          checkUnchanged: () => {
-            if (changedSinceOpen()) {
-              throw new LocalFileError('CHANGED_DURING_READ', t.path, `"${t.path}" changed while being uploaded; the next push uploads it again`);
-            }
-          },
-        })
-      : await ctx.store.put({
-          key: t.key,
-          body,
-          size: before.size,
-          md5,
-          contentType: ctx.contentType(t.path),
-          mtimeMs: before.mtimeMs,
-          signal: ctx.signal,
-        });
-    if (multipart) {
-      // uploadMultipart verified the parts, the multipart ETag and that the file did not change
-      return { path: t.path, bytes: before.size, entry: { ...entryStat(before), md5, etag: put.etag } };
-    }
+    const put = await ctx.store.put({
+      key: t.key,
+      body,
+      size: before.size,
+      md5,
+      contentType: ctx.contentType(t.path),
+      mtimeMs: before.mtimeMs,
+      signal: ctx.signal,
+    });
     return singlePutDone(t.path, before, md5, put, changedSinceOpen);
   } finally {
     await fh.close();

@@ -3,13 +3,13 @@
  * descriptor (memory ≤ parts in flight × part size), and downloads fetched as
  * parallel ranges and consumed in order (memory ≤ ranges in flight × range size).
  */
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { LimitFunction } from 'p-limit';
 import { md5FromEtag, unquoteEtag } from '../core/plan.js';
 import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
 import { multipartEtag } from '../local/hash.js';
+import { allocShared, type HashPool, type HashStream } from '../local/HashPool.js';
 import type { GetResult, ObjectInfo, ObjectStore, PutResult } from '../storage/ObjectStore.js';
 import { withRetries } from './retry.js';
 
@@ -17,6 +17,7 @@ import { withRetries } from './retry.js';
  * Reusable part/range buffers of one capacity: large transfers allocate a
  * handful of buffers per sync instead of one per part, so memory stays at
  * the buffers in use instead of growing with garbage awaiting collection.
+ * They live in shared memory, so the MD5 workers read them without a copy.
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
@@ -26,7 +27,7 @@ export class BufferPool {
   /** A buffer of exactly `size` bytes (pooled when it fits the capacity). */
   take(size: number): Buffer {
     if (size > this.capacity) return Buffer.allocUnsafe(size);
-    const whole = this.free.pop() ?? Buffer.allocUnsafe(this.capacity);
+    const whole = this.free.pop() ?? allocShared(this.capacity);
     return whole.subarray(0, size);
   }
 
@@ -44,8 +45,12 @@ export interface MultipartUploadInput {
   path: string;
   fh: FileHandle;
   size: number;
-  /** MD5 hex of the whole file (stored as `md5chksum`). */
-  md5: string;
+  /**
+   * MD5 hex of the whole file when already known (stored as `md5chksum`).
+   * Otherwise it is computed from the parts as they are read, and the object
+   * carries no `md5chksum`: its multipart ETag and `partsize` identify it.
+   */
+  md5?: string | undefined;
   partSize: number;
   contentType: string;
   mtimeMs: number;
@@ -53,6 +58,8 @@ export interface MultipartUploadInput {
   partLimit: LimitFunction;
   /** Part buffers, reused across parts and files. */
   buffers: BufferPool;
+  /** MD5 workers: part MD5s and the whole-file MD5 are computed off the event loop. */
+  hashes: HashPool;
   signal?: AbortSignal | undefined;
   /** Called after each part with its size. */
   onPart?: (bytes: number) => void;
@@ -61,22 +68,32 @@ export interface MultipartUploadInput {
 }
 
 /**
- * Upload a file in parts. Any failure — a part, the completion, a changed
- * file, an abort signal — aborts the multipart upload on the server before
- * this rejects (no orphaned parts). The original error is kept; if the abort
- * itself fails, the error says so, names the upload id, and has the abort's
- * error as `cause`.
+ * Upload a file in parts, reading it once: each part is read into a pooled
+ * buffer, its MD5 computed (sent as Content-MD5, and checked against the
+ * part's ETag), and the buffer fed in order into the whole-file MD5 while it
+ * uploads. Any failure — a part, the completion, a changed file, an abort
+ * signal — aborts the multipart upload on the server before this rejects (no
+ * orphaned parts). The original error is kept; if the abort itself fails,
+ * the error says so, names the upload id, and has the abort's error as
+ * `cause`.
+ *
+ * @returns the server's answer and the file's MD5.
  */
-export async function uploadMultipart(input: MultipartUploadInput): Promise<PutResult> {
+export async function uploadMultipart(input: MultipartUploadInput): Promise<PutResult & { md5: string }> {
   const { store, key, size, partSize, signal } = input;
   const parts = Math.ceil(size / partSize);
   const uploadId = await store.createMultipart({
     key,
     md5: input.md5,
+    partSize,
     contentType: input.contentType,
     mtimeMs: input.mtimeMs,
     signal,
   });
+  const whole = input.md5 === undefined ? input.hashes.stream() : undefined;
+  // Part i is fed into the whole-file MD5 after part i - 1: `wholeFed[i]`
+  // settles once it has been (parts start in order, so [i - 1] exists when i starts).
+  const wholeFed: Array<Promise<void>> = new Array<Promise<void>>(parts);
   const digests: Buffer[] = new Array<Buffer>(parts);
   let failed = false;
   let completed = false;
@@ -84,34 +101,54 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     const etags = await Promise.all(
       Array.from({ length: parts }, (_, i) =>
         input.partLimit(async () => {
-          if (failed) throw new SyncError('SKIPPED', 'an earlier part failed');
-          signal?.throwIfAborted();
-          const offset = i * partSize;
-          const length = Math.min(partSize, size - offset);
-          const buf = input.buffers.take(length);
-          let etag: string;
-          let hex: string;
+          let fed: Promise<void> = Promise.resolve();
+          let resolveFed!: (p: Promise<void>) => void;
+          let fedSettled = false;
+          const settleFed = (p: Promise<void>): void => {
+            if (fedSettled) return;
+            fedSettled = true;
+            resolveFed(p);
+          };
+          wholeFed[i] = new Promise<void>((resolve) => (resolveFed = resolve));
+          wholeFed[i]!.catch(() => undefined);
+          const previous = i === 0 ? Promise.resolve() : wholeFed[i - 1]!;
+          let buf: Buffer | undefined;
           try {
+            if (failed) throw new SyncError('SKIPPED', 'an earlier part failed');
+            signal?.throwIfAborted();
+            const offset = i * partSize;
+            const length = Math.min(partSize, size - offset);
+            buf = input.buffers.take(length);
             await readFully(input.fh, buf, offset, input.path);
-            const digest = createHash('md5').update(buf).digest();
-            digests[i] = digest;
-            hex = digest.toString('hex');
-            etag = await store.uploadPart(key, uploadId, i + 1, buf, hex, signal);
+            const bytes = buf;
+            if (whole !== undefined) fed = previous.then(() => whole.update(bytes));
+            settleFed(fed);
+            const hex = await input.hashes.md5(bytes);
+            digests[i] = Buffer.from(hex, 'hex');
+            const etag = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
+            const etagMd5 = md5FromEtag(etag);
+            if (etagMd5 !== undefined && etagMd5 !== hex) {
+              throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
+            }
+            await fed;
+            input.onPart?.(length);
+            return { partNumber: i + 1, etag: unquoteEtag(etag) };
+          } catch (error) {
+            if (!fedSettled) settleFed(Promise.reject(error)); // later parts never wait for ever
+            throw error;
           } finally {
-            input.buffers.give(buf); // the SDK is done with it (its retries ran inside uploadPart)
+            // The SDK is done with the buffer (its retries ran inside uploadPart);
+            // the MD5 worker may still be reading it.
+            await fed.catch(() => undefined);
+            if (buf !== undefined) input.buffers.give(buf);
           }
-          const etagMd5 = md5FromEtag(etag);
-          if (etagMd5 !== undefined && etagMd5 !== hex) {
-            throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
-          }
-          input.onPart?.(length);
-          return { partNumber: i + 1, etag: unquoteEtag(etag) };
         }).catch((error: unknown) => {
           failed = true;
           throw error;
         }),
       ),
     );
+    const md5 = input.md5 ?? (await (whole as HashStream).digest()).md5;
     input.checkUnchanged();
     signal?.throwIfAborted();
     const done = await store.completeMultipart(key, uploadId, etags, signal);
@@ -119,10 +156,10 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     const expected = multipartEtag(digests);
     const kms = done.serverSideEncryption?.startsWith('aws:kms') ?? false;
     // S3 answers md5-of-part-md5s-N; some compatible servers the whole MD5.
-    if (!kms && done.etag !== '' && done.etag !== expected && done.etag !== input.md5) {
+    if (!kms && done.etag !== '' && done.etag !== expected && done.etag !== md5) {
       throw new IntegrityError(input.path, expected, done.etag, `Multipart upload of "${input.path}" completed with ETag ${done.etag}, expected ${expected}`);
     }
-    return done;
+    return { ...done, md5 };
   } catch (error) {
     const original = await settleParts(error);
     if (completed) throw original;
@@ -138,6 +175,8 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
       );
     }
     throw original;
+  } finally {
+    whole?.close();
   }
 }
 

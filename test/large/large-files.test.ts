@@ -31,7 +31,10 @@ describe('large files (s3rver)', () => {
     expect(log.count('PutObjectCommand')).toBe(0);
     expect((await getObjectBytes(f.other, f.bucket, 'ws/model.bin')).equals(data)).toBe(true);
     const head = await f.other.send(new HeadObjectCommand({ Bucket: f.bucket, Key: 'ws/model.bin' }));
-    expect(head.Metadata?.md5chksum).toBe(md5Base64(data));
+    // read once: no whole-file MD5 before the upload, so no md5chksum; the part size says which multipart ETag to compute
+    expect(head.Metadata?.md5chksum).toBeUndefined();
+    expect(head.Metadata?.partsize).toBe(String(5 * MiB));
+    expect(head.Metadata?.mtime).toMatch(/^\d+\.\d{3}$/);
 
     log.reset();
     const dest = await tempDir();
@@ -98,5 +101,35 @@ describe('large files (s3rver)', () => {
     expect(damaged).toBe(3); // maxAttempts: the whole download was tried three times
     expect(await readFile(path.join(dest, 'f.bin'), 'utf8')).toBe('old content');
     expect((await readFile(path.join(dest, 'f.bin'))).length).toBe(11);
+  });
+
+  it('prehashMultipart stores the whole-file MD5 as md5chksum (one extra read of the file)', async () => {
+    const f = await fixture();
+    const ws = await tempDir();
+    const data = randomBytes(11 * MiB);
+    await writeFile(path.join(ws, 'f.bin'), data);
+    expect(await f.sync({ workspaceDir: ws, ...large, prehashMultipart: true }).push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    const head = await f.other.send(new HeadObjectCommand({ Bucket: f.bucket, Key: 'ws/f.bin' }));
+    expect(head.Metadata?.md5chksum).toBe(md5Base64(data));
+    const dest = await tempDir();
+    expect(await f.sync({ workspaceDir: dest, ...large }).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect((await readFile(path.join(dest, 'f.bin'))).equals(data)).toBe(true);
+  });
+
+  it.each([0, 1])('hashThreads %i: push and pull of a multipart file give the same bytes and a state that needs no re-hash', async (hashThreads) => {
+    const f = await fixture();
+    const ws = await tempDir();
+    const data = randomBytes(16 * MiB + 5);
+    await writeFile(path.join(ws, 'f.bin'), data);
+    const pusher = f.sync({ workspaceDir: ws, ...large, hashThreads });
+    expect(await pusher.push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    const dest = await tempDir();
+    const puller = f.sync({ workspaceDir: dest, ...large, hashThreads });
+    expect(await puller.pull()).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect((await readFile(path.join(dest, 'f.bin'))).equals(data)).toBe(true);
+    // both recorded the file's real MD5: a new instance finds nothing to do without hashing
+    const again = f.sync({ workspaceDir: dest, ...large, hashThreads });
+    expect(await again.pull()).toMatchObject({ success: true, downloadedFiles: 0 });
+    expect(await f.sync({ workspaceDir: ws, ...large, hashThreads }).push()).toMatchObject({ success: true, uploadedFiles: 0 });
   });
 });

@@ -51,7 +51,7 @@ function multipartEtagOf(data: Buffer, partSize: number): string {
 }
 
 describe('multipart uploads (strict double)', () => {
-  it('round-trips; the object has S3’s multipart ETag and the file’s MD5 in metadata', async () => {
+  it('round-trips reading the file once; the object has S3’s multipart ETag and its part size in metadata', async () => {
     const { bucket, sync } = setup();
     const ws = await tempDir();
     const data = randomBytes(11 * MiB + 7);
@@ -61,10 +61,80 @@ describe('multipart uploads (strict double)', () => {
     const stored = server.state.getObject(bucket, 'ws/big.bin');
     expect(stored?.etag.replace(/"/g, '')).toBe(multipartEtagOf(data, 5 * MiB));
     expect(Buffer.from(stored!.body).equals(data)).toBe(true);
-    expect(stored?.metadata.md5chksum).toBe(createHash('md5').update(data).digest('base64'));
+    expect(stored?.metadata.md5chksum).toBeUndefined();
+    expect(stored?.metadata.partsize).toBe(String(5 * MiB));
     const dest = await tempDir();
     expect(await sync(dest).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
     expect((await readFile(path.join(dest, 'big.bin'))).equals(data)).toBe(true);
+    // a fresh instance (no state) holding the same bytes recognises them by the multipart ETag
+    const copy = await tempDir();
+    await writeFile(path.join(copy, 'big.bin'), data);
+    const gets = server.state.count('GetObject');
+    expect(await sync(copy, { persistState: false }).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
+    expect(server.state.count('GetObject')).toBe(gets);
+  });
+
+  it('an unusual part size is found from the partsize metadata: download verified, identical copy not downloaded', async () => {
+    // 7 MiB parts of 14 MiB + 1 byte: 3 parts, but the size-derived guesses (5 MiB, 14 MiB / 3) are not 7 MiB
+    const { bucket, sync } = setup({ partSize: 7 * MiB });
+    const ws = await tempDir();
+    const data = randomBytes(14 * MiB + 1);
+    await writeFile(path.join(ws, 'odd.bin'), data);
+    expect(await sync(ws).push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    expect(server.state.getObject(bucket, 'ws/odd.bin')?.etag.replace(/"/g, '')).toBe(multipartEtagOf(data, 7 * MiB));
+    const dest = await tempDir();
+    expect(await sync(dest).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect((await readFile(path.join(dest, 'odd.bin'))).equals(data)).toBe(true);
+    const copy = await tempDir();
+    await writeFile(path.join(copy, 'odd.bin'), data);
+    const gets = server.state.count('GetObject');
+    expect(await sync(copy, { persistState: false }).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
+    expect(server.state.count('GetObject')).toBe(gets);
+  });
+
+  it('a damaged range of an object without md5chksum fails on its multipart ETag; the old file survives', async () => {
+    const { client, sync } = setup();
+    const ws = await tempDir();
+    const data = randomBytes(11 * MiB);
+    await writeFile(path.join(ws, 'big.bin'), data);
+    expect(await sync(ws).push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    const dest = await tempDir();
+    await writeFile(path.join(dest, 'big.bin'), 'old content');
+    let damaged = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const input = args.input as { Range?: string };
+        if (context.commandName === 'GetObjectCommand' && input.Range?.startsWith(`bytes=${5 * MiB}-`)) {
+          const chunks: Buffer[] = [];
+          for await (const c of (out.output as { Body: AsyncIterable<Buffer> }).Body) chunks.push(c);
+          const buf = Buffer.concat(chunks);
+          buf[7] = (buf[7] ?? 0) ^ 0x01;
+          damaged++;
+          const { Readable } = await import('node:stream');
+          (out.output as { Body: unknown }).Body = Readable.from([buf]);
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'flip-a-bit' },
+    );
+    const result = await sync(dest, { overwriteLocalChanges: true }).pull();
+    expect(result.success).toBe(false);
+    expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'big.bin', code: 'INTEGRITY' })]);
+    expect(result.failedFiles[0]?.error).toMatch(/multipart ETag/);
+    expect(damaged).toBe(3);
+    expect(await readFile(path.join(dest, 'big.bin'), 'utf8')).toBe('old content');
+  });
+
+  it('prehashMultipart stores md5chksum as well', async () => {
+    const { bucket, sync } = setup({ prehashMultipart: true });
+    const ws = await tempDir();
+    const data = randomBytes(11 * MiB + 7);
+    await writeFile(path.join(ws, 'big.bin'), data);
+    expect(await sync(ws).push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    const stored = server.state.getObject(bucket, 'ws/big.bin');
+    expect(stored?.metadata.md5chksum).toBe(createHash('md5').update(data).digest('base64'));
+    expect(stored?.etag.replace(/"/g, '')).toBe(multipartEtagOf(data, 5 * MiB));
   });
 
   it('a part that keeps failing fails the file, and the upload is aborted on the server before push() returns', async () => {
