@@ -30,7 +30,7 @@ import {
 } from './errors.js';
 import { ProgressTracker, type SyncEvents } from './events.js';
 import { calculateFileHash, hashFileWithEtags } from './local/hash.js';
-import { likelyPartSizes, multipartPartCount } from './core/multipart.js';
+import { multipartPartCount, partSizesFor } from './core/multipart.js';
 import { scanWorkspace, type ScanResult } from './local/scanner.js';
 import { WorkspaceWriter } from './local/WorkspaceWriter.js';
 import {
@@ -630,7 +630,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
             signal?.throwIfAborted();
             const obj = remote.get(path);
             const parts = obj !== undefined && obj.md5 === undefined ? multipartPartCount(obj.etag) : undefined;
-            const candidates = obj !== undefined && parts !== undefined ? likelyPartSizes(obj.size, parts) : [];
+            const candidates = obj !== undefined && parts !== undefined ? partSizesFor(obj.size, parts, obj.partSize) : [];
             if (obj === undefined || obj.md5 !== undefined || candidates.length === 0) {
               const md5 = await calculateFileHash(join(root, path), signal);
               out.set(path, md5);
@@ -668,6 +668,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
             if (info.etag === obj.etag) {
               if (info.md5 !== undefined) obj.md5 = info.md5;
               obj.mtimeMs = info.mtimeMs;
+              // a multipart object without an MD5: which part size made its ETag (ours say; others' part 1 tells)
+              if (info.md5 === undefined && multipartPartCount(obj.etag) !== undefined) {
+                obj.partSize = info.partSize ?? (await this.store.firstPartSize(obj.key, signal).catch(() => undefined));
+              }
             }
           } catch (error) {
             if (signal?.aborted) throw error;

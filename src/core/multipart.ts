@@ -55,3 +55,14 @@ export function likelyPartSizes(size: number, parts: number): number[] {
   }
   return out;
 }
+
+/**
+ * The part sizes to try for an object of `size` bytes in `parts` parts: the
+ * known one first (`partsize` metadata, or the size of part 1) when it fits,
+ * then {@link likelyPartSizes}.
+ */
+export function partSizesFor(size: number, parts: number, known?: number): number[] {
+  const sizes = likelyPartSizes(size, parts);
+  if (known === undefined || !(known > 0) || Math.ceil(size / known) !== parts) return sizes;
+  return [known, ...sizes.filter((s) => s !== known)];
+}

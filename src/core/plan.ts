@@ -28,6 +28,8 @@ export interface RemoteObject {
   lastModifiedMs?: number | undefined;
   /** The file's mtime recorded in metadata at upload (known after a HEAD). */
   mtimeMs?: number | undefined;
+  /** Part size of a multipart object (known after a HEAD: `partsize` metadata, or the size of part 1). */
+  partSize?: number | undefined;
 }
 
 /** What this instance knows was identical on both sides at its last sync. */

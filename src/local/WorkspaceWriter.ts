@@ -107,14 +107,16 @@ export class WorkspaceWriter {
    * each instead of a thread-pool round trip, which costs more CPU than the
    * call itself for a file of a few KB.
    *
-   * @param verify called with the byte count and MD5 of what was written; throw to refuse it.
+   * @param verify called with the byte count and MD5 of what was written, and
+   *   the temporary file's path when there is one (to read it back); throw (or
+   *   reject) to refuse it.
    * @returns the bytes written, their MD5, and the file's stat after the rename.
    */
   async writeAtomic(
     path: string,
     body: Buffer | (AsyncIterable<Buffer> & { destroy(): void }),
     options: WriteOptions,
-    verify: (bytes: number, md5: string) => void,
+    verify: (bytes: number, md5: string, tempPath?: string) => void | Promise<void>,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     if (Buffer.isBuffer(body)) return this.writeBufferAtomic(path, body, options, verify);
     const target = join(this.root, path);
@@ -144,7 +146,7 @@ export class WorkspaceWriter {
         options.onBytes?.(chunk.length);
       }
       const md5 = offThread !== undefined ? await offThread.digest() : (hash as ReturnType<typeof createHash>).digest('hex');
-      verify(bytes, md5);
+      await verify(bytes, md5, temp);
       setMtime(fh.fd, typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs);
       const existing = lstatOrUndefined(target);
       if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
@@ -176,13 +178,13 @@ export class WorkspaceWriter {
     path: string,
     data: Buffer,
     options: WriteOptions,
-    verify: (bytes: number, md5: string) => void,
+    verify: (bytes: number, md5: string) => void | Promise<void>,
   ): Promise<{ bytes: number; md5: string; stat: Stats }> {
     if (!this.parentReady(path)) await this.ensureParents(path);
     options.signal?.throwIfAborted();
     options.onChunk?.(data);
     const md5 = createHash('md5').update(data).digest('hex');
-    verify(data.length, md5); // a refused body never reaches the disk
+    await verify(data.length, md5); // a refused body never reaches the disk
     const target = join(this.root, path);
     const temp = this.tempPath(target);
     let fd: number | undefined;

@@ -73,6 +73,8 @@ export interface ObjectStore {
   /** All objects under `prefix`, page by page. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]>;
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
+  /** The size of part 1 of a multipart object (its part size), or `undefined` when the server does not say. */
+  firstPartSize(key: string, signal?: AbortSignal): Promise<number | undefined>;
   get(key: string, signal?: AbortSignal): Promise<GetResult>;
   put(input: PutInput): Promise<PutResult>;
   /** Delete keys in batches; returns the keys that could not be deleted. */

@@ -98,6 +98,11 @@ export class S3ObjectStore implements ObjectStore {
     return infoFrom(out);
   }
 
+  async firstPartSize(key: string, signal?: AbortSignal): Promise<number | undefined> {
+    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, PartNumber: 1, ...this.owner }), signal, key);
+    return out.PartsCount !== undefined && out.PartsCount > 0 && out.ContentLength !== undefined && out.ContentLength > 0 ? out.ContentLength : undefined;
+  }
+
   async get(key: string, signal?: AbortSignal): Promise<GetResult> {
     const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.owner }), signal, key);
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);

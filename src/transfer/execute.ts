@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { choosePartSize, likelyPartSizes, multipartPartCount } from '../core/multipart.js';
+import { choosePartSize, multipartPartCount, partSizesFor } from '../core/multipart.js';
 import { md5FromEtag, unquoteEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
 import { IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
-import { MultipartEtagHasher } from '../local/hash.js';
+import { MultipartEtagHasher, hashFileWithEtags } from '../local/hash.js';
 import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
@@ -186,10 +186,7 @@ async function downloadOne(
   const etagSizes = (): number[] => {
     const meta = ref.value ?? info;
     if (parts === undefined || meta.md5 !== undefined) return [];
-    const sizes = likelyPartSizes(t.size, parts);
-    // our own multipart uploads say their part size
-    if (meta.partSize !== undefined && Math.ceil(t.size / meta.partSize) === parts && !sizes.includes(meta.partSize)) sizes.unshift(meta.partSize);
-    return sizes;
+    return partSizesFor(t.size, parts, meta.partSize); // our own multipart uploads say their part size
   };
   let etags: string[] | undefined;
   let etagHasher: MultipartEtagHasher | undefined;
@@ -229,7 +226,7 @@ async function downloadOne(
         },
         ...(offThread !== undefined ? { hash: offThread } : parts !== undefined ? { onChunk } : {}),
       },
-      (bytes, md5) => {
+      async (bytes, md5, tempPath) => {
         const meta = ref.value ?? info;
         const size = ranged ? t.size : meta.size;
         if (bytes !== size) {
@@ -241,7 +238,13 @@ async function downloadOne(
             throw new IntegrityError(t.path, expected, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expected}`);
           }
         } else if ((etags ??= etagHasher?.digest()) !== undefined && etags.length > 0 && !isKms(meta.serverSideEncryption) && !etags.includes(unquoteEtag(meta.etag))) {
-          throw new IntegrityError(t.path, meta.etag, 'no matching multipart ETag', `Download of "${t.path}" does not match its multipart ETag ${meta.etag}`);
+          // None of the guessed part sizes: ask the server for the real one, and read the file back once with it.
+          const tried = etagSizes();
+          const real = meta.partSize === undefined && tempPath !== undefined ? await ctx.store.firstPartSize(t.key, ctx.signal).catch(() => undefined) : undefined;
+          const again = real !== undefined && !tried.includes(real) ? (await hashFileWithEtags(tempPath!, [real], ctx.signal)).etags : [];
+          if (!again.includes(unquoteEtag(meta.etag))) {
+            throw new IntegrityError(t.path, meta.etag, 'no matching multipart ETag', `Download of "${t.path}" does not match its multipart ETag ${meta.etag}`);
+          }
         }
       },
     );

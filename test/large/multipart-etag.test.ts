@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { choosePartSize, likelyPartSizes, multipartPartCount } from '../../src/core/multipart.js';
+import { choosePartSize, likelyPartSizes, multipartPartCount, partSizesFor } from '../../src/core/multipart.js';
 import { MultipartEtagHasher, multipartEtag } from '../../src/local/hash.js';
 import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
 import { tempDir } from '../helpers/sync-fixture.js';
@@ -50,6 +50,16 @@ describe('multipart arithmetic', () => {
     expect(likelyPartSizes(20 * MiB, 3)).toContain(8 * MiB);
     expect(likelyPartSizes(20 * MiB, 4)).toContain(5 * MiB);
     for (const ps of likelyPartSizes(123_456_789, 15)) expect(Math.ceil(123_456_789 / ps)).toBe(15);
+  });
+
+  it('partSizesFor puts a known part size first, and only when it gives that many parts', () => {
+    const size = 14 * MiB + 1;
+    expect(likelyPartSizes(size, 3)).not.toContain(7 * MiB);
+    expect(partSizesFor(size, 3, 7 * MiB)).toEqual([7 * MiB, ...likelyPartSizes(size, 3)]);
+    expect(partSizesFor(size, 3, 5 * MiB)).toEqual([5 * MiB, ...likelyPartSizes(size, 3).filter((s) => s !== 5 * MiB)]);
+    expect(partSizesFor(size, 3, 8 * MiB)).toEqual(likelyPartSizes(size, 3)); // 8 MiB parts make 2, not 3
+    expect(partSizesFor(size, 3, 0)).toEqual(likelyPartSizes(size, 3));
+    expect(partSizesFor(size, 3)).toEqual(likelyPartSizes(size, 3));
   });
 
   it('MultipartEtagHasher matches S3’s ETag whatever the chunking of the input', () => {
@@ -84,7 +94,8 @@ describe('pull recognises multipart objects written by other tools', () => {
     expect(result).toMatchObject({ success: true, downloadedFiles: 0 });
     expect(result.plan.unchangedFiles).toBe(1);
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
-    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
+    // the metadata, then part 1's size (no partsize metadata: another tool wrote it)
+    expect(s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input.PartNumber)).toEqual([undefined, 1]);
   });
 
   it('a different file of the same size is downloaded', async () => {

@@ -226,6 +226,24 @@ describe('multipart objects written by other tools (strict double)', () => {
     expect((await readFile(path.join(dest, 'other.bin'))).equals(data)).toBe(true);
   });
 
+  it('a part size no guess finds (7 MiB parts of 14 MiB + 1) is asked of the server: verified download, identical copy recognised', async () => {
+    const { bucket, client, sync } = setup();
+    const data = randomBytes(14 * MiB + 1);
+    await new Upload({ client, params: { Bucket: bucket, Key: 'ws/odd.bin', Body: data }, partSize: 7 * MiB, queueSize: 2 }).done();
+    expect(server.state.getObject(bucket, 'ws/odd.bin')?.etag.replace(/"/g, '')).toBe(multipartEtagOf(data, 7 * MiB));
+    const dest = await tempDir();
+    server.state.resetRequests();
+    expect(await sync(dest).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect((await readFile(path.join(dest, 'odd.bin'))).equals(data)).toBe(true);
+    expect(server.state.count('HeadObject')).toBe(1); // part 1's size, asked once the guesses failed
+
+    const copy = await tempDir();
+    await writeFile(path.join(copy, 'odd.bin'), data);
+    server.state.resetRequests();
+    expect(await sync(copy).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
+    expect(server.state.count('GetObject')).toBe(0);
+  });
+
   it('a damaged range of such an object (no MD5 anywhere) is caught by the multipart ETag and the old file survives', async () => {
     const { bucket, client, sync } = setup();
     const data = randomBytes(11 * MiB);
