@@ -35,7 +35,7 @@ export interface HashStream {
 }
 
 type Message =
-  | { t: 'open'; id: number; parts: number[] }
+  | { t: 'open'; id: number; parts: number[]; whole?: boolean }
   | { t: 'up'; id: number; seq: number; buf: Uint8Array }
   | { t: 'dig'; id: number; seq: number }
   | { t: 'close'; id: number }
@@ -57,7 +57,7 @@ const CORE_SOURCE = `(function hashCore(hash) {
   };
   return (m) => {
     if (m.t === 'open') {
-      streams.set(m.id, { whole: hash('md5'), parts: m.parts.map((size) => ({ size, filled: 0, h: hash('md5'), digests: [] })) });
+      streams.set(m.id, { whole: m.whole === false ? undefined : hash('md5'), parts: m.parts.map((size) => ({ size, filled: 0, h: hash('md5'), digests: [] })) });
       return undefined;
     }
     if (m.t === 'close') {
@@ -69,10 +69,10 @@ const CORE_SOURCE = `(function hashCore(hash) {
     if (s === undefined) return { seq: m.seq, err: 'hash stream ' + m.id + ' is unknown' };
     if (m.t === 'dig') {
       streams.delete(m.id);
-      return { seq: m.seq, md5: s.whole.digest('hex'), etags: s.parts.map(etag) };
+      return { seq: m.seq, md5: s.whole === undefined ? '' : s.whole.digest('hex'), etags: s.parts.map(etag) };
     }
     const buf = m.buf;
-    s.whole.update(buf);
+    if (s.whole !== undefined) s.whole.update(buf);
     for (const p of s.parts) {
       let offset = 0;
       while (offset < buf.length) {
@@ -106,10 +106,12 @@ parentPort.on('message', (m) => {
   if (reply !== undefined) parentPort.postMessage(reply);
 });`;
 
-/** The same handler on the calling thread. */
+let makeHandler: ((hash: typeof createHash) => Handler) | undefined;
+
+/** A new handler (its own streams) on the calling thread; the source is compiled once. */
 function localHandler(): Handler {
-  const make = new Function('Buffer', `return ${CORE_SOURCE};`)(Buffer) as (hash: typeof createHash) => Handler;
-  return make(createHash);
+  makeHandler ??= new Function('Buffer', `return ${CORE_SOURCE};`)(Buffer) as (hash: typeof createHash) => Handler;
+  return makeHandler(createHash);
 }
 
 const TERMINATED = 'MD5 worker was stopped';
@@ -197,6 +199,31 @@ class Lane {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.terminate(), IDLE_MS);
     this.idleTimer.unref();
+  }
+}
+
+/**
+ * The same hashing on the calling thread, synchronously: the whole MD5
+ * (unless `whole` is false) and the multipart ETags for `partSizes`.
+ */
+export class SyncHashStream {
+  private readonly id = 1;
+  /** Its own handler: an abandoned stream is garbage with it. */
+  private readonly handle: Handler = localHandler();
+
+  constructor(partSizes: readonly number[], whole = true) {
+    this.handle({ t: 'open', id: this.id, parts: [...partSizes], whole });
+  }
+
+  update(chunk: Uint8Array): void {
+    this.handle({ t: 'up', id: this.id, seq: 0, buf: chunk });
+  }
+
+  /** The digests (`md5` is '' when the whole MD5 was not asked for); ends the stream. */
+  digest(): StreamDigest {
+    const r = this.handle({ t: 'dig', id: this.id, seq: 0 });
+    if (r?.err !== undefined) throw new Error(`MD5: ${r.err}`);
+    return { md5: r?.md5 ?? '', etags: r?.etags ?? [] };
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { SyncHashStream } from './HashPool.js';
 
 /** Read size used when streaming files through MD5. */
 const HASH_CHUNK = 1024 * 1024;
@@ -28,14 +29,10 @@ export async function hashFileWithEtags(
   partSizes: readonly number[],
   signal?: AbortSignal,
 ): Promise<{ md5: string; etags: string[] }> {
-  const hash = createHash('md5');
-  const etags = new MultipartEtagHasher(partSizes);
+  const hash = new SyncHashStream(partSizes);
   const stream = createReadStream(path, { highWaterMark: HASH_CHUNK, ...(signal ? { signal } : {}) });
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    etags.update(chunk as Buffer);
-  }
-  return { md5: hash.digest('hex'), etags: etags.digest() };
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest();
 }
 
 /** Base64 form of a hex MD5, as used by `Content-MD5`. */
@@ -54,35 +51,19 @@ export function md5Base64ToHex(b64: string): string | undefined {
  * would have for each candidate part size (`md5(concat(part MD5s))-N`).
  */
 export class MultipartEtagHasher {
-  private readonly states: Array<{ partSize: number; filled: number; part: ReturnType<typeof createHash>; digests: Buffer[] }>;
+  private readonly stream: SyncHashStream;
 
   constructor(partSizes: readonly number[]) {
-    this.states = partSizes.map((partSize) => ({ partSize, filled: 0, part: createHash('md5'), digests: [] }));
+    this.stream = new SyncHashStream(partSizes, false);
   }
 
   update(chunk: Buffer): void {
-    for (const st of this.states) {
-      let offset = 0;
-      while (offset < chunk.length) {
-        const take = Math.min(st.partSize - st.filled, chunk.length - offset);
-        st.part.update(chunk.subarray(offset, offset + take));
-        st.filled += take;
-        offset += take;
-        if (st.filled === st.partSize) {
-          st.digests.push(st.part.digest());
-          st.part = createHash('md5');
-          st.filled = 0;
-        }
-      }
-    }
+    this.stream.update(chunk);
   }
 
-  /** The ETags, one per candidate part size (unquoted). */
+  /** The ETags, one per candidate part size (unquoted); call once. */
   digest(): string[] {
-    return this.states.map((st) => {
-      const digests = st.filled > 0 || st.digests.length === 0 ? [...st.digests, st.part.digest()] : st.digests;
-      return `${multipartEtag(digests)}`;
-    });
+    return this.stream.digest().etags;
   }
 }
 

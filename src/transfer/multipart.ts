@@ -26,7 +26,7 @@ export class BufferPool {
 
   /** A buffer of exactly `size` bytes (pooled when it fits the capacity). */
   take(size: number): Buffer {
-    if (size > this.capacity) return Buffer.allocUnsafe(size);
+    if (size > this.capacity) return allocShared(size); // a grown part size: one-off, still shared with the MD5 workers
     const whole = this.free.pop() ?? allocShared(this.capacity);
     return whole.subarray(0, size);
   }
@@ -97,57 +97,56 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
   const digests: Buffer[] = new Array<Buffer>(parts);
   let failed = false;
   let completed = false;
+  const uploads = Array.from({ length: parts }, (_, i) =>
+    input.partLimit(async () => {
+      let fed: Promise<void> = Promise.resolve();
+      let resolveFed!: (p: Promise<void>) => void;
+      let fedSettled = false;
+      const settleFed = (p: Promise<void>): void => {
+        if (fedSettled) return;
+        fedSettled = true;
+        resolveFed(p);
+      };
+      wholeFed[i] = new Promise<void>((resolve) => (resolveFed = resolve));
+      wholeFed[i]!.catch(() => undefined);
+      const previous = i === 0 ? Promise.resolve() : wholeFed[i - 1]!;
+      let buf: Buffer | undefined;
+      try {
+        if (failed) throw new SyncError('SKIPPED', 'an earlier part failed');
+        signal?.throwIfAborted();
+        const offset = i * partSize;
+        const length = Math.min(partSize, size - offset);
+        buf = input.buffers.take(length);
+        await readFully(input.fh, buf, offset, input.path);
+        const bytes = buf;
+        if (whole !== undefined) fed = previous.then(() => whole.update(bytes));
+        settleFed(fed);
+        const hex = await input.hashes.md5(bytes);
+        digests[i] = Buffer.from(hex, 'hex');
+        const etag = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
+        const etagMd5 = md5FromEtag(etag);
+        if (etagMd5 !== undefined && etagMd5 !== hex) {
+          throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
+        }
+        await fed;
+        input.onPart?.(length);
+        return { partNumber: i + 1, etag: unquoteEtag(etag) };
+      } catch (error) {
+        if (!fedSettled) settleFed(Promise.reject(error)); // later parts never wait for ever
+        throw error;
+      } finally {
+        // The SDK is done with the buffer (its retries ran inside uploadPart);
+        // the MD5 worker may still be reading it.
+        await fed.catch(() => undefined);
+        if (buf !== undefined) input.buffers.give(buf);
+      }
+    }).catch((error: unknown) => {
+      failed = true; // parts not started yet are skipped
+      throw error;
+    }),
+  );
   try {
-    const etags = await Promise.all(
-      Array.from({ length: parts }, (_, i) =>
-        input.partLimit(async () => {
-          let fed: Promise<void> = Promise.resolve();
-          let resolveFed!: (p: Promise<void>) => void;
-          let fedSettled = false;
-          const settleFed = (p: Promise<void>): void => {
-            if (fedSettled) return;
-            fedSettled = true;
-            resolveFed(p);
-          };
-          wholeFed[i] = new Promise<void>((resolve) => (resolveFed = resolve));
-          wholeFed[i]!.catch(() => undefined);
-          const previous = i === 0 ? Promise.resolve() : wholeFed[i - 1]!;
-          let buf: Buffer | undefined;
-          try {
-            if (failed) throw new SyncError('SKIPPED', 'an earlier part failed');
-            signal?.throwIfAborted();
-            const offset = i * partSize;
-            const length = Math.min(partSize, size - offset);
-            buf = input.buffers.take(length);
-            await readFully(input.fh, buf, offset, input.path);
-            const bytes = buf;
-            if (whole !== undefined) fed = previous.then(() => whole.update(bytes));
-            settleFed(fed);
-            const hex = await input.hashes.md5(bytes);
-            digests[i] = Buffer.from(hex, 'hex');
-            const etag = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
-            const etagMd5 = md5FromEtag(etag);
-            if (etagMd5 !== undefined && etagMd5 !== hex) {
-              throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
-            }
-            await fed;
-            input.onPart?.(length);
-            return { partNumber: i + 1, etag: unquoteEtag(etag) };
-          } catch (error) {
-            if (!fedSettled) settleFed(Promise.reject(error)); // later parts never wait for ever
-            throw error;
-          } finally {
-            // The SDK is done with the buffer (its retries ran inside uploadPart);
-            // the MD5 worker may still be reading it.
-            await fed.catch(() => undefined);
-            if (buf !== undefined) input.buffers.give(buf);
-          }
-        }).catch((error: unknown) => {
-          failed = true;
-          throw error;
-        }),
-      ),
-    );
+    const etags = await Promise.all(uploads);
     const md5 = input.md5 ?? (await (whole as HashStream).digest()).md5;
     input.checkUnchanged();
     signal?.throwIfAborted();
@@ -163,6 +162,9 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
   } catch (error) {
     const original = await settleParts(error);
     if (completed) throw original;
+    // Parts still in flight finish first (their buffers go back): an abort
+    // sent while a part is being stored could leave that part behind.
+    await Promise.allSettled(uploads);
     try {
       await store.abortMultipart(key, uploadId);
     } catch (abortError) {
