@@ -56,6 +56,40 @@ describe('WorkspaceWriter.writeAtomic', () => {
     expect(await allFiles(root)).toEqual(['f.txt']);
   });
 
+  it('with an off-thread hash: the MD5 it gives is verified and returned; a hash that fails keeps the old file', async () => {
+    const { HashPool } = await import('../../src/local/HashPool.js');
+    const pool = new HashPool(1);
+    try {
+      const w = new WorkspaceWriter(root);
+      const s = pool.stream();
+      const seen: string[] = [];
+      const chunks = Readable.from([Buffer.from('hel'), Buffer.from('lo')]);
+      const r = await w.writeAtomic('h.txt', chunks, { hash: { update: (c) => s.update(c), digest: async () => (await s.digest()).md5 } }, (_n, md5) => {
+        seen.push(md5);
+      });
+      expect(r.md5).toBe('5d41402abc4b2a76b9719d911017c592');
+      expect(seen).toEqual([r.md5]);
+      expect(await readFile(join(root, 'h.txt'), 'utf8')).toBe('hello');
+
+      await writeFile(join(root, 'f.txt'), 'old content');
+      let n = 0;
+      const failing = {
+        update: async (): Promise<void> => {
+          if (++n === 2) throw new Error('MD5 worker exited (code 1)');
+        },
+        digest: async (): Promise<string> => 'unused',
+      };
+      const err = await w
+        .writeAtomic('f.txt', Readable.from([Buffer.from('new '), Buffer.from('content!')]), { hash: failing }, accept)
+        .catch((e: unknown) => e);
+      expect(String(err)).toMatch(/MD5 worker exited/);
+      expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('old content');
+      expect(await allFiles(root)).toEqual(['f.txt', 'h.txt']);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('keeps the old file when the body fails midway', async () => {
     await writeFile(join(root, 'f.txt'), 'old content');
     const failing = new Readable({
