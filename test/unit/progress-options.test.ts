@@ -41,6 +41,15 @@ describe('resolveOptions', () => {
     expect(r.contentTypeResolver('a.json')).toBe('application/json; charset=utf-8');
   });
 
+  it('hashThreads: default one less than the CPUs (1 to 4); 0 allowed; prehashMultipart off by default', async () => {
+    const { availableParallelism } = await import('node:os');
+    const r = resolveOptions(base);
+    expect(r.hashThreads).toBe(Math.min(4, Math.max(1, availableParallelism() - 1)));
+    expect(r.prehashMultipart).toBe(false);
+    expect(resolveOptions({ ...base, hashThreads: 0 }).hashThreads).toBe(0);
+    expect(resolveOptions({ ...base, prehashMultipart: true }).prehashMultipart).toBe(true);
+  });
+
   it('takes the region from AWS_REGION, else us-east-1', () => {
     const saved = process.env.AWS_REGION;
     try {
@@ -64,6 +73,10 @@ describe('resolveOptions', () => {
     [{ uploadConcurrency: 1.5 }, /uploadConcurrency/],
     [{ ignorePatterns: 'dist/' }, /ignorePatterns/],
     [{ contentTypeResolver: 'text/plain' }, /contentTypeResolver/],
+    [{ hashThreads: -1 }, /hashThreads/],
+    [{ hashThreads: 1.5 }, /hashThreads/],
+    [{ hashThreads: 65 }, /hashThreads/],
+    [{ prehashMultipart: 'yes' }, /prehashMultipart/],
   ])('refuses %j with a ConfigError', (override, message) => {
     expect(() => resolveOptions({ ...base, ...(override as object) } as never)).toThrow(ConfigError);
     expect(() => resolveOptions({ ...base, ...(override as object) } as never)).toThrow(message);
