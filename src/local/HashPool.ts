@@ -7,11 +7,10 @@
  * pool's buffers do), goes on with the network, and awaits the answer only
  * before it reuses the buffer.
  *
- * The worker's code is a self-contained function turned into source
- * (`Function.prototype.toString`) and started with `eval: true`: no separate
- * file to ship, so the library keeps working when users bundle it into one
- * file (esbuild for Lambda). With `threads: 0`, or when a worker cannot be
- * started, the same code runs on the calling thread.
+ * The worker's code is a source string (see CORE_SOURCE) started with
+ * `eval: true`: no separate file to ship, so the library keeps working when
+ * users bundle it into one file (esbuild for Lambda). With `threads: 0`, or
+ * when a worker cannot be started, the same code runs on the calling thread.
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -304,6 +303,7 @@ export class HashPool {
         this.runLocal({ t: 'up', id, seq: 0, buf: chunk });
       },
       digest: async () => {
+        if (closed) throw new Error('MD5: the hash stream has ended');
         closed = true;
         const r = this.runLocal({ t: 'dig', id, seq: 0 });
         return { md5: r?.md5 ?? '', etags: r?.etags ?? [] };

@@ -199,10 +199,11 @@ async function downloadOne(
     }
     etagHasher?.update(chunk);
   };
-  // Ranged downloads hash on an MD5 worker (the pool's buffers are shared with it).
+  // Ranged downloads hash through the MD5 pool: on a worker (the pool's
+  // buffers are shared with it), or in-thread with hashThreads: 0.
   let stream: HashStream | undefined;
-  const offThread =
-    ranged && ctx.large.hashes.offThread
+  const pooled =
+    ranged
       ? {
           update: (chunk: Buffer): Promise<void> => (stream ??= ctx.large.hashes.stream(etagSizes())).update(chunk),
           digest: async (): Promise<string> => {
@@ -224,7 +225,7 @@ async function downloadOne(
           counted += n;
           hooks.onBytes(n);
         },
-        ...(offThread !== undefined ? { hash: offThread } : parts !== undefined ? { onChunk } : {}),
+        ...(pooled !== undefined ? { hash: pooled } : parts !== undefined ? { onChunk } : {}),
       },
       async (bytes, md5, tempPath) => {
         const meta = ref.value ?? info;
