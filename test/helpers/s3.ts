@@ -40,6 +40,7 @@
 // For S3 semantics s3rver lacks (conditional writes, real multipart ETags,
 // multipart abort), use a strict in-memory test double and aws-sdk-client-mock.
 
+import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 
 import {
@@ -145,4 +146,30 @@ export async function getObjectBytes(client: S3Client, bucket: string, key: stri
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   if (!response.Body) throw new Error(`GetObject ${bucket}/${key} returned no body`);
   return Buffer.from(await response.Body.transformToByteArray());
+}
+
+/**
+ * Flip `mask` into byte `index` of every ranged GetObject body whose range
+ * starts at `start` (every attempt, retries included). Returns a counter of
+ * the bodies damaged.
+ */
+export function damageRangeFrom(client: S3Client, start: number, index: number, mask: number): { count: number } {
+  const damaged = { count: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      const input = args.input as { Range?: string };
+      if (context.commandName === 'GetObjectCommand' && input.Range?.startsWith(`bytes=${start}-`)) {
+        const chunks: Buffer[] = [];
+        for await (const c of (out.output as { Body: AsyncIterable<Buffer> }).Body) chunks.push(c);
+        const buf = Buffer.concat(chunks);
+        buf[index] = (buf[index] ?? 0) ^ mask;
+        damaged.count++;
+        (out.output as { Body: unknown }).Body = Readable.from([buf]);
+      }
+      return out;
+    },
+    { step: 'initialize', name: `damage-range-${start}` },
+  );
+  return damaged;
 }

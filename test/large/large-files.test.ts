@@ -9,7 +9,7 @@ import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { recordCommands } from '../helpers/commands.js';
-import { getObjectBytes } from '../helpers/s3.js';
+import { damageRangeFrom, getObjectBytes } from '../helpers/s3.js';
 import { fixture, md5Base64, tempDir } from '../helpers/sync-fixture.js';
 
 const MiB = 1024 * 1024;
@@ -76,29 +76,11 @@ describe('large files (s3rver)', () => {
     const dest = await tempDir();
     await writeFile(path.join(dest, 'f.bin'), 'old content');
     // Damage the second range's bytes on every attempt (the whole-file MD5 catches it; each attempt re-downloads).
-    let damaged = 0;
-    f.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        const input = args.input as { Range?: string };
-        if (context.commandName === 'GetObjectCommand' && input.Range?.startsWith(`bytes=${5 * MiB}-`)) {
-          const body = (out.output as { Body: AsyncIterable<Buffer> }).Body;
-          const chunks: Buffer[] = [];
-          for await (const c of body) chunks.push(c);
-          const buf = Buffer.concat(chunks);
-          buf[100] = (buf[100] ?? 0) ^ 0xff;
-          damaged++;
-          const { Readable } = await import('node:stream');
-          (out.output as { Body: unknown }).Body = Readable.from([buf]);
-        }
-        return out;
-      },
-      { step: 'initialize', name: 'flip-a-byte' },
-    );
+    const damaged = damageRangeFrom(f.client, 5 * MiB, 100, 0xff);
     const result = await f.sync({ workspaceDir: dest, ...large, overwriteLocalChanges: true }).pull();
     expect(result.success).toBe(false);
     expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'f.bin', code: 'INTEGRITY' })]);
-    expect(damaged).toBe(3); // maxAttempts: the whole download was tried three times
+    expect(damaged.count).toBe(3); // maxAttempts: the whole download was tried three times
     expect(await readFile(path.join(dest, 'f.bin'), 'utf8')).toBe('old content');
     expect((await readFile(path.join(dest, 'f.bin'))).length).toBe(11);
   });

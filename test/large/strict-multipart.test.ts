@@ -10,6 +10,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { S3WorkspaceSync, SyncAbortedError, silentLogger, type SyncLogger } from '../../src/index.js';
 import { startStrictS3, type StrictS3 } from '../helpers/strict-s3.js';
+import { damageRangeFrom } from '../helpers/s3.js';
 import { tempDir } from '../helpers/sync-fixture.js';
 
 const MiB = 1024 * 1024;
@@ -44,6 +45,15 @@ function setup(extra: Record<string, unknown> = {}) {
   return { bucket, client, sync, pending };
 }
 
+/** A fresh instance (no state) holding the same bytes recognises them: no GetObject. */
+async function expectRecognised(sync: (ws: string, more?: Record<string, unknown>) => S3WorkspaceSync, name: string, data: Buffer): Promise<void> {
+  const copy = await tempDir();
+  await writeFile(path.join(copy, name), data);
+  const gets = server.state.count('GetObject');
+  expect(await sync(copy, { persistState: false }).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
+  expect(server.state.count('GetObject')).toBe(gets);
+}
+
 function multipartEtagOf(data: Buffer, partSize: number): string {
   const digests: Buffer[] = [];
   for (let o = 0; o < data.length; o += partSize) digests.push(createHash('md5').update(data.subarray(o, o + partSize)).digest());
@@ -67,11 +77,7 @@ describe('multipart uploads (strict double)', () => {
     expect(await sync(dest).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
     expect((await readFile(path.join(dest, 'big.bin'))).equals(data)).toBe(true);
     // a fresh instance (no state) holding the same bytes recognises them by the multipart ETag
-    const copy = await tempDir();
-    await writeFile(path.join(copy, 'big.bin'), data);
-    const gets = server.state.count('GetObject');
-    expect(await sync(copy, { persistState: false }).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
-    expect(server.state.count('GetObject')).toBe(gets);
+    await expectRecognised(sync, 'big.bin', data);
   });
 
   it('an unusual part size is found from the partsize metadata: download verified, identical copy not downloaded', async () => {
@@ -85,11 +91,7 @@ describe('multipart uploads (strict double)', () => {
     const dest = await tempDir();
     expect(await sync(dest).pull()).toMatchObject({ success: true, downloadedFiles: 1 });
     expect((await readFile(path.join(dest, 'odd.bin'))).equals(data)).toBe(true);
-    const copy = await tempDir();
-    await writeFile(path.join(copy, 'odd.bin'), data);
-    const gets = server.state.count('GetObject');
-    expect(await sync(copy, { persistState: false }).pull()).toMatchObject({ success: true, downloadedFiles: 0 });
-    expect(server.state.count('GetObject')).toBe(gets);
+    await expectRecognised(sync, 'odd.bin', data);
   });
 
   it('a damaged range of an object without md5chksum fails on its multipart ETag; the old file survives', async () => {
@@ -100,29 +102,12 @@ describe('multipart uploads (strict double)', () => {
     expect(await sync(ws).push()).toMatchObject({ success: true, uploadedFiles: 1 });
     const dest = await tempDir();
     await writeFile(path.join(dest, 'big.bin'), 'old content');
-    let damaged = 0;
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        const input = args.input as { Range?: string };
-        if (context.commandName === 'GetObjectCommand' && input.Range?.startsWith(`bytes=${5 * MiB}-`)) {
-          const chunks: Buffer[] = [];
-          for await (const c of (out.output as { Body: AsyncIterable<Buffer> }).Body) chunks.push(c);
-          const buf = Buffer.concat(chunks);
-          buf[7] = (buf[7] ?? 0) ^ 0x01;
-          damaged++;
-          const { Readable } = await import('node:stream');
-          (out.output as { Body: unknown }).Body = Readable.from([buf]);
-        }
-        return out;
-      },
-      { step: 'initialize', name: 'flip-a-bit' },
-    );
+    const damaged = damageRangeFrom(client, 5 * MiB, 7, 0x01);
     const result = await sync(dest, { overwriteLocalChanges: true }).pull();
     expect(result.success).toBe(false);
     expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'big.bin', code: 'INTEGRITY' })]);
     expect(result.failedFiles[0]?.error).toMatch(/multipart ETag/);
-    expect(damaged).toBe(3);
+    expect(damaged.count).toBe(3);
     expect(await readFile(path.join(dest, 'big.bin'), 'utf8')).toBe('old content');
   });
 
