@@ -43,7 +43,11 @@ import {
 } from './options.js';
 import type { ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
-import { StateFile } from './state/StateFile.js';
+import { StateFile, type StateOrigin } from './state/StateFile.js';
+import { createRemoteId, readRemoteId, workspaceIdKey } from './state/remote-identity.js';
+import { endpointLabel } from './storage/endpoint.js';
+import { RecoveryArea } from './local/RecoveryArea.js';
+import { CHANGED_DURING_SYNC } from './local/WorkspaceWriter.js';
 import { SYNCIGNORE_FILE, SyncIgnoreFilter } from './SyncIgnoreFilter.js';
 import {
   runDownloads,
@@ -97,6 +101,15 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private backgroundPaths: PathTracker | undefined;
   private pullComplete = false;
   private socketsChecked = false;
+  /** Where the state comes from and goes to (resolved on first use: the endpoint needs the client). */
+  private origin: StateOrigin | undefined;
+  /**
+   * ETag of the bucket's workspace identity object as this instance last saw
+   * it (`null`: none), `undefined` until first looked at.
+   */
+  private remoteId: string | null | undefined;
+  /** The identity recorded in a state file just loaded, not yet compared with the bucket's. */
+  private unverifiedRemoteId: string | null | undefined;
 
   /** @throws {ConfigError} when an option is missing or invalid. */
   constructor(options: S3WorkspaceSyncOptions) {
@@ -264,9 +277,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs);
     const result = newResult(direction, dryRun);
     let root: string | undefined;
+    let listed: number | undefined;
     try {
       const prepared = direction === 'pull' ? await this.preparePull(dryRun, limits, signal) : await this.preparePush(signal);
-      const { plan, scan, treeSize, listed } = prepared;
+      const { plan, scan, treeSize } = prepared;
+      listed = prepared.listed;
       root = prepared.root;
       result.hashedFiles = prepared.hashed;
       plan.transfers = orderByPriority(plan.transfers, priority);
@@ -284,6 +299,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
       await this.checkSockets();
       if (root === undefined) throw new Error('internal: only a dry-run pull has no workspace');
+      await this.ensureRemoteId(direction, listed, signal);
       if (direction === 'pull') await this.executePull(root, plan, scan, result, started, signal, paths);
       else await this.executePush(root, plan, scan, result, started, signal);
       if (signal?.aborted) throw signal.reason;
@@ -317,6 +333,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const root = await this.prepareRoot(!dryRun, dryRun);
     if (root !== undefined) await this.loadState(root);
     const listed = await this.listAll(signal);
+    const idKey = workspaceIdKey(prefix);
+    this.checkRemoteId(listed.find((o) => o.key === idKey)?.etag ?? null);
+    const idIndex = listed.findIndex((o) => o.key === idKey);
+    if (idIndex >= 0) listed.splice(idIndex, 1); // the library's own object: not part of the workspace
     const filter = await this.loadFilter(root, listed, signal);
     const scan = root === undefined ? emptyScan() : await this.scan(root, filter, signal);
     const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
@@ -338,6 +358,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const { prefix } = this.options;
     const root = (await this.prepareRoot(false)) as string;
     await this.loadState(root);
+    if (this.hasSnapshot && (this.unverifiedRemoteId !== undefined || this.remoteId === undefined)) {
+      // A snapshot not yet checked against this bucket (loaded from disk): one HEAD.
+      this.checkRemoteId(await readRemoteId(this.store, prefix, signal));
+    }
     const filter = await this.localFilter(root);
     const scan = await this.scan(root, filter, signal);
     let remote = new Map<string, RemoteObject>();
@@ -345,8 +369,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     if (!this.hasSnapshot) {
       // No snapshot: list once so identical objects are not uploaded again.
       const objects = await this.listAll(signal);
-      listed = objects.length;
-      remote = classifyRemote(objects, prefix, (p) => filter.ignores(p)).remote;
+      const idKey = workspaceIdKey(prefix);
+      this.checkRemoteId(objects.find((o) => o.key === idKey)?.etag ?? null);
+      const own = objects.filter((o) => o.key !== idKey);
+      listed = own.length;
+      remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
     }
     const input = this.planInput(scan, remote, (p) => filter.ignores(p));
     const needs = pushNeeds(input);
@@ -366,7 +393,24 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     paths: PathTracker | undefined,
   ): Promise<void> {
     await this.removeTempFiles(root, scan);
-    const writer = new WorkspaceWriter(root);
+    const recovery = new RecoveryArea(root);
+    const writer = new WorkspaceWriter(root, recovery);
+    try {
+      await this.executePullWith(writer, plan, result, statFloor, signal, paths);
+    } finally {
+      recovery.prune();
+      this.reportMovedAside(recovery, result);
+    }
+  }
+
+  private async executePullWith(
+    writer: WorkspaceWriter,
+    plan: Plan,
+    result: SyncResult,
+    statFloor: number,
+    signal: AbortSignal | undefined,
+    paths: PathTracker | undefined,
+  ): Promise<void> {
     const downloads = new ProgressTracker('download', plan.transfers.length, plan.transferBytes, this.emitter());
     await runDownloads(
       plan.transfers,
@@ -450,21 +494,98 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   // ---------------------------------------------------------------- state
 
-  /** Once per instance, before its first sync: take over the persisted snapshot, when there is one to trust. */
+  /**
+   * Once per instance, before its first sync: take over the persisted
+   * snapshot, when there is one to trust for this workspace and origin. Its
+   * remote identity is checked against the bucket before it is used (see
+   * {@link checkRemoteId}).
+   */
   private async loadState(root: string): Promise<void> {
     if (this.stateLoaded || this.stateFile === undefined) return;
     this.stateLoaded = true;
-    const loaded = await this.stateFile.load(root);
+    const loaded = await this.stateFile.load(root, await this.stateOrigin());
     if (loaded === undefined) return;
     for (const [path, entry] of loaded.snapshot) this.snapshot.set(path, entry);
     this.hasSnapshot = loaded.synced;
+    this.unverifiedRemoteId = loaded.remoteId;
     this.options.logger.debug(`Loaded the sync state of ${loaded.snapshot.size} file(s) from ${this.stateFile.path}`);
   }
 
   private async saveState(root: string): Promise<void> {
     if (this.stateFile === undefined || !this.stateDirty) return;
     this.stateDirty = false;
-    await this.stateFile.save(root, { synced: this.hasSnapshot, snapshot: this.snapshot });
+    await this.stateFile.save(root, await this.stateOrigin(), {
+      synced: this.hasSnapshot,
+      snapshot: this.snapshot,
+      remoteId: this.remoteId ?? null,
+    });
+  }
+
+  private async stateOrigin(): Promise<StateOrigin> {
+    this.origin ??= {
+      endpoint: await endpointLabel(this.options.client),
+      bucket: this.options.bucket,
+      prefix: this.options.prefix,
+      owner: this.options.expectedBucketOwner ?? null,
+    };
+    return this.origin;
+  }
+
+  /**
+   * Compare the bucket's workspace identity (`current`: its ETag, or `null`)
+   * with what the snapshot was made against: the identity recorded in a state
+   * file just loaded, or the one this instance saw before. When they differ —
+   * a re-created bucket, another server, a wiped prefix — the snapshot proves
+   * nothing about this bucket: it is dropped, as if there were no state.
+   */
+  private checkRemoteId(current: string | null): void {
+    const loaded = this.unverifiedRemoteId;
+    this.unverifiedRemoteId = undefined;
+    const known = loaded !== undefined ? loaded : this.remoteId;
+    // One seen for the first time in this process (no state loaded, or none recorded and none yet) is adopted.
+    const mismatch = loaded !== undefined ? loaded !== current : known !== undefined && known !== null && known !== current;
+    this.remoteId = current;
+    if (!mismatch || (this.snapshot.size === 0 && !this.hasSnapshot)) return;
+    this.options.logger.warn(
+      `Not trusting the sync state for ${this.location()}: the bucket's workspace identity ` +
+        `(${escapeForLog(this.options.prefix)}${'.s3-workspace-sync/workspace-id'}) is ${current === null ? 'missing' : 'different'} ` +
+        '(a re-created bucket, another server, or a wiped prefix). Files will be re-hashed; a pull moves local files it cannot ' +
+        'prove were synced into the recovery area, and a push compares with a listing and deletes nothing.',
+    );
+    this.snapshot.clear();
+    this.hasSnapshot = false;
+    this.stateDirty = true;
+  }
+
+  /**
+   * Give the remote workspace an identity when it has none: always on push;
+   * on pull only when the prefix holds something (a mistyped prefix stays
+   * empty). Best effort: without it, states are bound to endpoint, bucket and
+   * prefix only.
+   */
+  private async ensureRemoteId(direction: 'pull' | 'push', listed: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+    if (this.remoteId !== null) return;
+    if (direction === 'pull' && (listed ?? 0) === 0) return;
+    try {
+      this.remoteId = await createRemoteId(this.store, this.options.prefix, signal);
+      this.stateDirty = true;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const log = direction === 'push' ? this.options.logger.warn : this.options.logger.debug;
+      log.call(this.options.logger, `Could not create the workspace identity object under ${this.location()}: ${messageOf(error)}`);
+    }
+  }
+
+  /** Files the pull moved into the recovery area: in the result and, once, in the log. */
+  private reportMovedAside(recovery: RecoveryArea, result: SyncResult): void {
+    if (recovery.moved.length === 0) return;
+    result.movedAside.push(...recovery.moved);
+    const shown = recovery.moved.slice(0, 5).map((m) => escapeForLog(m.path));
+    const more = recovery.moved.length > shown.length ? ` and ${recovery.moved.length - shown.length} more` : '';
+    this.options.logger.warn(
+      `Moved ${recovery.moved.length} local file(s) that could not be proven to be in the bucket into ${recovery.dir} ` +
+        `before replacing or deleting them: ${shown.join(', ')}${more}. Nothing was lost; delete that folder once you have checked it.`,
+    );
   }
 
   /**
@@ -687,6 +808,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       if (s.reason.startsWith('unreadable')) {
         const code = s.reason.split(': ')[1] ?? 'EACCES';
         addFailure(result, s.path, new LocalFileError(code, s.path, `Cannot read "${s.path}" (${code}); its changes are not synced`));
+      } else if (plan.direction === 'push' && s.reason.startsWith('invalid-name')) {
+        // Not in the bucket and never will be: the push did not persist the workspace.
+        addFailure(result, s.path, new LocalFileError('INVALID_NAME', s.path, `Cannot store "${s.path}" as an object (${s.reason}); it is not in the bucket`));
       } else {
         result.skippedFiles.push(s);
       }
@@ -694,7 +818,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     result.skippedFiles.push(...plan.skipped, ...plan.kept);
     result.keptLocal.push(...plan.kept);
     for (const b of plan.blocked) {
-      addFailure(result, b.path, new LocalFileError(b.code, b.path, `Cannot write "${b.path}": ${b.reason}`));
+      if (plan.direction === 'push') {
+        addFailure(result, b.path, new LocalFileError(b.code, b.path, `Cannot store "${b.path}" as an object (${b.reason}); it is not in the bucket`));
+      } else {
+        addFailure(result, b.path, new LocalFileError(b.code, b.path, `Cannot write "${b.path}": ${b.reason}`));
+      }
     }
     this.options.logger.debug(
       `Plan ${plan.direction}: ${plan.transfers.length} transfers (${plan.transferBytes} bytes), ` +
@@ -722,8 +850,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
-        const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
-        paths?.settled(path, failed);
+        if (isChangedDuringSync(error)) {
+          keepLocal(result, path, 'changed-during-sync');
+          paths?.settled(path);
+        } else {
+          const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
+          paths?.settled(path, failed);
+        }
         tracker.fileDone(path);
       },
     };
@@ -750,7 +883,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     paths?: PathTracker,
   ): Promise<void> {
     if (plan.deletions.length === 0 || signal?.aborted) return;
-    if (result.failedFiles.length > 0) {
+    // Files that cannot be stored at all (invalid names, too large) fail the sync but do not hold back other deletions.
+    if (result.failedFiles.some((f) => f.code === undefined || !UNSTORABLE.has(f.code))) {
       for (const d of plan.deletions) result.skippedFiles.push({ path: d.path, reason: 'not-deleted: a transfer failed in this sync' });
       return;
     }
@@ -764,8 +898,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return;
-        const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
-        paths?.settled(path, failed);
+        if (isChangedDuringSync(error)) {
+          keepLocal(result, path, 'changed-during-sync');
+          paths?.settled(path);
+        } else {
+          const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
+          paths?.settled(path, failed);
+        }
         tracker.fileDone(path);
       },
     });
@@ -838,6 +977,7 @@ function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResult {
     duration: 0,
     hashedFiles: 0,
     keptLocal: [],
+    movedAside: [],
     dryRun,
     plan: {
       direction,
@@ -890,8 +1030,14 @@ function emptyScan(): ScanResult {
 function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefined): SyncPlan {
   const report: SyncPlan = {
     direction: plan.direction,
-    transfers: plan.transfers.map((t) => ({ path: t.path, key: t.key, size: t.size, reason: t.reason })),
-    deletions: plan.deletions.map((d) => ({ path: d.path, key: d.key, reason: d.reason })),
+    transfers: plan.transfers.map((t) => ({
+      path: t.path,
+      key: t.key,
+      size: t.size,
+      reason: t.reason,
+      movesAside: t.local !== undefined && t.proven !== true,
+    })),
+    deletions: plan.deletions.map((d) => ({ path: d.path, key: d.key, reason: d.reason, movesAside: d.local !== undefined && d.proven !== true })),
     skipped: [...result.skippedFiles],
     keptLocal: [...plan.kept],
     failures: [...result.failedFiles],
@@ -920,6 +1066,19 @@ function combineSignals(
   handle.unref?.();
   const signal = user === undefined ? timer.signal : AbortSignal.any([user, timer.signal]);
   return { signal, timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
+}
+
+/** Failure codes of files a push cannot store as objects. */
+const UNSTORABLE = new Set(['INVALID_NAME', 'TOO_LARGE']);
+
+function isChangedDuringSync(error: unknown): boolean {
+  return error instanceof LocalFileError && error.code === CHANGED_DURING_SYNC;
+}
+
+function keepLocal(result: SyncResult, path: string, reason: string): void {
+  const kept = { path, reason };
+  result.keptLocal.push(kept);
+  result.skippedFiles.push(kept);
 }
 
 function addFailure(result: SyncResult, path: string, error: unknown): FailedFile {

@@ -15,6 +15,8 @@ export type {
   SyncPlan,
   PlannedTransfer,
   PlannedDeletion,
+  MovedAside,
+  MovedAsideReason,
 } from './types.js';
 export {
   SyncError,

@@ -1,3 +1,7 @@
+import type { MovedAside } from './local/RecoveryArea.js';
+
+export type { MovedAside, MovedAsideReason } from './local/RecoveryArea.js';
+
 /** One file the sync did not act on, and why. */
 export interface SkippedFile {
   /** Workspace-relative POSIX path (or the object key, for keys that are not valid paths). */
@@ -24,6 +28,11 @@ export interface PlannedTransfer {
   size: number;
   /** `new`, `changed`, or (pull) `missing-locally`. */
   reason: 'new' | 'changed' | 'missing-locally';
+  /**
+   * Pull: the local file this download replaces cannot be proven to be in the
+   * bucket, so it is moved into the recovery area first (see `movedAside`).
+   */
+  movesAside: boolean;
 }
 
 /** One local file (pull) or object (push) a sync would delete. */
@@ -32,6 +41,8 @@ export interface PlannedDeletion {
   key: string;
   /** `not-in-remote` (fresh pull mirrors), `deleted-remotely` (pull), `deleted-locally` (push). */
   reason: 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
+  /** Pull: the file cannot be proven to be in the bucket, so it is moved into the recovery area instead of deleted. */
+  movesAside: boolean;
 }
 
 /**
@@ -83,8 +94,20 @@ export interface SyncResult {
    * they were uploaded are not counted.
    */
   hashedFiles: number;
-  /** Pull: local files kept (not overwritten, not deleted) because they changed locally since the last sync. Also listed in `skippedFiles`. */
+  /**
+   * Pull: local files kept in place (not overwritten, not deleted): changed
+   * locally since the last sync (`modified-locally`, `created-locally`), or
+   * while this pull ran (`changed-during-sync`). Also listed in `skippedFiles`.
+   */
   keptLocal: SkippedFile[];
+  /**
+   * Pull: local files that could not be proven to be in the bucket (no state,
+   * a state that cannot be trusted, a file the state does not cover), moved
+   * into the recovery area (`<workspace>/.s3-workspace-sync/recovered/<time>/`)
+   * before the pull replaced or deleted them. Nothing in it is ever deleted
+   * by the library.
+   */
+  movedAside: MovedAside[];
   /** `true` when this was a dry run: nothing was changed, `plan` says what would have been. */
   dryRun: boolean;
   /** The plan this sync computed and followed. */

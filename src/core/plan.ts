@@ -85,6 +85,18 @@ export interface Transfer {
   /** Push: the file's mtime when planned (a planned MD5 holds only while it is unchanged). */
   mtimeMs?: number | undefined;
   reason: TransferReason;
+  /**
+   * Pull: the local file this download replaces, as scanned (`undefined`: the
+   * path was free). Anything else found there when the download lands was
+   * written during the sync and is kept.
+   */
+  local?: LocalFile | undefined;
+  /**
+   * Pull: the replaced file's content is proven to be what the last sync
+   * recorded (so the bucket had it). An unproven file is moved into the
+   * recovery area instead of being overwritten.
+   */
+  proven?: boolean | undefined;
 }
 
 /** A local file (pull) or an object (push) to delete. */
@@ -92,6 +104,10 @@ export interface Deletion {
   path: string;
   key: string;
   reason: DeletionReason;
+  /** Pull: the local file as scanned (a file changed since is kept). */
+  local?: LocalFile | undefined;
+  /** Pull: proven in sync (see {@link Transfer.proven}); an unproven file is moved into the recovery area, never deleted. */
+  proven?: boolean | undefined;
 }
 
 /** A path that is already identical on both sides: only the snapshot is refreshed. */
@@ -111,8 +127,9 @@ export interface Plan {
   /** Local files kept although the remote side differs or lacks them (possible unpushed work). */
   kept: SkippedFile[];
   /**
-   * Files that cannot be synced because something else occupies the path on
-   * the other side (a local directory or symlink where the bucket has a file).
+   * Files that cannot be synced: something else occupies the path on the
+   * other side (a local directory or symlink where the bucket has a file), or
+   * (push) the file cannot be stored as an object (key too long, too large).
    * They are failures: the two sides do not match.
    */
   blocked: Array<SkippedFile & { code: string }>;
@@ -145,6 +162,9 @@ export interface PlanInput {
 }
 
 const MD5_HEX = /^[0-9a-f]{32}$/;
+
+/** S3's largest object (5 TiB). */
+export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 /** Strip quotes from an ETag. */
 export function unquoteEtag(etag: string | undefined): string {
@@ -256,37 +276,49 @@ export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[];
       if (remote && remote.md5 === undefined && snap?.etag !== remote.etag && local.size === remote.size) head.push(path);
       continue;
     }
-    if (remote === undefined) {
-      // Deleted remotely: hash only to tell "modified locally" from "touched".
-      if (input.hasSnapshot && snap !== undefined) hash.push(path);
-      continue;
-    }
-    if (remote.size === local.size) {
+    if (remote !== undefined && remote.size === local.size) {
+      // Maybe identical: the hash decides (and proves the file, when the snapshot knows it).
       hash.push(path);
       if (remote.md5 === undefined) head.push(path);
-    } else if (input.hasSnapshot && snap !== undefined) {
+    } else if (snap !== undefined) {
+      // Deleted or changed remotely: hash only to tell "as last synced" (proven) from "modified locally".
       hash.push(path);
     }
   }
   return { hash, head };
 }
 
-/** Plan a pull: the bucket is the source of truth, unpushed local work is kept. */
+/**
+ * Plan a pull: the bucket is the source of truth, and no local file is
+ * destroyed unless it is proven to be what the last sync recorded.
+ *
+ * A local file is *proven* when the snapshot has an entry for it and either
+ * its stat matches the entry or its MD5 equals the entry's: its content was
+ * in the bucket at the last sync. A proven file that differs from the bucket
+ * is overwritten or deleted. An unproven one (no snapshot, a file the
+ * snapshot does not cover, one modified since) is:
+ * - kept in place when the instance has synced before (unpushed work),
+ *   unless `overwriteLocalChanges`;
+ * - otherwise replaced too, but moved into the recovery area first (the
+ *   transfer or deletion carries `proven: false`), so the workspace mirrors
+ *   the bucket and nothing is lost.
+ */
 export function planPull(input: PlanInput): Plan {
   const plan = emptyPlan('pull');
   const md5Of = (local: LocalFile): string | undefined => {
     const snap = input.snapshot.get(local.path);
     return statMatches(local, snap) ? snap?.md5 : input.localMd5.get(local.path);
   };
-  /** Local content differs from what this instance last synced (or it never synced it). */
-  const changedLocally = (local: LocalFile): boolean => {
-    if (!input.hasSnapshot || input.overwriteLocalChanges === true) return false;
+  const proven = (local: LocalFile): boolean => {
     const snap = input.snapshot.get(local.path);
-    if (snap === undefined) return true;
-    if (statMatches(local, snap)) return false;
+    if (snap === undefined) return false;
+    if (statMatches(local, snap)) return true;
     const md5 = input.localMd5.get(local.path);
-    return md5 === undefined || md5 !== snap.md5;
+    return md5 !== undefined && md5 === snap.md5;
   };
+  /** Unproven files stay where they are (instead of moving aside) for an instance that has synced. */
+  const keepInPlace = input.hasSnapshot && input.overwriteLocalChanges !== true;
+  const keptReason = (path: string): string => (input.snapshot.has(path) ? 'modified-locally' : 'created-locally');
 
   for (const remote of input.remote.values()) {
     const { path } = remote;
@@ -317,11 +349,12 @@ export function planPull(input: PlanInput): Plan {
       plan.unchanged.push({ path, md5: localMd5, etag: remote.etag, local });
       continue;
     }
-    if (changedLocally(local)) {
-      plan.kept.push({ path, reason: input.snapshot.has(path) ? 'modified-locally' : 'created-locally' });
+    const isProven = proven(local);
+    if (!isProven && keepInPlace) {
+      plan.kept.push({ path, reason: keptReason(path) });
       continue;
     }
-    addTransfer(plan, remote, 'changed');
+    addTransfer(plan, remote, 'changed', local, isProven);
   }
 
   for (const local of input.local.values()) {
@@ -330,12 +363,13 @@ export function planPull(input: PlanInput): Plan {
       plan.skipped.push({ path: local.path, reason: 'not-deleted: the key exists remotely but cannot be synced' });
       continue;
     }
-    if (!input.hasSnapshot) {
-      plan.deletions.push({ path: local.path, key: input.prefix + local.path, reason: 'not-in-remote' });
-    } else if (changedLocally(local)) {
-      plan.kept.push({ path: local.path, reason: input.snapshot.has(local.path) ? 'modified-locally' : 'created-locally' });
+    const key = input.prefix + local.path;
+    if (proven(local)) {
+      plan.deletions.push({ path: local.path, key, reason: 'deleted-remotely', local, proven: true });
+    } else if (keepInPlace) {
+      plan.kept.push({ path: local.path, reason: keptReason(local.path) });
     } else {
-      plan.deletions.push({ path: local.path, key: input.prefix + local.path, reason: 'deleted-remotely' });
+      plan.deletions.push({ path: local.path, key, reason: 'not-in-remote', local, proven: false });
     }
   }
   return plan;
@@ -375,8 +409,13 @@ export function planPush(input: PlanInput): Plan {
   for (const local of input.local.values()) {
     const { path } = local;
     const key = input.prefix + path;
+    // Files that cannot be stored are failures, not skips: the bucket would not hold them.
     if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-      plan.skipped.push({ path, reason: `invalid-name: the key would be longer than ${MAX_KEY_BYTES} bytes` });
+      plan.blocked.push({ path, reason: `invalid-name: the key would be longer than ${MAX_KEY_BYTES} bytes`, code: 'INVALID_NAME' });
+      continue;
+    }
+    if (local.size > MAX_OBJECT_BYTES) {
+      plan.blocked.push({ path, reason: `too-large: ${local.size} bytes, more than an S3 object can hold (5 TiB)`, code: 'TOO_LARGE' });
       continue;
     }
     const snap = input.snapshot.get(path);
@@ -419,8 +458,13 @@ function emptyPlan(direction: 'pull' | 'push'): Plan {
   return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], transferBytes: 0 };
 }
 
-function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason): void {
-  plan.transfers.push({ path: remote.path, key: remote.key, size: remote.size, md5: remote.md5, etag: remote.etag, reason });
+function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, local?: LocalFile, proven?: boolean): void {
+  const t: Transfer = { path: remote.path, key: remote.key, size: remote.size, md5: remote.md5, etag: remote.etag, reason };
+  if (local !== undefined) {
+    t.local = local;
+    t.proven = proven === true;
+  }
+  plan.transfers.push(t);
   plan.transferBytes += remote.size;
 }
 

@@ -1,10 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, futimesSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { lstat, mkdir, open, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { LocalFile } from '../core/plan.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
 import { assertRealParent } from './path-guard.js';
+import type { RecoveryArea } from './RecoveryArea.js';
+
+/**
+ * What a pull expects at a path it writes or deletes, from its plan: the
+ * local file it scanned there (`undefined`: none), and whether that file is
+ * proven to be what the last sync recorded.
+ */
+export interface Expected {
+  local: LocalFile | undefined;
+  proven: boolean;
+}
+
+/** Code of the error raised when a path changed locally between the scan and the write or deletion: it is kept. */
+export const CHANGED_DURING_SYNC = 'CHANGED_DURING_SYNC';
 
 /** Options of {@link WorkspaceWriter.writeAtomic}. */
 export interface WriteOptions {
@@ -20,6 +35,14 @@ export interface WriteOptions {
    * once both are done.
    */
   hash?: { update(chunk: Buffer): Promise<void>; digest(): Promise<string> } | undefined;
+  /**
+   * What the plan expects at the path. With it, the file never lands over
+   * anything else: a path that was free is taken without replacing (a file
+   * created there meanwhile is kept), a file that changed since the scan is
+   * kept, and the replaced file goes through the recovery area (kept there
+   * unless proven). Without it, the rename replaces whatever is there.
+   */
+  expected?: Expected | undefined;
 }
 
 /**
@@ -30,7 +53,11 @@ export interface WriteOptions {
 export class WorkspaceWriter {
   private readonly dirs = new Map<string, Promise<void>>();
 
-  constructor(readonly root: string) {}
+  /** @param recovery where replaced or deleted files go first (needed for `expected` and for deletions with an expectation). */
+  constructor(
+    readonly root: string,
+    private readonly recovery?: RecoveryArea,
+  ) {}
 
   /** Directories checked or created in this sync (a synchronous view of `dirs`' fulfilled entries). */
   private readonly ready = new Set<string>();
@@ -148,10 +175,7 @@ export class WorkspaceWriter {
       const md5 = offThread !== undefined ? await offThread.digest() : (hash as ReturnType<typeof createHash>).digest('hex');
       await verify(bytes, md5, temp);
       setMtime(fh.fd, typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs);
-      const existing = lstatOrUndefined(target);
-      if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
-      if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
-      await rename(temp, target);
+      this.commit(temp, target, path, options.expected);
       created = undefined;
       const stat = fstatSync(fh.fd); // after the rename, which changes ctime
       return { bytes, md5, stat };
@@ -203,10 +227,7 @@ export class WorkspaceWriter {
       }
       options.onBytes?.(data.length);
       setMtime(fd, typeof options.mtimeMs === 'function' ? options.mtimeMs() : options.mtimeMs);
-      const existing = lstatOrUndefined(target);
-      if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
-      if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
-      renameSync(temp, target);
+      this.commit(temp, target, path, options.expected);
       created = undefined;
       const stat = fstatSync(fd); // after the rename, which changes ctime
       return { bytes: data.length, md5, stat };
@@ -233,10 +254,78 @@ export class WorkspaceWriter {
   }
 
   /**
+   * Put the verified temporary file at `target` (synchronous: a few system
+   * calls). Never replaces a directory or a symlink. With `expected`:
+   * - a path that was free is taken with link(2), which never replaces: a
+   *   file created there since the scan is kept (CHANGED_DURING_SYNC);
+   * - a file that is not exactly the one scanned (size, mtime, ctime, inode)
+   *   is kept (CHANGED_DURING_SYNC);
+   * - otherwise the file is first moved into the recovery area, then the new
+   *   file is linked in; the moved file is removed only when it is proven
+   *   and is still the file scanned, and kept there (and reported) otherwise.
+   * On success the temporary name no longer exists.
+   */
+  private commit(temp: string, target: string, path: string, expected: Expected | undefined): void {
+    const existing = lstatOrUndefined(target);
+    if (existing?.isDirectory()) throw new LocalFileError('EISDIR', path, `"${path}" is a directory locally`);
+    if (existing?.isSymbolicLink()) throw new LocalFileError('SYMLINK_IN_PATH', path, `"${path}" is a symbolic link locally`);
+    if (expected === undefined) {
+      renameSync(temp, target);
+      return;
+    }
+    if (existing === undefined) {
+      placeNoReplace(temp, target, path);
+      return;
+    }
+    if (expected.local === undefined || !sameFile(existing, expected.local)) throw changedDuringSync(path, 'overwritten');
+    const area = this.requireRecovery();
+    let moved: { movedTo: string; stat: Stats } | undefined;
+    try {
+      moved = area.moveAside(path);
+    } catch (error) {
+      // No recovery area (e.g. another filesystem mounted inside the workspace).
+      if (!expected.proven) throw error;
+      renameSync(temp, target); // proven: its content is in the bucket
+      return;
+    }
+    try {
+      placeNoReplace(temp, target, path);
+    } catch (error) {
+      if (moved !== undefined) this.restore(moved.movedTo, target);
+      throw error;
+    } finally {
+      if (moved !== undefined && lstatOrUndefined(moved.movedTo) !== undefined) {
+        if (expected.proven && sameContent(moved.stat, existing)) area.discard(moved.movedTo);
+        else area.keep(path, moved.movedTo, 'differs-from-remote');
+      }
+    }
+  }
+
+  /** Put a moved file back where it was, if the path is still free (best effort). */
+  private restore(movedTo: string, target: string): void {
+    try {
+      linkSync(movedTo, target);
+      unlinkSync(movedTo);
+    } catch {
+      // stays in the recovery area, where it is reported
+    }
+  }
+
+  private requireRecovery(): RecoveryArea {
+    if (this.recovery === undefined) throw new Error('internal: a WorkspaceWriter with expectations needs a recovery area');
+    return this.recovery;
+  }
+
+  /**
    * Delete a regular file (never a directory or what a symlink points to), then
    * remove parent directories this left empty.
+   *
+   * With `expected` (a pull's deletion): a file that changed since the scan
+   * is kept (CHANGED_DURING_SYNC); otherwise it is moved into the recovery
+   * area and removed from there only when proven and still the file scanned.
+   * Returns whether the path was emptied.
    */
-  async removeFile(path: string): Promise<boolean> {
+  async removeFile(path: string, expected?: Expected): Promise<boolean> {
     const abs = join(this.root, path);
     assertRealParent(abs, path);
     const st = await lstat(abs).catch((error: NodeJS.ErrnoException) => {
@@ -245,7 +334,26 @@ export class WorkspaceWriter {
     });
     if (st === undefined) return false;
     if (!st.isFile()) throw new LocalFileError('NOT_A_FILE', path, `"${path}" is not a regular file; not deleting it`);
-    await unlink(abs);
+    if (expected === undefined) {
+      await unlink(abs);
+      return true;
+    }
+    if (expected.local === undefined || !sameFile(st, expected.local)) throw changedDuringSync(path, 'deleted');
+    const area = this.requireRecovery();
+    let moved: { movedTo: string; stat: Stats } | undefined;
+    try {
+      moved = area.moveAside(path);
+    } catch (error) {
+      if (!expected.proven) throw error;
+      const again = lstatOrUndefined(abs);
+      if (again === undefined) return false;
+      if (!sameFile(again, expected.local)) throw changedDuringSync(path, 'deleted');
+      await unlink(abs); // proven: its content is in the bucket
+      return true;
+    }
+    if (moved === undefined) return false;
+    if (expected.proven && sameContent(moved.stat, st)) area.discard(moved.movedTo);
+    else area.keep(path, moved.movedTo, 'not-in-remote');
     return true;
   }
 
@@ -275,6 +383,41 @@ function setMtime(fd: number, mtimeMs: number | undefined): void {
 }
 
 const DONE: Promise<void> = Promise.resolve();
+
+/** The file scanned: same inode, size and timestamps (a write changes mtime and ctime). */
+function sameFile(st: Stats, local: LocalFile): boolean {
+  return st.ino === local.ino && st.size === local.size && st.mtimeMs === local.mtimeMs && st.ctimeMs === local.ctimeMs;
+}
+
+/** The same file before and after a rename (which changes ctime, not content or mtime). */
+function sameContent(after: Stats, before: Stats): boolean {
+  return after.ino === before.ino && after.size === before.size && after.mtimeMs === before.mtimeMs;
+}
+
+function changedDuringSync(path: string, what: 'overwritten' | 'deleted'): LocalFileError {
+  return new LocalFileError(CHANGED_DURING_SYNC, path, `"${path}" changed locally during the sync; kept, not ${what}`);
+}
+
+/**
+ * Give the temporary file its final name without replacing anything:
+ * link(2) fails with EEXIST when the name is taken. Where hard links are not
+ * supported, a check and a rename (a window of microseconds).
+ */
+function placeNoReplace(temp: string, target: string, path: string): void {
+  try {
+    linkSync(temp, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw changedDuringSync(path, 'overwritten');
+    if (lstatOrUndefined(target) !== undefined) throw changedDuringSync(path, 'overwritten');
+    renameSync(temp, target);
+    return;
+  }
+  try {
+    unlinkSync(temp);
+  } catch {
+    // a leftover temporary name: the next pull removes it
+  }
+}
 
 /**
  * Synchronous lstat (a few microseconds; cheaper than a thread-pool round

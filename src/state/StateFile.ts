@@ -4,14 +4,19 @@
  * cold start on a warm `/tmp`, a restarted container — neither re-hashes an
  * unchanged workspace nor lists the bucket to push nothing.
  *
- * One JSON file per (bucket, prefix), written atomically (temp file + rename).
- * It is bound to the workspace directory it describes (real path, device,
- * inode and birth time): a state file from another directory, another target, another format
- * version, or one that does not parse or validate completely is ignored with a
- * warning and never trusted in part.
+ * One JSON file per (bucket, prefix), written atomically (temp file, fsync,
+ * rename, fsync of the directory). It is bound to where it came from, and
+ * trusted only there:
+ * - the workspace directory it describes (real path, device, inode and birth time);
+ * - the remote side: endpoint, bucket, prefix, expected bucket owner, and the
+ *   identity of the remote workspace (the ETag of the identity object the
+ *   library keeps in the prefix; checked against the bucket by the caller).
+ * A state file from another directory or origin, another format version, or
+ * one that does not parse or validate completely is ignored with a warning
+ * and never trusted in part. A save that fails leaves no state at all.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Snapshot, SnapshotEntry } from '../core/plan.js';
 import { storagePathProblem } from '../core/paths.js';
@@ -19,16 +24,28 @@ import { messageOf } from '../errors.js';
 import type { SyncLogger } from '../types.js';
 
 const FORMAT = 's3-workspace-sync/state';
-const VERSION = 1;
+const VERSION = 2;
 /** A state file larger than this is not read (a workspace of millions of files would need more; it then re-hashes). */
 const MAX_STATE_BYTES = 512 * 1024 * 1024;
 const MD5_HEX = /^[0-9a-f]{32}$/;
+
+/** Where the remote side of a state is. */
+export interface StateOrigin {
+  /** The client's endpoint (`https://host:port/path`), or `aws` for AWS's own endpoints. */
+  endpoint: string;
+  bucket: string;
+  prefix: string;
+  /** `expectedBucketOwner`, when configured. */
+  owner: string | null;
+}
 
 /** What a sync needs back from the state file. */
 export interface LoadedState {
   /** Whether the instance that saved it had completed a sync (a fresh instance mirrors the bucket on pull). */
   synced: boolean;
   snapshot: Snapshot;
+  /** ETag of the remote workspace's identity object when the state was saved (`null`: it had none). */
+  remoteId: string | null;
 }
 
 /** One entry on disk: [size, mtimeMs, ctimeMs, ino, md5, etag | null, racy (0|1)]. */
@@ -37,8 +54,7 @@ type Row = [number, number, number, number, string, string | null, number];
 interface StateDocument {
   format: string;
   version: number;
-  bucket: string;
-  prefix: string;
+  origin: StateOrigin & { remoteId: string | null };
   workspace: { path: string; dev: number; ino: number; birthtimeMs: number };
   synced: boolean;
   savedAtMs: number;
@@ -51,8 +67,8 @@ export class StateFile {
 
   constructor(
     private readonly dir: string,
-    private readonly bucket: string,
-    private readonly prefix: string,
+    bucket: string,
+    prefix: string,
     private readonly logger: SyncLogger,
   ) {
     const id = createHash('sha256').update(`${bucket}\0${prefix}`).digest('hex').slice(0, 16);
@@ -60,22 +76,22 @@ export class StateFile {
   }
 
   /**
-   * The saved state for the workspace at `root` (its real path), or
-   * `undefined` when there is none or it cannot be trusted (with a warning).
+   * The saved state for the workspace at `root` (its real path) and `origin`,
+   * or `undefined` when there is none or it cannot be trusted (with a warning).
    */
-  async load(root: string): Promise<LoadedState | undefined> {
+  async load(root: string, origin: StateOrigin): Promise<LoadedState | undefined> {
     await this.removeLeftoverTemps();
     let text: string;
     try {
       const st = await stat(this.path);
       if (st.size > MAX_STATE_BYTES) {
-        this.logger.warn(`Ignoring the sync state file ${this.path}: larger than ${MAX_STATE_BYTES} bytes`);
+        this.logger.warn(`Ignoring the sync state file ${this.path}: larger than ${MAX_STATE_BYTES} bytes; ${CONSEQUENCE}`);
         return undefined;
       }
       text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.logger.warn(`Ignoring the sync state file ${this.path}: ${messageOf(error)}`);
+        this.logger.warn(`Ignoring the sync state file ${this.path}: ${messageOf(error)}; ${CONSEQUENCE}`);
       }
       return undefined;
     }
@@ -85,21 +101,25 @@ export class StateFile {
     } catch {
       return undefined;
     }
-    const problem = parseState(text, { bucket: this.bucket, prefix: this.prefix, root, ...pick(identity) });
-    if (typeof problem === 'string') {
-      this.logger.warn(`Ignoring the sync state file ${this.path}: ${problem}; files will be re-hashed`);
+    const parsed = parseState(text, { origin, root, ...pick(identity) });
+    if (typeof parsed === 'string') {
+      this.logger.warn(`Ignoring the sync state file ${this.path}: ${parsed}; ${CONSEQUENCE}`);
       return undefined;
     }
-    return problem;
+    return parsed;
   }
 
   /**
-   * Write the state atomically. A failure is logged, never thrown (the sync
-   * itself succeeded), and the previous file is removed so that stale state is
-   * never trusted.
+   * Write the state atomically: a new file (mode 0600), flushed to disk,
+   * renamed over the old one, and the directory flushed. A failure is logged,
+   * never thrown (the sync itself succeeded), and the previous file is
+   * removed: a state on disk is always the last one saved completely, or
+   * there is none (then the next process proves nothing and moves aside
+   * rather than deletes).
    */
-  async save(root: string, state: LoadedState): Promise<void> {
+  async save(root: string, origin: StateOrigin, state: LoadedState): Promise<void> {
     const tmp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+    let renamed = false;
     try {
       const identity = await stat(root);
       const entries: Record<string, Row> = Object.create(null) as Record<string, Row>; // a path may be "__proto__"
@@ -109,18 +129,26 @@ export class StateFile {
       const doc: StateDocument = {
         format: FORMAT,
         version: VERSION,
-        bucket: this.bucket,
-        prefix: this.prefix,
+        origin: { ...origin, remoteId: state.remoteId },
         workspace: { path: root, ...pick(identity) },
         synced: state.synced,
         savedAtMs: Date.now(),
         entries,
       };
-      await mkdir(this.dir, { recursive: true });
-      await writeFile(tmp, JSON.stringify(doc), { flag: 'wx', mode: 0o600 });
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(doc));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, this.path);
+      renamed = true;
+      await syncDirectory(this.dir);
     } catch (error) {
-      this.logger.warn(`Could not save the sync state to ${this.path}: ${messageOf(error)}; the next process will re-hash`);
+      if (renamed) return; // only the directory flush failed: the file is complete
+      this.logger.warn(`Could not save the sync state to ${this.path}: ${messageOf(error)}; the next process starts without state`);
       await unlink(tmp).catch(() => undefined);
       await unlink(this.path).catch(() => undefined);
     }
@@ -141,6 +169,22 @@ export class StateFile {
   }
 }
 
+const CONSEQUENCE =
+  'files will be re-hashed, and a pull moves local files it cannot prove were synced into the recovery area instead of deleting them';
+
+/** Flush a directory entry (the rename) to disk; not every filesystem supports it. */
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EBADF') throw error;
+  } finally {
+    await fh.close();
+  }
+}
+
 interface Identity {
   dev: number;
   ino: number;
@@ -149,8 +193,7 @@ interface Identity {
 }
 
 interface Expected extends Identity {
-  bucket: string;
-  prefix: string;
+  origin: StateOrigin;
   root: string;
 }
 
@@ -169,7 +212,14 @@ export function parseState(text: string, expected: Expected): LoadedState | stri
   }
   if (!isObject(doc) || doc.format !== FORMAT) return 'not a state file of this library';
   if (doc.version !== VERSION) return `format version ${String(doc.version)} is not ${VERSION}`;
-  if (doc.bucket !== expected.bucket || doc.prefix !== expected.prefix) return 'written for another bucket or prefix';
+  const origin = doc.origin;
+  if (!isObject(origin)) return 'malformed (origin)';
+  const want = expected.origin;
+  if (origin.bucket !== want.bucket || origin.prefix !== want.prefix) return 'written for another bucket or prefix';
+  if (origin.endpoint !== want.endpoint) return `written for another endpoint (${String(origin.endpoint)}, now ${want.endpoint})`;
+  if (origin.owner !== want.owner) return 'written for another expected bucket owner';
+  const remoteId = origin.remoteId;
+  if (remoteId !== null && (typeof remoteId !== 'string' || remoteId.length === 0 || remoteId.length > 200)) return 'malformed (origin.remoteId)';
   const ws = doc.workspace;
   if (!isObject(ws) || ws.path !== expected.root) return 'written for another workspace directory';
   if (ws.dev !== expected.dev || ws.ino !== expected.ino || ws.birthtimeMs !== expected.birthtimeMs) {
@@ -183,7 +233,7 @@ export function parseState(text: string, expected: Expected): LoadedState | stri
     if (entry === undefined || storagePathProblem(path) !== undefined) return `malformed entry for ${JSON.stringify(path).slice(0, 200)}`;
     snapshot.set(path, entry);
   }
-  return { synced: doc.synced, snapshot };
+  return { synced: doc.synced, snapshot, remoteId };
 }
 
 function toEntry(row: unknown): SnapshotEntry | undefined {

@@ -32,6 +32,8 @@ export interface PutInput {
   md5: string;
   contentType: string;
   mtimeMs: number;
+  /** Create only: the server refuses (412, PRECONDITION_FAILED) when the key exists (`If-None-Match: *`). */
+  ifNoneMatch?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 

@@ -121,6 +121,7 @@ export class S3ObjectStore implements ObjectStore {
           ContentMD5: md5HexToBase64(input.md5),
           ContentType: input.contentType,
           Metadata: metadataFor(input.md5, input.mtimeMs),
+          ...(input.ifNoneMatch === true ? { IfNoneMatch: '*' } : {}),
           ...this.owner,
         }),
         input.signal,

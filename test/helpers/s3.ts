@@ -122,8 +122,21 @@ export async function putObjects(
   await Promise.all(Array.from({ length: Math.min(concurrency, entries.length) }, worker));
 }
 
-/** Every key under `prefix` (flat ListObjectsV2, all pages), sorted in byte order like S3. */
-export async function listAllKeys(client: S3Client, bucket: string, prefix?: string): Promise<string[]> {
+/** Name (under the prefix) of the object the library keeps to identify a remote workspace. */
+export const WORKSPACE_ID_NAME = '.s3-workspace-sync/workspace-id';
+
+/**
+ * Every key under `prefix` (flat ListObjectsV2, all pages), sorted in byte
+ * order like S3. The library's own identity object
+ * (`<prefix>.s3-workspace-sync/workspace-id`) is left out unless
+ * `includeLibrary` is set: tests compare the user's files.
+ */
+export async function listAllKeys(
+  client: S3Client,
+  bucket: string,
+  prefix?: string,
+  { includeLibrary = false }: { includeLibrary?: boolean } = {},
+): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -131,7 +144,9 @@ export async function listAllKeys(client: S3Client, bucket: string, prefix?: str
       new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
     );
     for (const object of page.Contents ?? []) {
-      if (object.Key !== undefined) keys.push(object.Key);
+      if (object.Key === undefined) continue;
+      if (!includeLibrary && (object.Key === WORKSPACE_ID_NAME || object.Key.endsWith(`/${WORKSPACE_ID_NAME}`))) continue;
+      keys.push(object.Key);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
     if (page.IsTruncated && !token) {

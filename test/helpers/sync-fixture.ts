@@ -2,7 +2,7 @@
 // a fresh client (destroyed when the test ends), a fresh bucket, temp dirs
 // removed when the test ends, and S3WorkspaceSync instances wired to them.
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -63,8 +63,8 @@ export async function listEntries(root: string, options: { includeState?: boolea
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.name === '.s3-workspace-sync' && e.isDirectory() && options.includeState !== true) {
         const inside = await readdir(path.join(abs, e.name));
-        // state files, and the temp file of a save a crash interrupted
-        if (inside.every((n) => /^state-[0-9a-f]{16}\.json(\.[0-9a-f]{12}\.tmp)?$/.test(n))) continue;
+        // state files, the temp file of a save a crash interrupted, and the recovery area (see recoveredFiles)
+        if (inside.every((n) => n === 'recovered' || /^state-[0-9a-f]{16}\.json(\.[0-9a-f]{12}\.tmp)?$/.test(n))) continue;
       }
       out.push(e.isDirectory() ? `${r}/` : r);
       if (e.isDirectory()) await walk(path.join(abs, e.name), r);
@@ -72,6 +72,33 @@ export async function listEntries(root: string, options: { includeState?: boolea
   };
   await walk(root, '');
   return out.sort();
+}
+
+/**
+ * Every file in the workspace's recovery area
+ * (`.s3-workspace-sync/recovered/<time>/<path>`), by `<path>`, with its bytes;
+ * sorted by path. A path moved aside by two syncs appears once per sync, as
+ * `<path>` and `<path>#2`… in time order.
+ */
+export async function recoveredFiles(ws: string): Promise<Record<string, Buffer>> {
+  const base = path.join(ws, '.s3-workspace-sync', 'recovered');
+  const stamps = (await readdir(base).catch(() => [] as string[])).sort();
+  const out: Record<string, Buffer> = {};
+  for (const stamp of stamps) {
+    const walk = async (abs: string, rel: string): Promise<void> => {
+      for (const e of await readdir(abs, { withFileTypes: true })) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) await walk(path.join(abs, e.name), r);
+        else {
+          let name = r;
+          for (let n = 2; name in out; n++) name = `${r}#${n}`;
+          out[name] = await readFile(path.join(abs, e.name));
+        }
+      }
+    };
+    await walk(path.join(base, stamp), '');
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** MD5 of bytes as lowercase hex. */

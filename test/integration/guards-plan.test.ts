@@ -102,7 +102,7 @@ describe('plan() and dry runs', () => {
       ['new.txt', 'new'],
     ]);
     expect(planned.transferBytes).toBe('new content'.length + 1);
-    expect(planned.deletions).toEqual([{ path: 'gone.txt', key: 'ws/gone.txt', reason: 'deleted-locally' }]);
+    expect(planned.deletions).toEqual([{ path: 'gone.txt', key: 'ws/gone.txt', reason: 'deleted-locally', movesAside: false }]);
     expect(planned.unchangedFiles).toBe(1);
     expect(planned.refusedBy).toBeUndefined();
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/edit.txt', 'ws/gone.txt', 'ws/keep.txt']);
@@ -127,7 +127,7 @@ describe('plan() and dry runs', () => {
     const ws = await tempDir();
     await writeTree(ws, { 'local-only.txt': 'x', '.abc.s3ws-tmp': 'leftover' });
     const plan = await f.sync({ workspaceDir: ws }).plan('pull');
-    expect(plan.deletions).toEqual([{ path: 'local-only.txt', key: 'ws/local-only.txt', reason: 'not-in-remote' }]);
+    expect(plan.deletions).toEqual([{ path: 'local-only.txt', key: 'ws/local-only.txt', reason: 'not-in-remote', movesAside: true }]);
     expect(await listEntries(ws)).toEqual(['.abc.s3ws-tmp', 'local-only.txt']);
   });
 });

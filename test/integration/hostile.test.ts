@@ -567,7 +567,7 @@ describe('hostile workspaces (push)', () => {
     report('FIFO in the workspace [real, push]', [`"pipe" -> ${describeOutcome('pipe', result)}`]);
   });
 
-  it('local names that cannot be keys (backslash, control characters) are skipped, never uploaded', async () => {
+  it('local names that cannot be keys (backslash, control characters) are never uploaded, and the push does not report success', async () => {
     const f = await fixture();
     const a = await arena();
     await writeTree(a.ws, { 'ok.txt': 'ok' });
@@ -576,8 +576,8 @@ describe('hostile workspaces (push)', () => {
     await mkdir(path.join(a.ws, 'dir\\x'));
     await writeFile(path.join(a.ws, 'dir\\x', 'inner.txt'), 'inner');
     const result = await f.sync({ workspaceDir: a.ws }).push();
-    expect(result).toMatchObject({ success: true, uploadedFiles: 1, failedFiles: [] });
-    for (const n of [...names, 'dir\\x']) expect(result.skippedFiles).toContainEqual({ path: n, reason: expect.stringMatching(/^invalid-name: /) });
+    expect(result).toMatchObject({ success: false, uploadedFiles: 1 });
+    expect(result.failedFiles.map((x) => [x.path, x.code]).sort()).toEqual([...names, 'dir\\x'].map((n) => [n, 'INVALID_NAME']).sort());
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt']);
     report('local names that cannot be keys [real, push]', [...names, 'dir\\x'].map((n) => `${JSON.stringify(n)} -> ${describeOutcome(n, result)}`));
   });

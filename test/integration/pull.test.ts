@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import { recordCommands } from '../helpers/commands.js';
 import { putObjects } from '../helpers/s3.js';
-import { fixture, listEntries, tempDir } from '../helpers/sync-fixture.js';
+import { fixture, listEntries, recoveredFiles, tempDir } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
 
 const sortKeys = (keys: string[]) => [...keys].sort();
@@ -189,7 +189,7 @@ describe('pull', () => {
     expect(await readTree(ws)).toEqual(tree({ 'a.txt': 'a', 'b.txt': 'b' }));
   });
 
-  it("a fresh instance's pull mirrors the bucket: local-only files deleted, differing files overwritten", async () => {
+  it("a fresh instance's pull mirrors the bucket: local-only and differing files are moved into the recovery area, never destroyed", async () => {
     const f = await fixture();
     await putObjects(f.other, f.bucket, { 'ws/a.txt': 'remote a', 'ws/d/b.txt': 'remote b' });
     const ws = await tempDir();
@@ -205,6 +205,14 @@ describe('pull', () => {
     expect(log.keys('GetObjectCommand')).toEqual(['ws/a.txt']); // d/b.txt is identical: not downloaded
     expect(await readTree(ws)).toEqual(tree({ 'a.txt': 'remote a', 'd/b.txt': 'remote b' }));
     expect(await listEntries(ws)).toEqual(['a.txt', 'd/', 'd/b.txt']);
+    // Nothing proves the local-only and differing files were ever in the bucket: moved aside, byte for byte.
+    expect(result.movedAside.map((m) => [m.path, m.reason]).sort()).toEqual([
+      ['a.txt', 'differs-from-remote'],
+      ['local-only.txt', 'not-in-remote'],
+      ['only/dir/file.txt', 'not-in-remote'],
+    ]);
+    expect(await recoveredFiles(ws)).toEqual(tree({ 'a.txt': 'local a, different', 'local-only.txt': 'x', 'only/dir/file.txt': 'y' }));
+    for (const m of result.movedAside) expect(m.movedTo.endsWith(`/${m.path}`) && m.movedTo.includes('/.s3-workspace-sync/recovered/')).toBe(true);
   });
 
   it('a fresh instance pulling into a workspace that already matches downloads nothing', async () => {

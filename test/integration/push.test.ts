@@ -223,7 +223,7 @@ describe('push', () => {
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/x/inner.txt', 'ws/y.txt']);
   });
 
-  it('local names that cannot be object keys (newline, backslash) are skipped (invalid-name), never uploaded, never deleted by pull', async () => {
+  it('local names that cannot be object keys (newline, backslash): never uploaded, the push fails them (success: false), never deleted by pull', async () => {
     const f = await fixture();
     const ws = await tempDir();
     await writeTree(ws, { 'ok.txt': 'ok' });
@@ -231,9 +231,10 @@ describe('push', () => {
     await writeFile(path.join(ws, 'back\\slash.txt'), 'y');
     const sync = f.sync({ workspaceDir: ws });
     const result = await sync.push();
-    expect(result).toMatchObject({ success: true, uploadedFiles: 1 });
-    expect(result.skippedFiles).toContainEqual({ path: 'new\nline.txt', reason: expect.stringMatching(/^invalid-name/) });
-    expect(result.skippedFiles).toContainEqual({ path: 'back\\slash.txt', reason: expect.stringMatching(/^invalid-name/) });
+    // success means persisted: these two are not in the bucket
+    expect(result).toMatchObject({ success: false, uploadedFiles: 1 });
+    expect(result.failedFiles).toContainEqual({ path: 'new\nline.txt', code: 'INVALID_NAME', error: expect.stringMatching(/it is not in the bucket/) });
+    expect(result.failedFiles).toContainEqual({ path: 'back\\slash.txt', code: 'INVALID_NAME', error: expect.stringMatching(/invalid-name/) });
     expect(await listAllKeys(f.other, f.bucket)).toEqual(['ws/ok.txt']);
     // A fresh instance mirrors the bucket, but these files are out of its reach.
     const pulled = await f.sync({ workspaceDir: ws }).pull();

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, GuardError, S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions, type SyncLogger } from '../../src/index.js';
 import { recordCommands } from '../helpers/commands.js';
 import { listAllKeys, makeTestClient, putObjects } from '../helpers/s3.js';
-import { fixture, listEntries, tempDir } from '../helpers/sync-fixture.js';
+import { fixture, listEntries, recoveredFiles, tempDir } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
 
 const STATE_DIR = '.s3-workspace-sync';
@@ -40,7 +40,7 @@ async function stateFiles(ws: string): Promise<string[]> {
 }
 
 describe('persisted state', () => {
-  it('a new instance on an unchanged workspace pushes with zero requests and hashes nothing', { timeout: 20_000 }, async () => {
+  it('a new instance on an unchanged workspace pushes with one request (the identity check) and hashes nothing; the next push makes none', { timeout: 20_000 }, async () => {
     const f = await fixture();
     const ws = await tempDir();
     await writeTree(ws, FILES);
@@ -50,8 +50,13 @@ describe('persisted state', () => {
     expect(await stateFiles(ws)).toHaveLength(1);
 
     const log = recordCommands(f.client);
-    const second = await f.sync({ workspaceDir: ws }).push();
+    const sync = f.sync({ workspaceDir: ws });
+    const second = await sync.push();
     expect(second).toMatchObject({ success: true, uploadedFiles: 0, deletedFiles: 0, hashedFiles: 0 });
+    // The loaded state is checked against the bucket once: a HEAD of the workspace identity object.
+    expect(log.calls.map((c) => [c.name, c.input.Key])).toEqual([['HeadObjectCommand', 'ws/.s3-workspace-sync/workspace-id']]);
+    log.reset();
+    expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 0, hashedFiles: 0 });
     expect(log.calls).toEqual([]);
   });
 
@@ -100,17 +105,23 @@ describe('persisted state', () => {
     expect(await listEntries(ws, { includeState: true })).toEqual(['a.txt']);
     await writeFile(path.join(ws, 'local-only.txt'), 'x');
     const result = await f.sync({ workspaceDir: ws, persistState: false }).pull();
+    // fresh: the workspace mirrors the bucket, and the unproven local file is moved aside, not lost
     expect(result).toMatchObject({ success: true, deletedFiles: 1 });
-    expect(await listEntries(ws, { includeState: true })).toEqual(['a.txt']);
+    expect(result.movedAside.map((m) => m.path)).toEqual(['local-only.txt']);
+    expect(await listEntries(ws)).toEqual(['a.txt']);
+    expect(await recoveredFiles(ws)).toEqual({ 'local-only.txt': Buffer.from('x') });
+    expect(await stateFiles(ws)).toEqual([]);
   });
 
   it.each([
     ['truncated JSON', (text: string) => text.slice(0, Math.floor(text.length / 2))],
     ['not JSON at all', () => '\u0000\u0001garbage'],
-    ['another format version', (text: string) => text.replace('"version":1', '"version":99')],
-    ['an entry with a bad MD5', (text: string) => text.replace(/"[0-9a-f]{32}"/, '"not-an-md5"')],
+    ['another format version', (text: string) => text.replace('"version":2', '"version":99')],
+    ['an entry with a bad MD5', (text: string) => text.replace(/("a\.txt":\[[^\]]*?)"[0-9a-f]{32}"/, '$1"not-an-md5"')],
+    ['written for another endpoint (same bucket and prefix)', (text: string) => text.replace(/"endpoint":"[^"]+"/, '"endpoint":"https://elsewhere.example"')],
     ['an entry with a hostile path', (text: string) => text.replace('"a.txt"', '"../../etc/passwd"')],
     ['written for another bucket', (text: string) => text.replace(/"bucket":"[^"]+"/, '"bucket":"someone-else"')],
+    ['format version 1 (no origin)', (text: string) => text.replace('"version":2', '"version":1')],
   ])('a state file with %s is ignored with a warning, then rewritten', { timeout: 20_000 }, async (_label, corrupt) => {
     const f = await fixture();
     const ws = await tempDir();
@@ -127,7 +138,7 @@ describe('persisted state', () => {
     expect(result).toMatchObject({ success: true, uploadedFiles: 0, deletedFiles: 0, hashedFiles: 4 });
     expect(log.count('ListObjectsV2Command')).toBe(1);
     expect(lines.some((l) => l.includes('Ignoring the sync state file'))).toBe(true);
-    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 1, synced: true });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 2, synced: true });
   });
 
   it('a state file kept outside a workspace that was deleted and re-created is not trusted: nothing is deleted remotely', { timeout: 20_000 }, async () => {
@@ -175,7 +186,7 @@ describe('persisted state', () => {
     const log = recordCommands(f.client);
     const result = await f.sync({ workspaceDir: ws }).push();
     expect(result).toMatchObject({ success: true, uploadedFiles: 0, hashedFiles: 1 });
-    expect(log.calls).toEqual([]);
+    expect(log.calls.map((c) => c.name)).toEqual(['HeadObjectCommand']); // the identity check of the loaded state
   });
 
   it('a state file that cannot be written does not fail the sync; it is reported as a warning', { timeout: 20_000 }, async () => {

@@ -135,7 +135,10 @@ describe('planPull', () => {
     ]);
     expect(plan.transferBytes).toBe(17);
     expect(plan.unchanged.map((u) => u.path)).toEqual(['same.txt']);
-    expect(plan.deletions).toEqual([{ path: 'extra.txt', key: 'ws/extra.txt', reason: 'not-in-remote' }]);
+    expect(plan.deletions).toEqual([{ path: 'extra.txt', key: 'ws/extra.txt', reason: 'not-in-remote', local: extra, proven: false }]);
+    // nothing proves the replaced file: it is moved aside, not overwritten in place
+    expect(plan.transfers.find((t) => t.path === 'changed.txt')).toMatchObject({ local: changed, proven: false });
+    expect(plan.transfers.find((t) => t.path === 'new.txt')?.local).toBeUndefined();
     expect(plan.kept).toEqual([]);
   });
 
@@ -345,11 +348,83 @@ describe('planPush', () => {
 });
 
 describe('planPush key length', () => {
-  it('skips a file whose key (prefix + path) would exceed 1,024 bytes', () => {
+  it('blocks (a failure, not a skip) a file whose key (prefix + path) would exceed 1,024 bytes', () => {
     const long = `${'d/'.repeat(300)}${'x'.repeat(400)}`; // under 1,024 bytes, over it with the prefix
     const plan = planPush({ ...input({ local: [local(long), local('ok.txt')] }), prefix: 'p'.repeat(30) + '/' });
     expect(plan.transfers.map((t) => t.path)).toEqual(['ok.txt']);
-    expect(plan.skipped).toEqual([{ path: long, reason: expect.stringMatching(/^invalid-name: the key would be longer than 1024 bytes/) }]);
+    expect(plan.skipped).toEqual([]);
+    expect(plan.blocked).toEqual([
+      { path: long, code: 'INVALID_NAME', reason: expect.stringMatching(/^invalid-name: the key would be longer than 1024 bytes/) },
+    ]);
+  });
+
+  it('blocks a file larger than an S3 object can be (5 TiB)', () => {
+    const plan = planPush(input({ local: [local('huge.img', 5 * 1024 ** 4 + 1), local('ok.txt')] }));
+    expect(plan.transfers.map((t) => t.path)).toEqual(['ok.txt']);
+    expect(plan.blocked).toEqual([{ path: 'huge.img', code: 'TOO_LARGE', reason: expect.stringMatching(/^too-large/) }]);
+  });
+});
+
+/**
+ * Rule one: a pull destroys (overwrites or deletes) a local file in place
+ * only with proof that its content is what the last sync recorded. Without
+ * proof it keeps the file (an instance that has synced) or moves it aside
+ * first (`proven: false`).
+ */
+describe('planPull: proof before destruction', () => {
+  const A = MD5('a');
+  const B = MD5('b');
+  const C = MD5('c');
+  type Row = [
+    label: string,
+    opts: { snap?: 'match' | 'stat-differs-same-md5' | 'stat-differs-other-md5' | 'none'; hasSnapshot: boolean; remote: 'other' | 'missing'; overwrite?: boolean },
+    expected: 'overwrite' | 'delete' | 'move-aside-overwrite' | 'move-aside-delete' | 'keep',
+  ];
+  const rows: Row[] = [
+    ['no state, file differs from the bucket', { snap: 'none', hasSnapshot: false, remote: 'other' }, 'move-aside-overwrite'],
+    ['no state, file not in the bucket', { snap: 'none', hasSnapshot: false, remote: 'missing' }, 'move-aside-delete'],
+    ['entry matches by stat, bucket changed', { snap: 'match', hasSnapshot: true, remote: 'other' }, 'overwrite'],
+    ['entry matches by stat, bucket deleted it', { snap: 'match', hasSnapshot: true, remote: 'missing' }, 'delete'],
+    ['entry matches by MD5 (touched), bucket deleted it', { snap: 'stat-differs-same-md5', hasSnapshot: true, remote: 'missing' }, 'delete'],
+    ['modified since the entry, synced instance', { snap: 'stat-differs-other-md5', hasSnapshot: true, remote: 'other' }, 'keep'],
+    ['modified since the entry, bucket deleted it, synced instance', { snap: 'stat-differs-other-md5', hasSnapshot: true, remote: 'missing' }, 'keep'],
+    ['not covered by the state, synced instance', { snap: 'none', hasSnapshot: true, remote: 'missing' }, 'keep'],
+    ['modified, overwriteLocalChanges', { snap: 'stat-differs-other-md5', hasSnapshot: true, remote: 'other', overwrite: true }, 'move-aside-overwrite'],
+    ['not covered, overwriteLocalChanges', { snap: 'none', hasSnapshot: true, remote: 'missing', overwrite: true }, 'move-aside-delete'],
+    ['entry of a fresh instance (partial first pull) matches', { snap: 'match', hasSnapshot: false, remote: 'missing' }, 'delete'],
+    ['entry of a fresh instance, file modified', { snap: 'stat-differs-other-md5', hasSnapshot: false, remote: 'missing' }, 'move-aside-delete'],
+  ];
+  it.each(rows)('%s', (_label, o, expected) => {
+    const file = local('f.txt', 10, 1000);
+    const statDiffers = o.snap === 'stat-differs-same-md5' || o.snap === 'stat-differs-other-md5';
+    const scanned = statDiffers ? local('f.txt', 10, 2000) : file;
+    const snapshot: Array<[string, SnapshotEntry]> = o.snap === undefined || o.snap === 'none' ? [] : [['f.txt', snap(file, A)]];
+    const md5: Array<[string, string]> = o.snap === 'stat-differs-same-md5' ? [['f.txt', A]] : o.snap === 'match' ? [] : [['f.txt', C]];
+    const i = {
+      ...input({ local: [scanned], remote: o.remote === 'other' ? [remote('f.txt', B)] : [], snapshot, hasSnapshot: o.hasSnapshot, md5 }),
+      overwriteLocalChanges: o.overwrite === true,
+    };
+    // pullNeeds asks for exactly the hash the decision needs
+    const needs = pullNeeds(i);
+    expect(needs.hash.includes('f.txt')).toBe(o.snap !== 'match' && (o.remote === 'other' || o.snap !== 'none'));
+    const plan = planPull(i);
+    const t = plan.transfers.find((x) => x.path === 'f.txt');
+    const d = plan.deletions.find((x) => x.path === 'f.txt');
+    const got =
+      plan.kept.some((k) => k.path === 'f.txt')
+        ? 'keep'
+        : t !== undefined
+          ? t.proven === true
+            ? 'overwrite'
+            : 'move-aside-overwrite'
+          : d !== undefined
+            ? d.proven === true
+              ? 'delete'
+              : 'move-aside-delete'
+            : 'none';
+    expect(got).toBe(expected);
+    if (t !== undefined) expect(t.local).toEqual(scanned);
+    if (d !== undefined) expect(d.local).toEqual(scanned);
   });
 });
 

@@ -9,14 +9,14 @@ import { silentLogger } from '../../src/index.js';
 import { parseState, StateFile } from '../../src/state/StateFile.js';
 
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
-const ID = { bucket: 'b', prefix: 'p/', root: '/ws', dev: 1, ino: 2, birthtimeMs: 3 };
+const ORIGIN = { endpoint: 'http://127.0.0.1:9000', bucket: 'b', prefix: 'p/', owner: null };
+const ID = { origin: ORIGIN, root: '/ws', dev: 1, ino: 2, birthtimeMs: 3 };
 
 function doc(overrides: Record<string, unknown> = {}, entries: Record<string, unknown> = { 'a.txt': [0, 1, 2, 3, MD5, 'etag', 0] }): string {
   return JSON.stringify({
     format: 's3-workspace-sync/state',
-    version: 1,
-    bucket: 'b',
-    prefix: 'p/',
+    version: 2,
+    origin: { ...ORIGIN, remoteId: 'abc' },
     workspace: { path: '/ws', dev: 1, ino: 2, birthtimeMs: 3 },
     synced: true,
     savedAtMs: 0,
@@ -29,14 +29,20 @@ describe('state file parsing (every field validated; anything wrong refuses the 
   it('accepts a well-formed document', () => {
     const parsed = parseState(doc(), ID);
     expect(typeof parsed).toBe('object');
-    expect(parsed).toMatchObject({ synced: true });
+    expect(parsed).toMatchObject({ synced: true, remoteId: 'abc' });
     if (typeof parsed === 'object') expect(parsed.snapshot.get('a.txt')).toEqual({ size: 0, mtimeMs: 1, ctimeMs: 2, ino: 3, md5: MD5, etag: 'etag' });
   });
 
   it.each<[string, string]>([
     ['another workspace path', doc({ workspace: { path: '/other', dev: 1, ino: 2, birthtimeMs: 3 } })],
     ['a re-created directory (same inode, new birth time)', doc({ workspace: { path: '/ws', dev: 1, ino: 2, birthtimeMs: 4 } })],
-    ['another prefix', doc({ prefix: 'q/' })],
+    ['another prefix', doc({ origin: { ...ORIGIN, prefix: 'q/', remoteId: 'abc' } })],
+    ['another bucket', doc({ origin: { ...ORIGIN, bucket: 'c', remoteId: 'abc' } })],
+    ['another endpoint (same bucket and prefix)', doc({ origin: { ...ORIGIN, endpoint: 'https://r2.example', remoteId: 'abc' } })],
+    ['another expected bucket owner', doc({ origin: { ...ORIGIN, owner: '111122223333', remoteId: 'abc' } })],
+    ['no origin (format version 1)', doc({ version: 1, origin: undefined, bucket: 'b', prefix: 'p/' })],
+    ['no origin', doc({ origin: undefined })],
+    ['a remote id that is not a string', doc({ origin: { ...ORIGIN, remoteId: 5 } })],
     ['synced not a boolean', doc({ synced: 'yes' })],
     ['entries an array', doc({ entries: [] })],
     ['a negative size', doc({}, { 'a.txt': [-1, 1, 2, 3, MD5, null, 0] })],
@@ -60,13 +66,16 @@ describe('state file parsing (every field validated; anything wrong refuses the 
         ['x/y.txt', { size: 2, mtimeMs: 20, ctimeMs: 21, ino: 22, md5: MD5, etag: 'abc-2', racy: true }],
       ]);
       const file = new StateFile(path.join(dir, 'state'), 'b', 'p/', silentLogger);
-      await file.save(dir, { synced: false, snapshot });
+      await file.save(dir, ORIGIN, { synced: false, snapshot, remoteId: null });
       expect((await stat(file.path)).mode & 0o777).toBe(0o600);
-      const loaded = await new StateFile(path.join(dir, 'state'), 'b', 'p/', silentLogger).load(dir);
+      const loaded = await new StateFile(path.join(dir, 'state'), 'b', 'p/', silentLogger).load(dir, ORIGIN);
       expect(loaded?.synced).toBe(false);
+      expect(loaded?.remoteId).toBeNull();
+      // the same file read for another endpoint is not trusted
+      expect(await new StateFile(path.join(dir, 'state'), 'b', 'p/', silentLogger).load(dir, { ...ORIGIN, endpoint: 'https://elsewhere' })).toBeUndefined();
       expect([...(loaded?.snapshot ?? new Map())]).toEqual([...snapshot]);
       // another (bucket, prefix) has its own file
-      expect(await new StateFile(path.join(dir, 'state'), 'b', 'other/', silentLogger).load(dir)).toBeUndefined();
+      expect(await new StateFile(path.join(dir, 'state'), 'b', 'other/', silentLogger).load(dir, { ...ORIGIN, prefix: 'other/' })).toBeUndefined();
       expect(JSON.parse(await readFile(file.path, 'utf8')).entries).toHaveProperty('__proto__');
     } finally {
       await rm(dir, { recursive: true, force: true });
