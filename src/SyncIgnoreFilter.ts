@@ -13,7 +13,66 @@ export const TEMP_SUFFIX = '.s3ws-tmp';
 
 /**
  * Patterns ignored unless the workspace's `.syncignore` or `ignorePatterns`
- * re-include them with a `!pattern` line (gitignore syntax).
+ * re-include them with a `!pattern` line (gitignore syntax; later rules win).
+ *
+ * **Credentials are ignored by default**, so a plain `push()` of a workspace
+ * that holds a home directory or a project's tool configuration uploads no
+ * keys or tokens. A pattern without a `/` matches that name at any depth.
+ * Every pattern below written with a directory (`.aws/credentials`) is
+ * written in the array with a leading `**` and `/`, so it matches at any
+ * depth too (`home/.aws/credentials`). Files are excluded, not their
+ * directories, wherever the rest of the directory is worth syncing (`.ssh/`,
+ * `.aws/`, `.docker/`, `.kube/`, `.azure/`, `.config/` stay in): gitignore
+ * cannot re-include a file inside an excluded directory.
+ *
+ * What is matched, and why:
+ *
+ * SSH private keys (keys):
+ * - `id_rsa`, `id_dsa`, `id_ecdsa`, `id_ecdsa_sk`, `id_ed25519`,
+ *   `id_ed25519_sk`, `id_xmss`: the names ssh-keygen gives private keys,
+ *   exact names at any depth. Not `id_*` everywhere: that would swallow
+ *   ordinary source files (`id_utils.py`, `id_map.json`, `id_generator.ts`).
+ * - `.ssh/id_*` followed by `!.ssh/id_*.pub`: inside a `.ssh/` directory,
+ *   every `id_*` file except public keys (custom names such as
+ *   `.ssh/id_github`, backups such as `.ssh/id_rsa.old`). `.ssh/known_hosts`,
+ *   `.ssh/config`, `.ssh/authorized_keys` and every `*.pub` stay synced. A
+ *   private key named otherwise (`.ssh/deploy_key`) is not recognised: add
+ *   it to `.syncignore`.
+ * - `*.ppk` (keys: PuTTY), besides the older `*.pem` and `*.key`.
+ *
+ * Key stores: `*.p12`, `*.pfx` (keys: PKCS#12 holds the private key).
+ *
+ * Cloud CLIs:
+ * - AWS: `.aws/credentials` (keys), `.aws/config` (keys), `.aws/sso/cache/`
+ *   and `.aws/cli/cache/` (tokens).
+ * - Google: `credentials.json` (secret: OAuth client), `service-account*.json`
+ *   and `service_account*.json` (keys), `application_default_credentials.json`
+ *   (tokens; gcloud writes it under `.config/gcloud/`), `gcloud/credentials.db`,
+ *   `gcloud/access_tokens.db` and `gcloud/legacy_credentials/` (tokens; in
+ *   `~/.config/gcloud/` or `%APPDATA%/gcloud/`).
+ * - Azure: `.azure/accessTokens.json` and `.azure/msal_token_cache.*`
+ *   (tokens), `.azure/service_principal_entries.json` (secrets).
+ * - `.boto` (keys: gsutil, boto), `.s3cfg` (keys: s3cmd).
+ *
+ * Registries and package managers: `.npmrc` (tokens), `.pypirc` (passwords),
+ * `.docker/config.json` (auths), `.cargo/credentials` and
+ * `.cargo/credentials.toml` (tokens), `.gem/credentials` (keys).
+ *
+ * Git, HTTP, databases: `.netrc` and `_netrc` (passwords), `.git-credentials`
+ * (tokens), `.config/gh/hosts.yml` (tokens: GitHub CLI), `.pgpass`
+ * (passwords), `.my.cnf` (passwords), `.htpasswd` (hashes).
+ *
+ * Infrastructure: `.kube/config` (certificates, tokens), `.terraformrc` and
+ * `terraform.rc` (tokens), `.terraform.d/credentials.tfrc.json` (tokens:
+ * `terraform login`), `.vault-token` (token), `.gnupg/private-keys-v1.d/` and
+ * `.gnupg/secring.gpg` (keys).
+ *
+ * Every one of them can be re-included with a `!` line in `.syncignore` or
+ * `ignorePatterns`: the same pattern (`!.npmrc`) or the path
+ * (`!.ssh/id_rsa`). A path two patterns match (`.ssh/id_rsa` is matched by
+ * `id_rsa` and by `.ssh/id_*`) is re-included by its path. A directory
+ * pattern (`.aws/sso/cache/`) is re-included as a directory
+ * (`!.aws/sso/cache/`), never file by file.
  */
 export const DEFAULT_IGNORE_PATTERNS: readonly string[] = Object.freeze([
   // version control and dependencies
@@ -45,6 +104,60 @@ export const DEFAULT_IGNORE_PATTERNS: readonly string[] = Object.freeze([
   '!.env.example',
   '*.pem',
   '*.key',
+  // credentials: SSH private keys (ssh-keygen's names anywhere; id_* inside .ssh/ except *.pub)
+  'id_rsa',
+  'id_dsa',
+  'id_ecdsa',
+  'id_ecdsa_sk',
+  'id_ed25519',
+  'id_ed25519_sk',
+  'id_xmss',
+  '**/.ssh/id_*',
+  '!**/.ssh/id_*.pub',
+  '*.ppk',
+  // credentials: key stores
+  '*.p12',
+  '*.pfx',
+  // credentials: cloud CLIs
+  '**/.aws/credentials',
+  '**/.aws/config',
+  '**/.aws/sso/cache/',
+  '**/.aws/cli/cache/',
+  'credentials.json',
+  'service-account*.json',
+  'service_account*.json',
+  'application_default_credentials.json',
+  '**/gcloud/credentials.db',
+  '**/gcloud/access_tokens.db',
+  '**/gcloud/legacy_credentials/',
+  '**/.azure/accessTokens.json',
+  '**/.azure/msal_token_cache.*',
+  '**/.azure/service_principal_entries.json',
+  '.boto',
+  '.s3cfg',
+  // credentials: registries and package managers
+  '.npmrc',
+  '.pypirc',
+  '**/.docker/config.json',
+  '**/.cargo/credentials',
+  '**/.cargo/credentials.toml',
+  '**/.gem/credentials',
+  // credentials: git, HTTP, databases
+  '.netrc',
+  '_netrc',
+  '.git-credentials',
+  '**/.config/gh/hosts.yml',
+  '.pgpass',
+  '.my.cnf',
+  '.htpasswd',
+  // credentials: infrastructure tools
+  '**/.kube/config',
+  '.terraformrc',
+  'terraform.rc',
+  '**/.terraform.d/credentials.tfrc.json',
+  '.vault-token',
+  '**/.gnupg/private-keys-v1.d/',
+  '**/.gnupg/secring.gpg',
 ]);
 
 /** Patterns that can never be re-included: the library's own files. */
