@@ -81,12 +81,17 @@ export class StorageError extends SyncError {
    */
   readonly retriedBySdk: boolean;
 
+  /**
+   * `options.cause` is stored as {@link sanitizeCause} returns it: an SDK
+   * error becomes a copy without its raw response, credential fields or
+   * signatures (same prototype, `name`, `$metadata` and `Code`).
+   */
   constructor(
     code: StorageErrorCode,
     message: string,
     options: SyncErrorOptions & { statusCode?: number | undefined; retryable?: boolean; retriedBySdk?: boolean } = {},
   ) {
-    super(code, message, options);
+    super(code, message, options.cause === undefined ? options : { ...options, cause: sanitizeCause(options.cause) });
     this.statusCode = options.statusCode;
     this.retryable = options.retryable ?? false;
     this.retriedBySdk = options.retriedBySdk ?? false;
@@ -202,7 +207,25 @@ export class SyncAbortedError extends SyncError {
   }
 }
 
-const SECRET_PATTERNS: Array<[RegExp, string]> = [
+/**
+ * Fields that S3-compatible servers echo in error bodies (and the SDK copies
+ * onto the exception) holding the access key id or what was signed. Any
+ * provider's key id is redacted by its field name, not only by the AWS
+ * `AKIA…`/`ASIA…` shape: s3rver's is `S3RVER`, R2's and MinIO's are arbitrary.
+ */
+const SIGNING_FIELDS = 'AWSAccessKeyId|aws_access_key_id|access_?key_?id|SignatureProvided|StringToSign(?:Bytes)?|CanonicalRequest(?:Bytes)?';
+
+const SECRET_PATTERNS: Array<[RegExp, string | ((match: string, ...groups: string[]) => string)]> = [
+  // <AWSAccessKeyId>S3RVER</AWSAccessKeyId>, <StringToSign>…</StringToSign> (XML error bodies)
+  [new RegExp(`<(${SIGNING_FIELDS})>[\\s\\S]*?</\\1\\s*>`, 'gi'), '<$1>[redacted]</$1>'],
+  // AWSAccessKeyId: 'S3RVER', "AWSAccessKeyId":"S3RVER", accessKeyId=minio (inspected or serialised objects)
+  [
+    new RegExp(`\\b(${SIGNING_FIELDS})(["']?\\s*[:=]\\s*)("(?:\\\\.|[^"\\\\])*"|'(?:\\\\.|[^'\\\\])*'|[^\\s"',;&<>}\\]]+)`, 'gi'),
+    (_m, field: string, sep: string, value: string) => {
+      const quote = value.startsWith('"') || value.startsWith("'") ? value[0] : '';
+      return `${field}${sep}${quote}[redacted]${quote}`;
+    },
+  ],
   [/(X-Amz-(?:Signature|Credential|Security-Token))=[^&\s"'<]+/gi, '$1=[redacted]'],
   [/(Signature|Credential|SignedHeaders)=[^,&\s"'<]+/g, '$1=[redacted]'],
   [/(Authorization|x-amz-security-token)(["']?\s*[:=]\s*["']?)[^"'\n,}]+/gi, '$1$2[redacted]'],
@@ -212,12 +235,182 @@ const SECRET_PATTERNS: Array<[RegExp, string]> = [
 
 /**
  * Remove anything that looks like a credential, signature or Authorization
- * header from a message (errors from servers and proxies sometimes echo them).
+ * header from a message (errors from servers and proxies sometimes echo them):
+ * AWS-shaped access key ids anywhere, and any provider's key id, signature,
+ * string-to-sign or canonical request where a field names it
+ * (`<AWSAccessKeyId>…</AWSAccessKeyId>`, `AWSAccessKeyId: "…"`, `accessKeyId=…`).
  */
 export function redactSecrets(message: string): string {
   let out = message;
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of SECRET_PATTERNS) {
+    // (two overloads of String#replace: one for a string, one for a function)
+    out = typeof replacement === 'string' ? out.replace(pattern, replacement) : out.replace(pattern, replacement);
+  }
   return out;
+}
+
+/**
+ * Properties whose values are credentials or signatures. A cause never keeps
+ * them, and their values are scrubbed from whatever it keeps (message, stack,
+ * other fields), whatever their shape.
+ */
+const SECRET_PROPERTY =
+  /^(?:AWSAccessKeyId|aws_?access_?key_?id|access_?key_?id|SignatureProvided|Signature|StringToSign(?:Bytes)?|CanonicalRequest(?:Bytes)?|aws_?secret_?access_?key|secret_?access_?key|(?:aws_?)?session_?token|security_?token|x-amz-security-token|authorization|x-amz-credential|x-amz-signature|credentials?|password|token)$/i;
+
+/**
+ * What a sanitized cause keeps: the fields that say what failed, none that
+ * can hold a credential. Strings among them are redacted too.
+ */
+const KEPT_PROPERTIES = [
+  '$fault',
+  'Code',
+  'code',
+  'RequestId',
+  'HostId',
+  'BucketName',
+  'Bucket',
+  'Key',
+  'Resource',
+  'Region',
+  'Endpoint',
+  'Condition',
+  'errno',
+  'syscall',
+  'address',
+  'port',
+  'statusCode',
+  'status',
+] as const;
+const KEPT_METADATA = ['httpStatusCode', 'requestId', 'extendedRequestId', 'cfId', 'attempts', 'totalRetryDelay'] as const;
+
+const sanitized = new WeakSet<object>();
+
+/** Shortest value scrubbed literally (shorter ones would garble messages). */
+const MIN_SCRUBBED_LENGTH = 3;
+const MAX_CAUSE_DEPTH = 4;
+
+/**
+ * A copy of an error (typically an SDK exception) that is safe to keep as
+ * `cause`, log, inspect or serialise: its `name`, redacted `message` and
+ * `stack` frames, `$metadata` (HTTP status, request ids, attempts), `$fault`,
+ * `$retryable`, `Code`, network fields (`code`, `errno`, `syscall`) and its
+ * own sanitized `cause` / `errors`. Dropped: `$response` (headers and body),
+ * `$responseBodyText`, and every field the server echoed from the signing
+ * process (`AWSAccessKeyId`, `SignatureProvided`, `StringToSign*`,
+ * `CanonicalRequest*`); their values are also scrubbed from what is kept. The
+ * copy keeps the original's prototype, so `instanceof NoSuchKey` still holds.
+ * A {@link SyncError} is returned as is (its causes were sanitized when it was
+ * made), a string is redacted, any other non-object value is returned as is.
+ *
+ * @example
+ * const cause = sanitizeCause(sdkError);
+ * cause.name;                        // 'InvalidAccessKeyId'
+ * cause.$metadata.httpStatusCode;    // 403
+ * cause.AWSAccessKeyId;              // undefined
+ */
+export function sanitizeCause<T>(error: T): T;
+export function sanitizeCause(error: unknown): unknown {
+  return sanitizeValue(error, [], 0);
+}
+
+function sanitizeValue(value: unknown, inherited: readonly string[], depth: number): unknown {
+  if (typeof value === 'string') return scrub(value, inherited);
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof SyncError || sanitized.has(value)) return value;
+  if (depth > MAX_CAUSE_DEPTH) return undefined;
+
+  const source = value as Record<string, unknown>;
+  const secrets = [...inherited, ...secretValuesOf(source)];
+  const read = (key: string): unknown => {
+    try {
+      return source[key];
+    } catch {
+      return undefined;
+    }
+  };
+  const name = typeof read('name') === 'string' ? (read('name') as string) : 'Error';
+  const message = scrub(typeof read('message') === 'string' ? (read('message') as string) : String(read('message') ?? ''), secrets);
+
+  const copy = new Error(message) as Error & Record<string, unknown>;
+  if (value instanceof Error) {
+    try {
+      Object.setPrototypeOf(copy, Object.getPrototypeOf(value));
+    } catch {
+      // a frozen or exotic prototype: a plain Error with the same name will do
+    }
+  }
+  copy.name = name;
+  const stack = read('stack');
+  const frames = typeof stack === 'string' ? stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+  copy.stack = scrub([`${name}: ${message}`, ...frames].join('\n'), secrets);
+
+  for (const key of KEPT_PROPERTIES) {
+    const v = read(key);
+    if (typeof v === 'string') copy[key] = scrub(v, secrets);
+    else if (typeof v === 'number' || typeof v === 'boolean') copy[key] = v;
+  }
+  const metadata = read('$metadata');
+  if (typeof metadata === 'object' && metadata !== null) {
+    const kept: Record<string, unknown> = {};
+    for (const key of KEPT_METADATA) {
+      const v = (metadata as Record<string, unknown>)[key];
+      if (typeof v === 'string') kept[key] = scrub(v, secrets);
+      else if (typeof v === 'number') kept[key] = v;
+    }
+    copy.$metadata = kept;
+  }
+  const retryable = read('$retryable');
+  if (typeof retryable === 'object' && retryable !== null) {
+    copy.$retryable = { throttling: (retryable as { throttling?: unknown }).throttling === true };
+  }
+  const cause = read('cause');
+  if (cause !== undefined) {
+    Object.defineProperty(copy, 'cause', { value: sanitizeValue(cause, secrets, depth + 1), writable: true, configurable: true });
+  }
+  const errors = read('errors');
+  if (Array.isArray(errors)) copy.errors = errors.slice(0, 16).map((e) => sanitizeValue(e, secrets, depth + 1));
+  sanitized.add(copy);
+  return copy;
+}
+
+/** Values of credential-bearing properties of an error and of its `$response` headers. */
+function secretValuesOf(source: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const collect = (holder: unknown): void => {
+    if (typeof holder !== 'object' || holder === null) return;
+    let names: string[];
+    try {
+      names = Object.getOwnPropertyNames(holder);
+    } catch {
+      return;
+    }
+    for (const key of names) {
+      if (!SECRET_PROPERTY.test(key)) continue;
+      let v: unknown;
+      try {
+        v = (holder as Record<string, unknown>)[key];
+      } catch {
+        continue;
+      }
+      if (typeof v === 'string' && v.length >= MIN_SCRUBBED_LENGTH) out.push(v);
+      else if (Array.isArray(v)) for (const item of v) if (typeof item === 'string' && item.length >= MIN_SCRUBBED_LENGTH) out.push(item);
+    }
+  };
+  collect(source);
+  try {
+    const response = source.$response as { headers?: unknown } | undefined;
+    collect(response?.headers);
+  } catch {
+    // an exotic $response: nothing to collect
+  }
+  // Longest first, so that a value containing another is removed whole.
+  return out.sort((a, b) => b.length - a.length);
+}
+
+function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
+  return redactSecrets(out);
 }
 
 /** Escape control characters so a hostile key cannot forge log lines. */

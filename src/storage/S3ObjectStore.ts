@@ -22,7 +22,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { unquoteEtag, type ListedObject } from '../core/plan.js';
-import { StorageError, escapeForLog, messageOf, redactSecrets, type StorageErrorCode } from '../errors.js';
+import { StorageError, escapeForLog, messageOf, redactSecrets, sanitizeCause, type StorageErrorCode } from '../errors.js';
 import { md5Base64ToHex, md5HexToBase64 } from '../local/hash.js';
 import type {
   DeleteFailure,
@@ -311,9 +311,15 @@ function lowerKeys(meta: Record<string, string> | undefined): Record<string, str
 
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
-/** Map an SDK or network error to a {@link StorageError} (the core never sees SDK error types). */
-export function toStorageError(error: unknown, bucket: string, subject: string, replayable = true): StorageError {
-  if (error instanceof StorageError) return error;
+/**
+ * Map an SDK or network error to a {@link StorageError} (the core never sees
+ * SDK error types). Its `cause` is a sanitized copy of the SDK error (see
+ * `sanitizeCause`): no `$response`, no echoed `AWSAccessKeyId`, signature or
+ * string-to-sign, and the message says nothing the cause does not.
+ */
+export function toStorageError(raw: unknown, bucket: string, subject: string, replayable = true): StorageError {
+  if (raw instanceof StorageError) return raw;
+  const error = sanitizeCause(raw);
   // A request with a replayable body (no stream) has been through the SDK's retry strategy already.
   const retriedBySdk = replayable;
   const e = error as {
