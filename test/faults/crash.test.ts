@@ -136,12 +136,14 @@ interface LocalState {
 async function inspectLocal(root: string, scenario: Scenario, mustExist: (v: Versions) => boolean): Promise<LocalState> {
   const state: LocalState = { problems: [], tempFiles: [], atOld: 0, atNew: 0, identical: 0 };
   const seen = new Set<string>();
+  /** Paths whose old content is in the recovery area (moved aside by a pull). */
+  const recovered = new Set<string>();
   const walk = async (abs: string, rel: string): Promise<void> => {
     for (const e of await readdir(abs, { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       const full = path.join(abs, e.name);
       if (r === STATE_DIR && e.isDirectory()) {
-        state.problems.push(...(await inspectStateDir(full)));
+        state.problems.push(...(await inspectStateDir(full, scenario, recovered)));
         continue;
       }
       if (e.isDirectory()) {
@@ -171,7 +173,8 @@ async function inspectLocal(root: string, scenario: Scenario, mustExist: (v: Ver
     }
   };
   await walk(root, '');
-  for (const [p, v] of scenario) if (mustExist(v) && !seen.has(p)) state.problems.push(`${p}: missing`);
+  // A file a pull moved aside (killed before the new one was linked in) is not lost: it is in the recovery area.
+  for (const [p, v] of scenario) if (mustExist(v) && !seen.has(p) && !recovered.has(p)) state.problems.push(`${p}: missing`);
   return state;
 }
 
@@ -179,13 +182,31 @@ const STATE_DIR = '.s3-workspace-sync';
 
 /**
  * The library's state directory holds only state files (and at most the temp
- * file of a save the kill interrupted); a state file is always complete JSON,
- * whenever the process died (it is written to a temp file and renamed).
+ * file of a save the kill interrupted), and the recovery area; a state file is
+ * always complete JSON, whenever the process died (it is written to a temp
+ * file and renamed). Every file in the recovery area
+ * (`recovered/<time>/<path>`) holds exactly the old content of its path: what
+ * a pull moved aside instead of destroying (added to `recovered`).
  */
-async function inspectStateDir(dir: string): Promise<string[]> {
+async function inspectStateDir(dir: string, scenario: Scenario, recovered: Set<string>): Promise<string[]> {
   const problems: string[] = [];
   for (const name of await readdir(dir)) {
     if (/^state-[0-9a-f]{16}\.json\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
+    if (name === 'recovered') {
+      for (const stamp of await readdir(path.join(dir, name))) {
+        const walk = async (abs: string, rel: string): Promise<void> => {
+          for (const e of await readdir(abs, { withFileTypes: true })) {
+            const r = rel ? `${rel}/${e.name}` : e.name;
+            if (e.isDirectory()) await walk(path.join(abs, e.name), r);
+            else if (!(scenario.get(r)?.old?.equals(await readFile(path.join(abs, e.name))) ?? false)) {
+              problems.push(`${STATE_DIR}/recovered/${stamp}/${r}: not the old content of ${r}`);
+            } else recovered.add(r);
+          }
+        };
+        await walk(path.join(dir, name, stamp), '');
+      }
+      continue;
+    }
     if (!/^state-[0-9a-f]{16}\.json$/.test(name)) {
       problems.push(`${STATE_DIR}/${name}: unexpected file in the state directory`);
       continue;
