@@ -286,7 +286,11 @@ async function listBucket(s3: S3Client, bucket: string, prefix: string): Promise
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) out.set(o.Key!.slice(prefix.length + 1), { size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') });
+    for (const o of page.Contents ?? []) {
+      const path = o.Key!.slice(prefix.length + 1);
+      if (path.startsWith(`${STATE_DIR}/`)) continue; // the library's own workspace-identity object, not workspace content
+      out.set(path, { size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') });
+    }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
