@@ -850,13 +850,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
-        if (isChangedDuringSync(error)) {
-          keepLocal(result, path, 'changed-during-sync');
-          paths?.settled(path);
-        } else {
-          const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
-          paths?.settled(path, failed);
-        }
+        settleFailure(result, path, error, paths);
         tracker.fileDone(path);
       },
     };
@@ -898,13 +892,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       },
       onFailed: (path, error) => {
         if (signal?.aborted) return;
-        if (isChangedDuringSync(error)) {
-          keepLocal(result, path, 'changed-during-sync');
-          paths?.settled(path);
-        } else {
-          const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
-          paths?.settled(path, failed);
-        }
+        settleFailure(result, path, error, paths);
         tracker.fileDone(path);
       },
     });
@@ -1071,14 +1059,21 @@ function combineSignals(
 /** Failure codes of files a push cannot store as objects. */
 const UNSTORABLE = new Set(['INVALID_NAME', 'TOO_LARGE']);
 
-function isChangedDuringSync(error: unknown): boolean {
-  return error instanceof LocalFileError && error.code === CHANGED_DURING_SYNC;
-}
-
-function keepLocal(result: SyncResult, path: string, reason: string): void {
-  const kept = { path, reason };
-  result.keptLocal.push(kept);
-  result.skippedFiles.push(kept);
+/**
+ * A file whose transfer or deletion did not happen: a failure, or — when the
+ * local file changed during the sync — a file kept in place. Recorded in the
+ * result and settled for `waitForPaths()`.
+ */
+function settleFailure(result: SyncResult, path: string, error: unknown, paths: PathTracker | undefined): void {
+  if (error instanceof LocalFileError && error.code === CHANGED_DURING_SYNC) {
+    const kept = { path, reason: 'changed-during-sync' };
+    result.keptLocal.push(kept);
+    result.skippedFiles.push(kept);
+    paths?.settled(path);
+    return;
+  }
+  const failed = addFailure(result, path, error); // not inside `paths?.…(…)`: that would skip it without a tracker
+  paths?.settled(path, failed);
 }
 
 function addFailure(result: SyncResult, path: string, error: unknown): FailedFile {

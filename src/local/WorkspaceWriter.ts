@@ -279,12 +279,8 @@ export class WorkspaceWriter {
     }
     if (expected.local === undefined || !sameFile(existing, expected.local)) throw changedDuringSync(path, 'overwritten');
     const area = this.requireRecovery();
-    let moved: { movedTo: string; stat: Stats } | undefined;
-    try {
-      moved = area.moveAside(path);
-    } catch (error) {
-      // No recovery area (e.g. another filesystem mounted inside the workspace).
-      if (!expected.proven) throw error;
+    const moved = this.moveAside(path, expected.proven);
+    if (moved === null) {
       renameSync(temp, target); // proven: its content is in the bucket
       return;
     }
@@ -308,6 +304,22 @@ export class WorkspaceWriter {
       unlinkSync(movedTo);
     } catch {
       // stays in the recovery area, where it is reported
+    }
+  }
+
+  /**
+   * Move the file at `path` into the recovery area (`undefined`: nothing is
+   * there any more). When the area cannot be used (the reserved folder is a
+   * symlink, another filesystem is mounted inside the workspace), an unproven
+   * file is left alone (the error is thrown), and for a proven one `null`
+   * tells the caller to replace or delete it in place.
+   */
+  private moveAside(path: string, proven: boolean): { movedTo: string; stat: Stats } | undefined | null {
+    try {
+      return this.requireRecovery().moveAside(path);
+    } catch (error) {
+      if (!proven) throw error;
+      return null;
     }
   }
 
@@ -340,11 +352,8 @@ export class WorkspaceWriter {
     }
     if (expected.local === undefined || !sameFile(st, expected.local)) throw changedDuringSync(path, 'deleted');
     const area = this.requireRecovery();
-    let moved: { movedTo: string; stat: Stats } | undefined;
-    try {
-      moved = area.moveAside(path);
-    } catch (error) {
-      if (!expected.proven) throw error;
+    const moved = this.moveAside(path, expected.proven);
+    if (moved === null) {
       const again = lstatOrUndefined(abs);
       if (again === undefined) return false;
       if (!sameFile(again, expected.local)) throw changedDuringSync(path, 'deleted');

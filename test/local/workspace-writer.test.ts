@@ -1,10 +1,13 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalFileError } from '../../src/errors.js';
-import { WorkspaceWriter } from '../../src/local/WorkspaceWriter.js';
+import type { LocalFile } from '../../src/core/plan.js';
+import { RecoveryArea } from '../../src/local/RecoveryArea.js';
+import { toLocalFile } from '../../src/local/scanner.js';
+import { CHANGED_DURING_SYNC, WorkspaceWriter } from '../../src/local/WorkspaceWriter.js';
 
 let base: string;
 let root: string;
@@ -226,5 +229,94 @@ describe('WorkspaceWriter.removeFile / pruneEmptyDirs', () => {
     await w.pruneEmptyDirs(['a', 'a/b', 'keep']);
     expect(await readdir(root)).toEqual(['keep']);
     expect(await readFile(join(outside, 't.txt'), 'utf8')).toBe('t');
+  });
+});
+
+/** The scanned stat of a file, as the plan records it. */
+async function scanned(rel: string): Promise<LocalFile> {
+  return toLocalFile(rel, await lstat(join(root, rel)));
+}
+
+describe('WorkspaceWriter with expectations (a pull never destroys what it cannot prove)', () => {
+  const bodies: Array<[string, (s: string) => Buffer | Readable]> = [
+    ['Buffer body', (s) => Buffer.from(s)],
+    ['stream body', (s) => body(s)],
+  ];
+
+  it.each(bodies)('%s: a path that was free when scanned but is taken now is kept (CHANGED_DURING_SYNC), no temp file left', async (_l, make) => {
+    await writeFile(join(root, 'f.txt'), 'written meanwhile');
+    const w = new WorkspaceWriter(root, new RecoveryArea(root));
+    const err = await w.writeAtomic('f.txt', make('download'), { expected: { local: undefined, proven: false } }, accept).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: CHANGED_DURING_SYNC });
+    expect(await allFiles(root)).toEqual(['f.txt']);
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('written meanwhile');
+  });
+
+  it.each(bodies)('%s: an unproven file is moved into the recovery area, byte for byte, and the download takes its place', async (_l, make) => {
+    await writeFile(join(root, 'f.txt'), 'only copy');
+    const local = await scanned('f.txt');
+    const area = new RecoveryArea(root);
+    const w = new WorkspaceWriter(root, area);
+    await w.writeAtomic('f.txt', make('download'), { expected: { local, proven: false } }, accept);
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('download');
+    expect(area.moved).toEqual([{ path: 'f.txt', movedTo: join(area.dir, 'f.txt'), reason: 'differs-from-remote' }]);
+    expect(await readFile(join(area.dir, 'f.txt'), 'utf8')).toBe('only copy');
+    expect(area.dir.startsWith(join(root, '.s3-workspace-sync', 'recovered') + '/')).toBe(true);
+    area.prune();
+    expect(await readFile(join(area.dir, 'f.txt'), 'utf8')).toBe('only copy'); // pruning never removes a kept file
+  });
+
+  it.each(bodies)('%s: a proven file is replaced, and nothing stays in the recovery area', async (_l, make) => {
+    await mkdir(join(root, 'd'));
+    await writeFile(join(root, 'd/f.txt'), 'as last synced');
+    const local = await scanned('d/f.txt');
+    const area = new RecoveryArea(root);
+    const w = new WorkspaceWriter(root, area);
+    await w.writeAtomic('d/f.txt', make('new version'), { expected: { local, proven: true } }, accept);
+    expect(await readFile(join(root, 'd/f.txt'), 'utf8')).toBe('new version');
+    expect(area.moved).toEqual([]);
+    area.prune();
+    expect(await readdir(join(root, '.s3-workspace-sync'))).toEqual([]);
+  });
+
+  it('a file changed since the scan (even a proven one) is kept', async () => {
+    await writeFile(join(root, 'f.txt'), 'as scanned');
+    const local = await scanned('f.txt');
+    await writeFile(join(root, 'f.txt'), 'edited by the agent');
+    const w = new WorkspaceWriter(root, new RecoveryArea(root));
+    await expect(w.writeAtomic('f.txt', Buffer.from('download'), { expected: { local, proven: true } }, accept)).rejects.toMatchObject({
+      code: CHANGED_DURING_SYNC,
+    });
+    await expect(w.removeFile('f.txt', { local, proven: true })).rejects.toMatchObject({ code: CHANGED_DURING_SYNC });
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('edited by the agent');
+  });
+
+  it('removeFile: an unproven file is moved aside, a proven one removed', async () => {
+    await writeFile(join(root, 'unproven.txt'), 'only copy');
+    await writeFile(join(root, 'proven.txt'), 'in the bucket');
+    const area = new RecoveryArea(root);
+    const w = new WorkspaceWriter(root, area);
+    expect(await w.removeFile('unproven.txt', { local: await scanned('unproven.txt'), proven: false })).toBe(true);
+    expect(await w.removeFile('proven.txt', { local: await scanned('proven.txt'), proven: true })).toBe(true);
+    area.prune();
+    expect(await allFiles(root)).toEqual([`.s3-workspace-sync/recovered/${area.dir.split('/').pop()}/unproven.txt`]);
+    expect(area.moved.map((m) => [m.path, m.reason])).toEqual([['unproven.txt', 'not-in-remote']]);
+  });
+
+  it('a recovery area that cannot be used (the reserved folder is a symlink): unproven files are left alone, proven ones still replaced', async () => {
+    await symlink(outside, join(root, '.s3-workspace-sync'));
+    await writeFile(join(root, 'unproven.txt'), 'only copy');
+    await writeFile(join(root, 'proven.txt'), 'in the bucket');
+    const w = new WorkspaceWriter(root, new RecoveryArea(root));
+    const err = await w
+      .writeAtomic('unproven.txt', Buffer.from('download'), { expected: { local: await scanned('unproven.txt'), proven: false } }, accept)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalFileError);
+    expect(err).toMatchObject({ code: 'SYMLINK_IN_PATH' });
+    expect(await readFile(join(root, 'unproven.txt'), 'utf8')).toBe('only copy');
+    await w.writeAtomic('proven.txt', Buffer.from('download'), { expected: { local: await scanned('proven.txt'), proven: true } }, accept);
+    expect(await readFile(join(root, 'proven.txt'), 'utf8')).toBe('download');
+    expect(await readdir(outside)).toEqual([]); // nothing written through the link
+    expect((await allFiles(root)).filter((f) => f.endsWith('.s3ws-tmp'))).toEqual([]);
   });
 });
