@@ -147,7 +147,11 @@ export class StateFile {
       renamed = true;
       await syncDirectory(this.dir);
     } catch (error) {
-      if (renamed) return; // only the directory flush failed: the file is complete
+      if (renamed) {
+        // only the directory flush failed: the file is complete, the rename may not survive a power loss
+        this.logger.debug(`Could not flush the directory of ${this.path}: ${messageOf(error)}`);
+        return;
+      }
       this.logger.warn(`Could not save the sync state to ${this.path}: ${messageOf(error)}; the next process starts without state`);
       await unlink(tmp).catch(() => undefined);
       await unlink(this.path).catch(() => undefined);
