@@ -398,7 +398,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     try {
       await this.executePullWith(writer, plan, result, statFloor, signal, paths);
     } finally {
-      recovery.prune();
+      await recovery.settle(); // confirms and removes the proven files it holds
       this.reportMovedAside(recovery, result);
     }
   }
@@ -1023,9 +1023,9 @@ function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefi
       key: t.key,
       size: t.size,
       reason: t.reason,
-      movesAside: t.local !== undefined && t.proven !== true,
+      movesAside: t.local !== undefined && t.provenMd5 === undefined,
     })),
-    deletions: plan.deletions.map((d) => ({ path: d.path, key: d.key, reason: d.reason, movesAside: d.local !== undefined && d.proven !== true })),
+    deletions: plan.deletions.map((d) => ({ path: d.path, key: d.key, reason: d.reason, movesAside: d.local !== undefined && d.provenMd5 === undefined })),
     skipped: [...result.skippedFiles],
     keptLocal: [...plan.kept],
     failures: [...result.failedFiles],

@@ -92,11 +92,11 @@ export interface Transfer {
    */
   local?: LocalFile | undefined;
   /**
-   * Pull: the replaced file's content is proven to be what the last sync
-   * recorded (so the bucket had it). An unproven file is moved into the
-   * recovery area instead of being overwritten.
+   * Pull: the MD5 the replaced file is proven to have — what the last sync
+   * recorded, so the bucket had it. `undefined`: unproven, so the file is
+   * moved into the recovery area instead of being overwritten.
    */
-  proven?: boolean | undefined;
+  provenMd5?: string | undefined;
 }
 
 /** A local file (pull) or an object (push) to delete. */
@@ -106,8 +106,8 @@ export interface Deletion {
   reason: DeletionReason;
   /** Pull: the local file as scanned (a file changed since is kept). */
   local?: LocalFile | undefined;
-  /** Pull: proven in sync (see {@link Transfer.proven}); an unproven file is moved into the recovery area, never deleted. */
-  proven?: boolean | undefined;
+  /** Pull: the MD5 the file is proven to have (see {@link Transfer.provenMd5}); an unproven file is moved into the recovery area, never deleted. */
+  provenMd5?: string | undefined;
 }
 
 /** A path that is already identical on both sides: only the snapshot is refreshed. */
@@ -300,7 +300,7 @@ export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[];
  * - kept in place when the instance has synced before (unpushed work),
  *   unless `overwriteLocalChanges`;
  * - otherwise replaced too, but moved into the recovery area first (the
- *   transfer or deletion carries `proven: false`), so the workspace mirrors
+ *   transfer or deletion carries no `provenMd5`), so the workspace mirrors
  *   the bucket and nothing is lost.
  */
 export function planPull(input: PlanInput): Plan {
@@ -309,12 +309,13 @@ export function planPull(input: PlanInput): Plan {
     const snap = input.snapshot.get(local.path);
     return statMatches(local, snap) ? snap?.md5 : input.localMd5.get(local.path);
   };
-  const proven = (local: LocalFile): boolean => {
+  /** The MD5 a local file is proven to have (its last-synced content), or `undefined`. */
+  const proven = (local: LocalFile): string | undefined => {
     const snap = input.snapshot.get(local.path);
-    if (snap === undefined) return false;
-    if (statMatches(local, snap)) return true;
+    if (snap === undefined) return undefined;
+    if (statMatches(local, snap)) return snap.md5;
     const md5 = input.localMd5.get(local.path);
-    return md5 !== undefined && md5 === snap.md5;
+    return md5 !== undefined && md5 === snap.md5 ? md5 : undefined;
   };
   /** Unproven files stay where they are (instead of moving aside) for an instance that has synced. */
   const keepInPlace = input.hasSnapshot && input.overwriteLocalChanges !== true;
@@ -349,12 +350,12 @@ export function planPull(input: PlanInput): Plan {
       plan.unchanged.push({ path, md5: localMd5, etag: remote.etag, local });
       continue;
     }
-    const isProven = proven(local);
-    if (!isProven && keepInPlace) {
+    const provenMd5 = proven(local);
+    if (provenMd5 === undefined && keepInPlace) {
       plan.kept.push({ path, reason: keptReason(path) });
       continue;
     }
-    addTransfer(plan, remote, 'changed', local, isProven);
+    addTransfer(plan, remote, 'changed', local, provenMd5);
   }
 
   for (const local of input.local.values()) {
@@ -364,12 +365,13 @@ export function planPull(input: PlanInput): Plan {
       continue;
     }
     const key = input.prefix + local.path;
-    if (proven(local)) {
-      plan.deletions.push({ path: local.path, key, reason: 'deleted-remotely', local, proven: true });
+    const provenMd5 = proven(local);
+    if (provenMd5 !== undefined) {
+      plan.deletions.push({ path: local.path, key, reason: 'deleted-remotely', local, provenMd5 });
     } else if (keepInPlace) {
       plan.kept.push({ path: local.path, reason: keptReason(local.path) });
     } else {
-      plan.deletions.push({ path: local.path, key, reason: 'not-in-remote', local, proven: false });
+      plan.deletions.push({ path: local.path, key, reason: 'not-in-remote', local });
     }
   }
   return plan;
@@ -458,12 +460,10 @@ function emptyPlan(direction: 'pull' | 'push'): Plan {
   return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], transferBytes: 0 };
 }
 
-function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, local?: LocalFile, proven?: boolean): void {
+function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, local?: LocalFile, provenMd5?: string): void {
   const t: Transfer = { path: remote.path, key: remote.key, size: remote.size, md5: remote.md5, etag: remote.etag, reason };
-  if (local !== undefined) {
-    t.local = local;
-    t.proven = proven === true;
-  }
+  if (local !== undefined) t.local = local;
+  if (provenMd5 !== undefined) t.provenMd5 = provenMd5;
   plan.transfers.push(t);
   plan.transferBytes += remote.size;
 }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
+import pLimit from 'p-limit';
 import { LocalFileError } from '../errors.js';
+import { calculateFileHash } from './hash.js';
 import { STATE_DIR_NAME } from '../SyncIgnoreFilter.js';
 import { assertRealParent } from './path-guard.js';
 
@@ -24,6 +26,9 @@ export interface MovedAside {
   reason: MovedAsideReason;
 }
 
+/** Moved files whose content is checked at once, at the end of a pull. */
+const VERIFY_CONCURRENCY = 4;
+
 /**
  * One sync's folder of the recovery area,
  * `<workspace>/.s3-workspace-sync/recovered/<time>-<random>/`, created on
@@ -32,8 +37,10 @@ export interface MovedAside {
  * the file's content is in the bucket. The folder is inside the library's
  * reserved folder: never synced, never deleted by the library.
  *
- * Proven files go through it too (moved, checked, then removed), so that a
- * file written by someone else at the same moment is caught here rather than
+ * Proven files go through it too: moved, then removed at the end of the pull
+ * ({@link settle}) only once their content is confirmed to be the MD5 the
+ * proof claimed. A file written by someone else at the same moment, or one a
+ * stale or forged state entry vouched for, stays here instead of being
  * destroyed.
  */
 export class RecoveryArea {
@@ -44,6 +51,8 @@ export class RecoveryArea {
   private created = false;
   /** Directories made under `dir` (workspace-relative). */
   private readonly made = new Set<string>();
+  /** Proven files moved here, to remove once their content is confirmed. */
+  private readonly unconfirmed: Array<{ path: string; movedTo: string; md5: string; reason: MovedAsideReason }> = [];
 
   constructor(
     readonly root: string,
@@ -85,13 +94,40 @@ export class RecoveryArea {
     return entry;
   }
 
-  /** Remove a moved file that is proven to be in the bucket. A failure leaves it here (harmless). */
-  discard(movedTo: string): void {
-    try {
-      unlinkSync(movedTo);
-    } catch {
-      // stays in the recovery area
-    }
+  /**
+   * A moved file the plan proved to be in the bucket with content `md5`: it is
+   * removed by {@link settle} if its content really is that, and kept (and
+   * reported, with `reason`) otherwise.
+   */
+  confirmLater(path: string, movedTo: string, md5: string, reason: MovedAsideReason): void {
+    this.unconfirmed.push({ path, movedTo, md5, reason });
+  }
+
+  /**
+   * Hash every file waiting for confirmation: remove those whose content is
+   * the MD5 their proof claimed, keep the others. Then {@link prune}. Never
+   * throws: a file that cannot be read or removed stays here.
+   */
+  async settle(): Promise<void> {
+    const limit = pLimit(VERIFY_CONCURRENCY);
+    const pending = this.unconfirmed.splice(0);
+    await Promise.all(
+      pending.map((p) =>
+        limit(async () => {
+          const actual = await calculateFileHash(p.movedTo).catch(() => undefined);
+          if (actual !== p.md5) {
+            if (lstatOrUndefined(p.movedTo) !== undefined) this.keep(p.path, p.movedTo, p.reason);
+            return;
+          }
+          try {
+            unlinkSync(p.movedTo);
+          } catch {
+            this.keep(p.path, p.movedTo, p.reason); // still here: say so
+          }
+        }),
+      ),
+    );
+    this.prune();
   }
 
   /** Remove the directories of this area that ended up empty (all of it, when nothing was kept). */

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { LocalFile } from '../core/plan.js';
 import { LocalFileError } from '../errors.js';
 import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
+import { calculateFileHash } from './hash.js';
 import { assertRealParent } from './path-guard.js';
 import type { RecoveryArea } from './RecoveryArea.js';
 
@@ -15,7 +16,12 @@ import type { RecoveryArea } from './RecoveryArea.js';
  */
 export interface Expected {
   local: LocalFile | undefined;
-  proven: boolean;
+  /**
+   * The MD5 the proof claims for the local file (its last-synced content),
+   * when it is proven. The replaced or deleted file is removed only once its
+   * content is confirmed to be this; otherwise it stays in the recovery area.
+   */
+  proven: string | undefined;
 }
 
 /** Code of the error raised when a path changed locally between the scan and the write or deletion: it is kept. */
@@ -279,9 +285,9 @@ export class WorkspaceWriter {
     }
     if (expected.local === undefined || !sameFile(existing, expected.local)) throw changedDuringSync(path, 'overwritten');
     const area = this.requireRecovery();
-    const moved = this.moveAside(path, expected.proven);
+    const moved = this.moveAside(path, expected.proven !== undefined);
     if (moved === null) {
-      renameSync(temp, target); // proven: its content is in the bucket
+      renameSync(temp, target); // proven by its stat (no recovery area to confirm its content in)
       return;
     }
     try {
@@ -291,8 +297,11 @@ export class WorkspaceWriter {
       throw error;
     } finally {
       if (moved !== undefined && lstatOrUndefined(moved.movedTo) !== undefined) {
-        if (expected.proven && sameContent(moved.stat, existing)) area.discard(moved.movedTo);
-        else area.keep(path, moved.movedTo, 'differs-from-remote');
+        if (expected.proven !== undefined && sameContent(moved.stat, existing)) {
+          area.confirmLater(path, moved.movedTo, expected.proven, 'differs-from-remote');
+        } else {
+          area.keep(path, moved.movedTo, 'differs-from-remote');
+        }
       }
     }
   }
@@ -352,16 +361,18 @@ export class WorkspaceWriter {
     }
     if (expected.local === undefined || !sameFile(st, expected.local)) throw changedDuringSync(path, 'deleted');
     const area = this.requireRecovery();
-    const moved = this.moveAside(path, expected.proven);
+    const moved = this.moveAside(path, expected.proven !== undefined);
     if (moved === null) {
+      // No recovery area: a proven file is deleted in place once its content is confirmed.
+      if ((await calculateFileHash(abs).catch(() => undefined)) !== expected.proven) throw changedDuringSync(path, 'deleted');
       const again = lstatOrUndefined(abs);
       if (again === undefined) return false;
       if (!sameFile(again, expected.local)) throw changedDuringSync(path, 'deleted');
-      await unlink(abs); // proven: its content is in the bucket
+      await unlink(abs);
       return true;
     }
     if (moved === undefined) return false;
-    if (expected.proven && sameContent(moved.stat, st)) area.discard(moved.movedTo);
+    if (expected.proven !== undefined && sameContent(moved.stat, st)) area.confirmLater(path, moved.movedTo, expected.proven, 'not-in-remote');
     else area.keep(path, moved.movedTo, 'not-in-remote');
     return true;
   }

@@ -226,7 +226,7 @@ async function downloadOne(
           hooks.onBytes(n);
         },
         ...(pooled !== undefined ? { hash: pooled } : parts !== undefined ? { onChunk } : {}),
-        expected: { local: t.local, proven: t.proven === true },
+        expected: { local: t.local, proven: t.provenMd5 },
       },
       async (bytes, md5, tempPath) => {
         const meta = ref.value ?? info;
@@ -546,7 +546,7 @@ export async function runLocalDeletes(
   for (const d of deletions) {
     if (signal?.aborted) break;
     try {
-      if (await writer.removeFile(d.path, { local: d.local, proven: d.proven === true })) emptied.push(...parentDirs(d.path));
+      if (await writer.removeFile(d.path, { local: d.local, proven: d.provenMd5 })) emptied.push(...parentDirs(d.path));
       hooks.onDeleted(d.path);
     } catch (error) {
       hooks.onFailed(d.path, error);

@@ -7,7 +7,7 @@
 // sync, neither pushed. A pull that cannot prove a local file was in sync must
 // leave its bytes somewhere: in place, or in the recovery area
 // (`.s3-workspace-sync/recovered/<time>/<path>`).
-import { readdir, readFile, rm, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, S3Client } from '@aws-sdk/client-s3';
@@ -17,7 +17,7 @@ import { S3WorkspaceSync, type SyncLogger } from '../../src/index.js';
 import { startLocalS3 } from '../../scripts/local-s3-launcher.mjs';
 import { recordCommands } from '../helpers/commands.js';
 import { getObjectBytes, listAllKeys, putObjects, TEST_CREDENTIALS, TEST_REGION } from '../helpers/s3.js';
-import { fixture, listEntries, recoveredFiles, tempDir, type Fixture } from '../helpers/sync-fixture.js';
+import { fixture, listEntries, md5Hex, recoveredFiles, tempDir, type Fixture } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
 
 const STATE_DIR = '.s3-workspace-sync';
@@ -270,16 +270,21 @@ describe('state bound to its origin', () => {
     expect(await readTree(ws)).toEqual(buf(BASE));
   });
 
-  it('a forged entry (wrong MD5 for a file whose stat no longer matches) proves nothing: the file is kept', { timeout: 20_000 }, async () => {
+  it('a forged or stale entry that matches the file\'s stat but not its content proves nothing: the pull keeps the file (recovery area)', { timeout: 20_000 }, async () => {
     const f = await fixture();
     const ws = await syncedWithUnpushedWork(f);
     const file = await stateFile(ws);
     const doc = JSON.parse(await readFile(file, 'utf8')) as { entries: Record<string, unknown[]> };
-    // claim that draft.md (never synced) was synced, with the stat it had before it was written
-    doc.entries['draft.md'] = [17, 1, 1, 1, 'ffffffffffffffffffffffffffffffff', null, 0];
+    // claim that draft.md (never pushed) was synced: its exact current stat, some other content's MD5
+    const st = await lstat(path.join(ws, 'draft.md'));
+    doc.entries['draft.md'] = [st.size, st.mtimeMs, st.ctimeMs, st.ino, md5Hex('what the bucket supposedly had'), null, 0];
     await writeFile(file, JSON.stringify(doc));
     const result = await f.sync({ workspaceDir: ws }).pull();
-    expect(result).toMatchObject({ success: true, deletedFiles: 0 });
-    expect(await readFile(path.join(ws, 'draft.md'), 'utf8')).toBe(UNPUSHED['draft.md']);
+    expect(result.success).toBe(true);
+    // the pull believed the entry (the object is gone, so: deleted remotely), moved the file aside, found other bytes, kept them
+    expect(result.movedAside.map((m) => [m.path, m.reason])).toEqual([['draft.md', 'not-in-remote']]);
+    expect(await recoveredFiles(ws)).toEqual({ 'draft.md': Buffer.from(UNPUSHED['draft.md']) });
+    // the edit of notes.txt is not covered by the entry's stat: kept in place, as with any synced instance
+    expect(await readFile(path.join(ws, 'notes.txt'), 'utf8')).toBe(UNPUSHED['notes.txt']);
   });
 });

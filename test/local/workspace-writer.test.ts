@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ afterEach(async () => {
 });
 
 const body = (s: string): Readable => Readable.from([Buffer.from(s)]);
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 const accept = (): void => undefined;
 
 async function allFiles(dir: string): Promise<string[]> {
@@ -246,7 +248,7 @@ describe('WorkspaceWriter with expectations (a pull never destroys what it canno
   it.each(bodies)('%s: a path that was free when scanned but is taken now is kept (CHANGED_DURING_SYNC), no temp file left', async (_l, make) => {
     await writeFile(join(root, 'f.txt'), 'written meanwhile');
     const w = new WorkspaceWriter(root, new RecoveryArea(root));
-    const err = await w.writeAtomic('f.txt', make('download'), { expected: { local: undefined, proven: false } }, accept).catch((e: unknown) => e);
+    const err = await w.writeAtomic('f.txt', make('download'), { expected: { local: undefined, proven: undefined } }, accept).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: CHANGED_DURING_SYNC });
     expect(await allFiles(root)).toEqual(['f.txt']);
     expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('written meanwhile');
@@ -257,7 +259,7 @@ describe('WorkspaceWriter with expectations (a pull never destroys what it canno
     const local = await scanned('f.txt');
     const area = new RecoveryArea(root);
     const w = new WorkspaceWriter(root, area);
-    await w.writeAtomic('f.txt', make('download'), { expected: { local, proven: false } }, accept);
+    await w.writeAtomic('f.txt', make('download'), { expected: { local, proven: undefined } }, accept);
     expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('download');
     expect(area.moved).toEqual([{ path: 'f.txt', movedTo: join(area.dir, 'f.txt'), reason: 'differs-from-remote' }]);
     expect(await readFile(join(area.dir, 'f.txt'), 'utf8')).toBe('only copy');
@@ -272,11 +274,23 @@ describe('WorkspaceWriter with expectations (a pull never destroys what it canno
     const local = await scanned('d/f.txt');
     const area = new RecoveryArea(root);
     const w = new WorkspaceWriter(root, area);
-    await w.writeAtomic('d/f.txt', make('new version'), { expected: { local, proven: true } }, accept);
+    await w.writeAtomic('d/f.txt', make('new version'), { expected: { local, proven: md5('as last synced') } }, accept);
     expect(await readFile(join(root, 'd/f.txt'), 'utf8')).toBe('new version');
+    await area.settle(); // the moved file's content is confirmed, then it is removed
     expect(area.moved).toEqual([]);
-    area.prune();
     expect(await readdir(join(root, '.s3-workspace-sync'))).toEqual([]);
+  });
+
+  it.each(bodies)('%s: a file whose content is not what its proof claims (a stale or forged entry) stays in the recovery area', async (_l, make) => {
+    await writeFile(join(root, 'f.txt'), 'the only copy');
+    const local = await scanned('f.txt');
+    const area = new RecoveryArea(root);
+    const w = new WorkspaceWriter(root, area);
+    await w.writeAtomic('f.txt', make('download'), { expected: { local, proven: md5('what the entry claims') } }, accept);
+    await area.settle();
+    expect(area.moved.map((m) => [m.path, m.reason])).toEqual([['f.txt', 'differs-from-remote']]);
+    expect(await readFile(join(area.dir, 'f.txt'), 'utf8')).toBe('the only copy');
+    expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('download');
   });
 
   it('a file changed since the scan (even a proven one) is kept', async () => {
@@ -284,23 +298,29 @@ describe('WorkspaceWriter with expectations (a pull never destroys what it canno
     const local = await scanned('f.txt');
     await writeFile(join(root, 'f.txt'), 'edited by the agent');
     const w = new WorkspaceWriter(root, new RecoveryArea(root));
-    await expect(w.writeAtomic('f.txt', Buffer.from('download'), { expected: { local, proven: true } }, accept)).rejects.toMatchObject({
+    await expect(w.writeAtomic('f.txt', Buffer.from('download'), { expected: { local, proven: md5('as scanned') } }, accept)).rejects.toMatchObject({
       code: CHANGED_DURING_SYNC,
     });
-    await expect(w.removeFile('f.txt', { local, proven: true })).rejects.toMatchObject({ code: CHANGED_DURING_SYNC });
+    await expect(w.removeFile('f.txt', { local, proven: md5('as scanned') })).rejects.toMatchObject({ code: CHANGED_DURING_SYNC });
     expect(await readFile(join(root, 'f.txt'), 'utf8')).toBe('edited by the agent');
   });
 
-  it('removeFile: an unproven file is moved aside, a proven one removed', async () => {
+  it('removeFile: an unproven file is moved aside, a proven one removed once its content is confirmed, a wrongly proven one kept', async () => {
     await writeFile(join(root, 'unproven.txt'), 'only copy');
     await writeFile(join(root, 'proven.txt'), 'in the bucket');
+    await writeFile(join(root, 'forged.txt'), 'not what the entry says');
     const area = new RecoveryArea(root);
     const w = new WorkspaceWriter(root, area);
-    expect(await w.removeFile('unproven.txt', { local: await scanned('unproven.txt'), proven: false })).toBe(true);
-    expect(await w.removeFile('proven.txt', { local: await scanned('proven.txt'), proven: true })).toBe(true);
-    area.prune();
-    expect(await allFiles(root)).toEqual([`.s3-workspace-sync/recovered/${area.dir.split('/').pop()}/unproven.txt`]);
-    expect(area.moved.map((m) => [m.path, m.reason])).toEqual([['unproven.txt', 'not-in-remote']]);
+    expect(await w.removeFile('unproven.txt', { local: await scanned('unproven.txt'), proven: undefined })).toBe(true);
+    expect(await w.removeFile('proven.txt', { local: await scanned('proven.txt'), proven: md5('in the bucket') })).toBe(true);
+    expect(await w.removeFile('forged.txt', { local: await scanned('forged.txt'), proven: md5('in the bucket') })).toBe(true);
+    await area.settle();
+    const stamp = area.dir.split('/').pop();
+    expect(await allFiles(root)).toEqual([`.s3-workspace-sync/recovered/${stamp}/forged.txt`, `.s3-workspace-sync/recovered/${stamp}/unproven.txt`]);
+    expect(area.moved.map((m) => [m.path, m.reason]).sort()).toEqual([
+      ['forged.txt', 'not-in-remote'],
+      ['unproven.txt', 'not-in-remote'],
+    ]);
   });
 
   it('a recovery area that cannot be used (the reserved folder is a symlink): unproven files are left alone, proven ones still replaced', async () => {
@@ -309,12 +329,12 @@ describe('WorkspaceWriter with expectations (a pull never destroys what it canno
     await writeFile(join(root, 'proven.txt'), 'in the bucket');
     const w = new WorkspaceWriter(root, new RecoveryArea(root));
     const err = await w
-      .writeAtomic('unproven.txt', Buffer.from('download'), { expected: { local: await scanned('unproven.txt'), proven: false } }, accept)
+      .writeAtomic('unproven.txt', Buffer.from('download'), { expected: { local: await scanned('unproven.txt'), proven: undefined } }, accept)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LocalFileError);
     expect(err).toMatchObject({ code: 'SYMLINK_IN_PATH' });
     expect(await readFile(join(root, 'unproven.txt'), 'utf8')).toBe('only copy');
-    await w.writeAtomic('proven.txt', Buffer.from('download'), { expected: { local: await scanned('proven.txt'), proven: true } }, accept);
+    await w.writeAtomic('proven.txt', Buffer.from('download'), { expected: { local: await scanned('proven.txt'), proven: md5('in the bucket') } }, accept);
     expect(await readFile(join(root, 'proven.txt'), 'utf8')).toBe('download');
     expect(await readdir(outside)).toEqual([]); // nothing written through the link
     expect((await allFiles(root)).filter((f) => f.endsWith('.s3ws-tmp'))).toEqual([]);

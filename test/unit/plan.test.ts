@@ -135,9 +135,10 @@ describe('planPull', () => {
     ]);
     expect(plan.transferBytes).toBe(17);
     expect(plan.unchanged.map((u) => u.path)).toEqual(['same.txt']);
-    expect(plan.deletions).toEqual([{ path: 'extra.txt', key: 'ws/extra.txt', reason: 'not-in-remote', local: extra, proven: false }]);
+    expect(plan.deletions).toEqual([{ path: 'extra.txt', key: 'ws/extra.txt', reason: 'not-in-remote', local: extra }]);
     // nothing proves the replaced file: it is moved aside, not overwritten in place
-    expect(plan.transfers.find((t) => t.path === 'changed.txt')).toMatchObject({ local: changed, proven: false });
+    expect(plan.transfers.find((t) => t.path === 'changed.txt')).toMatchObject({ local: changed });
+    expect(plan.transfers.find((t) => t.path === 'changed.txt')?.provenMd5).toBeUndefined();
     expect(plan.transfers.find((t) => t.path === 'new.txt')?.local).toBeUndefined();
     expect(plan.kept).toEqual([]);
   });
@@ -414,17 +415,19 @@ describe('planPull: proof before destruction', () => {
       plan.kept.some((k) => k.path === 'f.txt')
         ? 'keep'
         : t !== undefined
-          ? t.proven === true
+          ? t.provenMd5 !== undefined
             ? 'overwrite'
             : 'move-aside-overwrite'
           : d !== undefined
-            ? d.proven === true
+            ? d.provenMd5 !== undefined
               ? 'delete'
               : 'move-aside-delete'
             : 'none';
     expect(got).toBe(expected);
     if (t !== undefined) expect(t.local).toEqual(scanned);
     if (d !== undefined) expect(d.local).toEqual(scanned);
+    // the proof names the content it vouches for: the entry's MD5
+    for (const x of [t, d]) if (x?.provenMd5 !== undefined) expect(x.provenMd5).toBe(A);
   });
 });
 
