@@ -594,7 +594,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * while it was uploaded) stays racy.
    */
   private record(path: string, entry: SnapshotEntry, statFloor: number): void {
-    const racy = entry.racy === true || isRacy(entry.mtimeMs, statFloor);
+    const racy = entry.racy === true || isRacy(entry.mtimeMs, statFloor, entry.ctimeMs);
     const prev = this.snapshot.get(path);
     if (prev !== undefined && sameEntry(prev, entry) && (prev.racy === true) === racy) return;
     const next: SnapshotEntry = { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, md5: entry.md5 };

@@ -63,11 +63,31 @@ export function racyMarginMs(mtimeMs: number): number {
 
 /**
  * Whether an entry whose stat was taken no earlier than `statFloorMs` (the
- * wall clock at the start of the sync that took it) is racy: its mtime falls
- * within the timestamp granularity of that moment, or in the future.
+ * wall clock at the start of the sync that took it) is racy: a later write
+ * could leave its size, mtime and ctime unchanged.
+ *
+ * A write sets both mtime and ctime to the (coarse) current time. So a later
+ * write can only reproduce the recorded stat when the recorded mtime falls
+ * within the timestamp granularity of the stat (or in the future) *and* the
+ * recorded ctime is that same moment. A file whose mtime was set in the past
+ * (a download with its original mtime restored, an extracted archive) has a
+ * ctime apart from its mtime: any later write moves its mtime, and any later
+ * `utimes` moves its ctime, so it is not racy. With `ctimeMs` omitted, only
+ * the mtime is considered (the conservative rule).
  */
-export function isRacy(mtimeMs: number, statFloorMs: number): boolean {
-  return mtimeMs >= statFloorMs - racyMarginMs(mtimeMs);
+export function isRacy(mtimeMs: number, statFloorMs: number, ctimeMs?: number): boolean {
+  if (mtimeMs < statFloorMs - racyMarginMs(mtimeMs)) return false;
+  return ctimeMs === undefined || Math.abs(ctimeMs - mtimeMs) <= sameMomentMs(mtimeMs);
+}
+
+/**
+ * How far apart the mtime and ctime of one write can be: 0 on most
+ * filesystems (one clock reading sets both), up to a kernel tick (≤ 10 ms)
+ * where they are stored with different precisions, 2 s on filesystems with
+ * whole-second (FAT: 2 s) mtimes.
+ */
+function sameMomentMs(mtimeMs: number): number {
+  return mtimeMs % 1000 === 0 ? 2000 : 10;
 }
 
 export type TransferReason = 'new' | 'changed' | 'missing-locally';

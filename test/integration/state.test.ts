@@ -189,6 +189,36 @@ describe('persisted state', () => {
     expect(log.calls.map((c) => c.name)).toEqual(['HeadObjectCommand']); // the identity check of the loaded state
   });
 
+  it('files pulled right after another instance pushed them (restored mtimes within the racy window) are not re-hashed by the next process', { timeout: 20_000 }, async () => {
+    // The demo's step 4 -> 5: an edit pushed by one instance and pulled at once by another.
+    const f = await fixture();
+    const src = await tempDir();
+    const ws = await tempDir();
+    await writeTree(src, { 'base.txt': 'base' });
+    await f.sync({ workspaceDir: src }).push();
+    await f.sync({ workspaceDir: ws }).pull();
+    const editor = f.sync({ workspaceDir: src });
+    await writeFile(path.join(src, 'edited-now.txt'), 'written a moment ago');
+    await writeFile(path.join(src, 'clock-ahead.txt'), 'written on a machine whose clock runs 1 s ahead');
+    const ahead = new Date(Date.now() + 1000);
+    await utimes(path.join(src, 'clock-ahead.txt'), ahead, ahead);
+    await editor.push();
+    const pulled = await f.sync({ workspaceDir: ws }).pull();
+    expect(pulled).toMatchObject({ success: true, downloadedFiles: 2 });
+    // Their mtimes were restored from the objects, but their ctimes are the download's: a later write would move the mtime.
+    const [name] = await stateFiles(ws);
+    const doc = JSON.parse(await readFile(path.join(ws, STATE_DIR, name!), 'utf8')) as { entries: Record<string, unknown[]> };
+    expect(doc.entries['edited-now.txt']?.[6]).toBe(0);
+    expect(doc.entries['clock-ahead.txt']?.[6]).toBe(0);
+    const log = recordCommands(f.client);
+    const next = await f.sync({ workspaceDir: ws }).push();
+    expect(next).toMatchObject({ success: true, uploadedFiles: 0, hashedFiles: 0 });
+    expect(log.calls.map((c) => c.name)).toEqual(['HeadObjectCommand']);
+    // …and a real edit afterwards is still seen
+    await writeFile(path.join(ws, 'edited-now.txt'), 'written a moment agO'); // same size: only the mtime tells
+    expect(await f.sync({ workspaceDir: ws }).push()).toMatchObject({ success: true, uploadedFiles: 1 });
+  });
+
   it('a state file that cannot be written does not fail the sync; it is reported as a warning', { timeout: 20_000 }, async () => {
     const f = await fixture();
     const ws = await tempDir();

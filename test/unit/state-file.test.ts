@@ -91,6 +91,23 @@ describe('racy entries', () => {
     expect(isRacy(floor - 150.25, floor)).toBe(false);
   });
 
+  it('a recent mtime is racy only with a ctime at the same moment: a restored mtime (a download) is not', () => {
+    // written just now: mtime and ctime are the same write
+    expect(isRacy(floor - 50.25, floor, floor - 50.25)).toBe(true);
+    expect(isRacy(floor - 50.25, floor, floor - 45)).toBe(true); // within a kernel tick (10 ms)
+    // downloaded: the original mtime (80 ms before the sync) was restored, ctime is the rename during the sync
+    expect(isRacy(floor - 80, floor, floor + 35)).toBe(false);
+    expect(isRacy(floor - 80, floor, floor - 60)).toBe(false); // 20 ms apart: two different moments
+    // whole-second mtimes: ctime within 2 s is the same moment
+    const second = Math.floor(floor / 1000) * 1000;
+    expect(isRacy(second, floor, second + 1500)).toBe(true);
+    // a restored mtime in the future (a remote clock ahead) stays racy when the ctime is the same moment only
+    expect(isRacy(floor + 5000.5, floor, floor + 10)).toBe(false);
+    expect(isRacy(floor + 5000.5, floor, floor + 5000.5)).toBe(true);
+    // old mtimes are never racy, whatever the ctime
+    expect(isRacy(floor - 150.25, floor, floor)).toBe(false);
+  });
+
   it('whole-second mtimes (a coarse filesystem) widen the margin to 2 s', () => {
     const second = Math.floor(floor / 1000) * 1000;
     expect(isRacy(second - 1000, floor)).toBe(true);
