@@ -142,6 +142,13 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return this.exclusive(() => this.run('pull', options));
   }
 
+  /** Set once `destroy()` was called: every later call rejects. */
+  private destroyed = false;
+  /** Aborted by `destroy()`: stops whatever sync is running. */
+  private readonly lifetime = new AbortController();
+  /** The last `pull()` that completed without a failed file (what `waitForPull()` answers when no background pull was started since). */
+  private lastCompletePull: SyncResult | undefined;
+
   /**
    * Upload new and changed files, and delete the objects of files deleted
    * locally since this instance's last sync. Without a previous sync nothing
@@ -177,7 +184,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * `options` are `pull()`'s (a `signal`, guard overrides), dry run excepted.
    */
   startBackgroundPull(options: Omit<SyncCallOptions, 'dryRun'> = {}): void {
-    if (this.background !== undefined) return;
+    if (this.background !== undefined || this.destroyed) return;
     const tracker = new PathTracker();
     const run = this.exclusive(() => this.run('pull', { ...options, dryRun: false }, tracker)).then((result) => {
       if (!result.success) throw new IncompleteSyncError(result);
@@ -206,6 +213,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   waitForPull(options: { paths: readonly string[] }): Promise<PathsReady>;
   waitForPull(options?: { paths?: readonly string[] | undefined }): Promise<SyncResult | PathsReady> {
     if (options?.paths !== undefined) return this.waitForPaths(options.paths);
+    if (this.destroyed) return Promise.reject(destroyedError());
+    // A pull() that already restored the workspace completely answers (no second pull).
+    if (this.background === undefined && this.lastCompletePull !== undefined) return Promise.resolve(this.lastCompletePull);
     if (this.background === undefined) this.startBackgroundPull();
     return this.background as Promise<SyncResult>;
   }
@@ -229,8 +239,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.destroyed) return Promise.reject(destroyedError());
     if (this.background === undefined) this.startBackgroundPull();
-    return (this.backgroundPaths as PathTracker).waitFor(patterns);
+    return (this.backgroundPaths as PathTracker).waitFor(patterns, [...paths]);
   }
 
   /** `true` once a pull (background or not) has completed without failed files. */
@@ -238,14 +249,26 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return this.pullComplete;
   }
 
-  /** Release the sockets of the client the library built (no-op for a client you passed in). */
+  /**
+   * End the instance: a running sync stops as if its `signal` fired (it
+   * rejects with `SyncAbortedError`, code `DESTROYED`; finished files are in
+   * place, nothing half-written), queued and later calls reject with a
+   * `SyncError` of code `DESTROYED`, the MD5 worker threads end, and the
+   * sockets of the client the library built are closed (a client you passed
+   * in is left open). Idempotent.
+   */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.lifetime.abort(destroyedError());
     if (this.options.ownsClient) this.options.client.destroy();
     void this.hashPool?.close();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    if (this.destroyed) return Promise.reject(destroyedError());
+    const guarded = (): Promise<T> => (this.destroyed ? Promise.reject(destroyedError()) : fn());
+    const run = this.queue.then(guarded, guarded);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -274,7 +297,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const limits = this.limits(call);
     const priority = call.priority === undefined ? [] : normalizePathPatterns(call.priority, 'priority');
     const dryRun = call.dryRun === true;
-    const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs);
+    const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs, this.lifetime.signal);
     const result = newResult(direction, dryRun);
     let root: string | undefined;
     let listed: number | undefined;
@@ -308,7 +331,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     } catch (error) {
       if (signal?.aborted) {
         result.duration = Date.now() - started;
-        throw new SyncAbortedError(result, timedOut() ? 'timeout' : 'aborted', signal.reason);
+        const why = this.lifetime.signal.aborted ? 'destroyed' : timedOut() ? 'timeout' : 'aborted';
+        throw new SyncAbortedError(result, why, signal.reason);
       }
       throw error;
     } finally {
@@ -486,6 +510,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * bucket instead of mistaking stale local files for unpushed work.
    */
   private markSynced(direction: 'pull' | 'push', result: SyncResult): void {
+    if (direction === 'pull') this.lastCompletePull = result.failedFiles.length === 0 ? result : undefined;
     if (direction === 'pull' && result.failedFiles.length > 0) return;
     if (!this.hasSnapshot) this.stateDirty = true;
     this.hasSnapshot = true;
@@ -1043,8 +1068,10 @@ function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefi
 function combineSignals(
   user: AbortSignal | undefined,
   timeoutMs: number | undefined,
-): { signal: AbortSignal | undefined; timedOut: () => boolean; dispose: () => void } {
-  if (timeoutMs === undefined) return { signal: user, timedOut: () => false, dispose: () => undefined };
+  lifetime: AbortSignal,
+): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
+  const own = user === undefined ? [lifetime] : [user, lifetime];
+  if (timeoutMs === undefined) return { signal: AbortSignal.any(own), timedOut: () => false, dispose: () => undefined };
   const timer = new AbortController();
   let fired = false;
   const handle = setTimeout(() => {
@@ -1052,8 +1079,11 @@ function combineSignals(
     timer.abort(new DOMException(`The sync exceeded timeoutMs (${timeoutMs} ms)`, 'TimeoutError'));
   }, timeoutMs);
   handle.unref?.();
-  const signal = user === undefined ? timer.signal : AbortSignal.any([user, timer.signal]);
-  return { signal, timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
+  return { signal: AbortSignal.any([...own, timer.signal]), timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
+}
+
+function destroyedError(): SyncError {
+  return new SyncError('DESTROYED', 'This S3WorkspaceSync instance was destroyed (destroy() was called); create a new one');
 }
 
 /** Failure codes of files a push cannot store as objects. */

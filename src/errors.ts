@@ -195,11 +195,12 @@ export class GuardError extends SyncError {
 export class SyncAbortedError extends SyncError {
   readonly result: import('./types.js').SyncResult;
 
-  constructor(result: import('./types.js').SyncResult, reason: 'aborted' | 'timeout', cause?: unknown) {
+  constructor(result: import('./types.js').SyncResult, reason: 'aborted' | 'timeout' | 'destroyed', cause?: unknown) {
     const done = result.downloadedFiles + result.uploadedFiles + result.deletedFiles;
+    const how = reason === 'timeout' ? 'timed out' : reason === 'destroyed' ? 'was stopped by destroy()' : 'was aborted';
     super(
-      reason === 'timeout' ? 'TIMEOUT' : 'ABORTED',
-      `Sync ${reason === 'timeout' ? 'timed out' : 'was aborted'} after ${done} file operation(s) completed; a later sync finishes the job`,
+      reason === 'timeout' ? 'TIMEOUT' : reason === 'destroyed' ? 'DESTROYED' : 'ABORTED',
+      `Sync ${how} after ${done} file operation(s) completed; a later sync finishes the job`,
       { cause, details: { completed: done } },
     );
     this.name = 'AbortError';

@@ -48,7 +48,7 @@ export function orderByPriority<T extends { path: string }>(items: readonly T[],
 
 /** What `waitForPaths()` resolves with. */
 export interface PathsReady {
-  /** The paths waited for, normalised. */
+  /** The paths waited for, as given (`'.agents/'` stays `'.agents/'`). */
   paths: string[];
   /** Files under them that this pull downloaded. */
   downloaded: number;
@@ -60,6 +60,8 @@ export interface PathsReady {
 
 interface Waiter {
   patterns: string[];
+  /** The paths as the caller gave them (for results and errors). */
+  shown: string[];
   /** Planned actions under the patterns not yet settled. */
   remaining: number;
   downloaded: number;
@@ -124,9 +126,9 @@ export class PathTracker {
     this.sweep();
   }
 
-  waitFor(patterns: string[]): Promise<PathsReady> {
+  waitFor(patterns: string[], shown: string[] = patterns): Promise<PathsReady> {
     return new Promise<PathsReady>((resolve, reject) => {
-      const w: Waiter = { patterns, remaining: 0, downloaded: 0, deleted: 0, unchanged: 0, resolve, reject };
+      const w: Waiter = { patterns, shown, remaining: 0, downloaded: 0, deleted: 0, unchanged: 0, resolve, reject };
       if (this.phase !== 'planning') this.count(w);
       this.waiters.push(w);
       this.sweep();
@@ -147,18 +149,18 @@ export class PathTracker {
     this.waiters = this.waiters.filter((w) => {
       const failed = [...this.failures.values()].filter((f) => matchesAnyPath(f.path, w.patterns));
       if (failed.length > 0) {
-        w.reject(new IncompletePathsError(w.patterns, failed));
+        w.reject(new IncompletePathsError(w.shown, failed));
       } else if (this.phase === 'planning') {
         return true; // outcome not known yet
       } else if (!this.wasPlanned) {
-        w.reject(this.ended ?? new IncompletePathsError(w.patterns, []));
+        w.reject(this.ended ?? new IncompletePathsError(w.shown, []));
       } else if (w.remaining === 0) {
-        w.resolve({ paths: w.patterns, downloaded: w.downloaded, deleted: w.deleted, unchanged: w.unchanged });
+        w.resolve({ paths: w.shown, downloaded: w.downloaded, deleted: w.deleted, unchanged: w.unchanged });
       } else if (this.phase === 'ended') {
         const notDone = [...this.pending.keys()]
           .filter((p) => matchesAnyPath(p, w.patterns))
           .map((path) => ({ path, error: 'not synced: the pull ended before it did (a failure elsewhere stops deletions)' }));
-        w.reject(this.ended ?? new IncompletePathsError(w.patterns, notDone));
+        w.reject(this.ended ?? new IncompletePathsError(w.shown, notDone));
       } else {
         return true;
       }

@@ -79,7 +79,7 @@ describe('priority restore', () => {
     sync.startBackgroundPull({ priority: ['config/', '.agents/'] });
 
     const ready = await sync.waitForPaths(['config/', '.agents/']);
-    expect(ready).toEqual({ paths: ['config', '.agents'], downloaded: 3, deleted: 0, unchanged: 0 });
+    expect(ready).toEqual({ paths: ['config/', '.agents/'], downloaded: 3, deleted: 0, unchanged: 0 });
     expect(await readFile(path.join(ws, 'config/nested/db.json'), 'utf8')).toBe('{"db":1}');
     expect(await readFile(path.join(ws, '.agents/plan.md'), 'utf8')).toBe('plan');
     // the rest is genuinely not there yet
@@ -121,7 +121,7 @@ describe('priority restore', () => {
     await writeTree(ws, { 'config/app.json': '{"app":1}', 'config/nested/db.json': '{"db":1}', 'config/stale.json': 'gone remotely' });
     const sync = f.sync({ workspaceDir: ws });
     const ready = await sync.waitForPaths(['config/']);
-    expect(ready).toEqual({ paths: ['config'], downloaded: 0, deleted: 1, unchanged: 2 });
+    expect(ready).toEqual({ paths: ['config/'], downloaded: 0, deleted: 1, unchanged: 2 });
     expect(Object.keys(await readTree(path.join(ws, 'config'))).sort()).toEqual(['app.json', 'nested/db.json']);
     await sync.waitForPull();
   });
