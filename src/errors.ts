@@ -13,8 +13,74 @@ export interface SyncErrorOptions {
   details?: Record<string, unknown>;
 }
 
-/** Base class of every error raised by s3-workspace-sync. */
+/**
+ * Key of the brand every {@link SyncError} carries: a frozen array of its class
+ * ids from the base down, e.g. `['SyncError', 'StorageError']`. A registered
+ * symbol, so the ESM build, the CommonJS build and any other copy of the
+ * library loaded in the same process all read the same property.
+ */
+const BRAND = Symbol.for('s3-workspace-sync/SyncError');
+
+/**
+ * The stable id of each library error class, set by a static block in the
+ * class itself. Kept apart from `constructor.name` so that a bundler that
+ * renames classes cannot make two copies of the library disagree.
+ */
+const CLASS_IDS = new WeakMap<object, string>();
+
+/** The library class id of a constructor, or undefined for any other class (a user's subclass). */
+function classIdOf(ctor: unknown): string | undefined {
+  return typeof ctor === 'function' ? CLASS_IDS.get(ctor) : undefined;
+}
+
+/** The brand of a value: its class-id chain, when it is a SyncError from any copy of the library. */
+function brandOf(value: unknown): readonly string[] | undefined {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return undefined;
+  let brand: unknown;
+  try {
+    brand = (value as { [BRAND]?: unknown })[BRAND];
+  } catch {
+    return undefined; // a hostile proxy or getter
+  }
+  return Array.isArray(brand) && brand.every((id) => typeof id === 'string') ? (brand as string[]) : undefined;
+}
+
+/**
+ * Base class of every error raised by s3-workspace-sync.
+ *
+ * `instanceof` works across copies of the library: an error thrown by the
+ * CommonJS build is `instanceof` the ESM build's classes too (and the other
+ * way round), because each error carries a brand listing its classes, which
+ * `SyncError[Symbol.hasInstance]` (inherited by every subclass) also checks.
+ * `err instanceof StorageError` is true for a StorageError from either build,
+ * false for a ConfigError from either. A class of your own that extends one of
+ * these is matched the ordinary way (prototype chain) only.
+ *
+ * @example
+ * try {
+ *   await sync.push();
+ * } catch (err) {
+ *   if (err instanceof StorageError && err.retryable) scheduleRetry();
+ *   else if (isSyncError(err)) console.error(err.code, err.details);
+ *   else throw err;
+ * }
+ */
 export class SyncError extends Error {
+  static {
+    CLASS_IDS.set(this, 'SyncError');
+  }
+
+  /**
+   * `value instanceof ThisClass`: the ordinary prototype check, or, for the
+   * library's own classes, the brand of an error made by another copy of the
+   * library (its ESM or CommonJS build).
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const id = classIdOf(this);
+    return id !== undefined && brandOf(value)?.includes(id) === true;
+  }
+
   /** Stable, machine-readable code, e.g. `ACCESS_DENIED`, `INVALID_PATH`. */
   readonly code: string;
   /** Structured, log-safe details. */
@@ -25,11 +91,36 @@ export class SyncError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.details = options.details ?? {};
+    // The class chain from SyncError down to new.target; a class that is not
+    // the library's (a user's subclass) is listed by its name.
+    const chain: string[] = [];
+    for (let ctor: unknown = new.target; typeof ctor === 'function'; ctor = Object.getPrototypeOf(ctor)) {
+      chain.unshift(classIdOf(ctor) ?? (ctor as { name: string }).name);
+      if (ctor === SyncError) break;
+    }
+    // Not enumerable: kept out of logs, inspection and JSON.
+    Object.defineProperty(this, BRAND, { value: Object.freeze(chain), enumerable: false, writable: false, configurable: false });
   }
+}
+
+/**
+ * Whether `value` is a {@link SyncError} (of any subclass) from any copy of the
+ * library: its ESM or CommonJS build, or another installed version that brands
+ * its errors the same way. Same as `value instanceof SyncError`, as a function.
+ *
+ * @example
+ * if (isSyncError(err)) console.error(err.code, err.details);
+ */
+export function isSyncError(value: unknown): value is SyncError {
+  return value instanceof SyncError;
 }
 
 /** Invalid options passed to `new S3WorkspaceSync()`. Code: `CONFIG`. */
 export class ConfigError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'ConfigError');
+  }
+
   constructor(message: string, options: SyncErrorOptions = {}) {
     super('CONFIG', message, options);
   }
@@ -40,6 +131,10 @@ export class ConfigError extends SyncError {
  * the prefix) that is unsafe to use as a local path. Code: `INVALID_PATH`.
  */
 export class PathValidationError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'PathValidationError');
+  }
+
   /** The offending path, with control characters escaped. */
   readonly path: string;
   /** Why the path was refused, e.g. `contains a '..' segment`. */
@@ -69,6 +164,10 @@ export type StorageErrorCode =
  * later can help (throttling, 5xx, network) or not (access denied, missing bucket).
  */
 export class StorageError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'StorageError');
+  }
+
   declare readonly code: StorageErrorCode;
   /** HTTP status of the failed request, when there was one. */
   readonly statusCode: number | undefined;
@@ -100,6 +199,10 @@ export class StorageError extends SyncError {
 
 /** A local filesystem operation failed. `code` is the errno code when there is one. */
 export class LocalFileError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'LocalFileError');
+  }
+
   /** Workspace-relative path concerned. */
   readonly path: string;
 
@@ -115,6 +218,10 @@ export class LocalFileError extends SyncError {
  * Code: `INTEGRITY`.
  */
 export class IntegrityError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'IntegrityError');
+  }
+
   readonly path: string;
   readonly expected: string;
   readonly actual: string;
@@ -133,6 +240,10 @@ export class IntegrityError extends SyncError {
  * Code: `INCOMPLETE`.
  */
 export class IncompleteSyncError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'IncompleteSyncError');
+  }
+
   readonly result: import('./types.js').SyncResult;
 
   constructor(result: import('./types.js').SyncResult) {
@@ -154,6 +265,10 @@ export class IncompleteSyncError extends SyncError {
  * may go on for the other files. Code: `INCOMPLETE`.
  */
 export class IncompletePathsError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'IncompletePathsError');
+  }
+
   readonly paths: string[];
   readonly failedFiles: import('./types.js').FailedFile[];
 
@@ -179,6 +294,10 @@ export type GuardCode = 'MAX_DELETES' | 'MAX_TOTAL_BYTES' | 'EMPTY_REMOTE';
  * has the figures (`wouldDelete`, `treeSize`, `wouldTransferBytes`, `limit`, `option`).
  */
 export class GuardError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'GuardError');
+  }
+
   declare readonly code: GuardCode;
 
   constructor(code: GuardCode, message: string, details: Record<string, unknown>) {
@@ -193,6 +312,10 @@ export class GuardError extends SyncError {
  * deletions did not run. A later sync finishes the job.
  */
 export class SyncAbortedError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'SyncAbortedError');
+  }
+
   readonly result: import('./types.js').SyncResult;
 
   constructor(result: import('./types.js').SyncResult, reason: 'aborted' | 'timeout' | 'destroyed', cause?: unknown) {

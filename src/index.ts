@@ -29,6 +29,7 @@ export {
   IncompletePathsError,
   GuardError,
   SyncAbortedError,
+  isSyncError,
   redactSecrets,
   type GuardCode,
   type StorageErrorCode,
