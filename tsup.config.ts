@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // Two entries: the package root, and `s3-workspace-sync/utils` (the parts
+  // of the API that never load @aws-sdk; see src/utils.ts).
+  entry: ['src/index.ts', 'src/utils.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
