@@ -302,7 +302,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     let root: string | undefined;
     let listed: number | undefined;
     try {
-      const prepared = direction === 'pull' ? await this.preparePull(dryRun, limits, signal) : await this.preparePush(signal);
+      const planning = new PlanningProgress(this.emitter());
+      const prepared = direction === 'pull' ? await this.preparePull(dryRun, limits, signal, planning) : await this.preparePush(signal, planning);
+      planning.done();
       const { plan, scan, treeSize } = prepared;
       listed = prepared.listed;
       root = prepared.root;
@@ -352,7 +354,12 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   }
 
   /** Scan, list, hash what must be hashed, plan. Changes nothing (a dry run does not even create the workspace). */
-  private async preparePull(dryRun: boolean, limits: { overwriteLocalChanges: boolean }, signal: AbortSignal | undefined): Promise<Prepared> {
+  private async preparePull(
+    dryRun: boolean,
+    limits: { overwriteLocalChanges: boolean },
+    signal: AbortSignal | undefined,
+    planning: PlanningProgress,
+  ): Promise<Prepared> {
     const { prefix } = this.options;
     const root = await this.prepareRoot(!dryRun, dryRun);
     if (root !== undefined) await this.loadState(root);
@@ -367,7 +374,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const input = { ...this.planInput(scan, remote, (p) => filter.ignores(p)), remoteBlocked: conflicts };
     const needs = pullNeeds(input);
     await this.fillRemoteMd5(remote, needs.head, signal);
-    const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, remote, signal);
+    const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, remote, signal, planning);
     const plan = planPull({
       ...input,
       localMd5,
@@ -378,7 +385,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return { root, plan, scan, treeSize: scan.files.size, listed: listed.length, hashed: localMd5.size };
   }
 
-  private async preparePush(signal: AbortSignal | undefined): Promise<Prepared> {
+  private async preparePush(signal: AbortSignal | undefined, planning: PlanningProgress): Promise<Prepared> {
     const { prefix } = this.options;
     const root = (await this.prepareRoot(false)) as string;
     await this.loadState(root);
@@ -402,7 +409,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const input = this.planInput(scan, remote, (p) => filter.ignores(p));
     const needs = pushNeeds(input);
     await this.fillRemoteMd5(remote, needs.head, signal);
-    const localMd5 = await this.hashLocal(root, scan, needs.hash, remote, signal);
+    const localMd5 = await this.hashLocal(root, scan, needs.hash, remote, signal, planning);
     const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
     return { root, plan, scan, treeSize: this.snapshot.size, listed, hashed: localMd5.size };
   }
@@ -766,9 +773,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     paths: string[],
     remote: Map<string, RemoteObject>,
     signal: AbortSignal | undefined,
+    planning: PlanningProgress,
   ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const limit = pLimit(HASH_CONCURRENCY);
+    planning.hashing(paths.map((p) => scan.files.get(p)?.size ?? 0));
     await Promise.all(
       paths.map((path) =>
         limit(async () => {
@@ -793,6 +802,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
             scan.files.delete(path);
             // vanished since the scan: simply gone; otherwise a failure to report
             if (code !== 'ENOENT') scan.skipped.push({ path, reason: `unreadable: ${code}` });
+          } finally {
+            planning.hashed(path, scan.files.get(path)?.size ?? 0);
           }
         }),
       ),
@@ -1003,6 +1014,34 @@ function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResult {
       transferBytes: 0,
     },
   };
+}
+
+/**
+ * The `plan` phase's progress: throttled events while files are hashed
+ * (files and bytes), and one at 100% when the plan is known.
+ */
+class PlanningProgress {
+  private tracker: ProgressTracker;
+
+  constructor(private readonly emit: (p: SyncProgress) => void) {
+    this.tracker = new ProgressTracker('plan', 0, 0, emit);
+  }
+
+  /** Hashing starts: these are the sizes of the files to read. */
+  hashing(sizes: number[]): void {
+    if (sizes.length === 0) return;
+    this.tracker = new ProgressTracker('plan', sizes.length, sizes.reduce((a, b) => a + b, 0), this.emit);
+  }
+
+  hashed(path: string, bytes: number): void {
+    this.tracker.addBytes(bytes);
+    this.tracker.fileDone(path);
+  }
+
+  /** The plan is known (an event at 100%, unless hashing just sent it). */
+  done(): void {
+    this.tracker.finishEmpty();
+  }
 }
 
 /** What both directions hand from planning to execution. */

@@ -6,10 +6,13 @@ import type { SyncProgress } from './types.js';
  */
 export interface SyncEvents {
   /**
-   * Files finished in the current phase; throttled to one per 100 ms, plus the
-   * first and last of each phase. Every pull ends with a `download` event and
-   * every push with an `upload` event at 100% (with `total: 0` when there was
-   * nothing to transfer); `cleanup` events appear only when something is deleted.
+   * Progress of the current phase, as files finish and as bytes move (a large
+   * file's progress moves while it transfers); throttled to one event per
+   * 100 ms, plus the first and last of each phase. Every sync starts with
+   * `plan` events (the last one at 100% once the plan is known); every pull
+   * then ends with a `download` event and every push with an `upload` event
+   * at 100% (with `total: 0` when there was nothing to transfer); `cleanup`
+   * events appear only when something is deleted.
    */
   progress: (progress: SyncProgress) => void;
 }
@@ -31,10 +34,17 @@ export class ProgressTracker {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Bytes moved, without finishing a file. */
+  /** Bytes moved (negative: a failed attempt's bytes given back), without finishing a file; emits when the interval has passed. */
   addBytes(n: number): void {
     this.bytes += n;
+    if (n <= 0) return;
+    const t = this.now();
+    if (t - this.lastEmit >= PROGRESS_INTERVAL_MS) {
+      this.lastEmit = t;
+      this.send(undefined);
+    }
   }
+
 
   /** One file of this phase finished (succeeded or failed). */
   fileDone(path: string): void {

@@ -116,8 +116,12 @@ export interface SyncResult {
 
 /** Payload of the `progress` event. */
 export interface SyncProgress {
-  /** `download` (pull), `upload` (push), `cleanup` (deletions, either direction). */
-  phase: 'download' | 'upload' | 'cleanup';
+  /**
+   * `plan` (scanning, listing and hashing before anything moves: `current` /
+   * `total` count the files hashed, the bytes the bytes hashed), `download`
+   * (pull), `upload` (push), `cleanup` (deletions, either direction).
+   */
+  phase: 'plan' | 'download' | 'upload' | 'cleanup';
   /** Files finished in this phase so far (succeeded or failed). */
   current: number;
   /** Files this phase will process, known from the plan. */

@@ -18,16 +18,19 @@ describe('ProgressTracker', () => {
     t.addBytes(100);
     t.fileDone('b'); // throttled
     now = 150;
-    t.addBytes(100);
     t.fileDone('c'); // interval passed → emitted
     now = 160;
     t.fileDone('d'); // throttled
-    t.addBytes(200);
+    t.addBytes(200); // throttled
+    now = 400;
+    t.addBytes(50); // bytes alone, interval passed → emitted (no file finished)
+    t.addBytes(-50); // a failed attempt gives its bytes back: never emitted
     t.fileDone('e'); // last → emitted
     expect(events).toEqual([
       { phase: 'download', current: 1, total: 5, percentage: 20, transferredBytes: 100, totalBytes: 500, currentFile: 'a' },
-      { phase: 'download', current: 3, total: 5, percentage: 60, transferredBytes: 300, totalBytes: 500, currentFile: 'c' },
-      { phase: 'download', current: 5, total: 5, percentage: 100, transferredBytes: 500, totalBytes: 500, currentFile: 'e' },
+      { phase: 'download', current: 3, total: 5, percentage: 60, transferredBytes: 200, totalBytes: 500, currentFile: 'c' },
+      { phase: 'download', current: 4, total: 5, percentage: 80, transferredBytes: 450, totalBytes: 500 },
+      { phase: 'download', current: 5, total: 5, percentage: 100, transferredBytes: 400, totalBytes: 500, currentFile: 'e' },
     ]);
   });
 });
