@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir, realpath, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -1110,7 +1111,7 @@ function combineSignals(
   lifetime: AbortSignal,
 ): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
   const own = user === undefined ? [lifetime] : [user, lifetime];
-  if (timeoutMs === undefined) return { signal: AbortSignal.any(own), timedOut: () => false, dispose: () => undefined };
+  if (timeoutMs === undefined) return { signal: unlimited(AbortSignal.any(own)), timedOut: () => false, dispose: () => undefined };
   const timer = new AbortController();
   let fired = false;
   const handle = setTimeout(() => {
@@ -1118,7 +1119,20 @@ function combineSignals(
     timer.abort(new DOMException(`The sync exceeded timeoutMs (${timeoutMs} ms)`, 'TimeoutError'));
   }, timeoutMs);
   handle.unref?.();
-  return { signal: AbortSignal.any([...own, timer.signal]), timedOut: () => fired && !(user?.aborted ?? false), dispose: () => clearTimeout(handle) };
+  return {
+    signal: unlimited(AbortSignal.any([...own, timer.signal])),
+    timedOut: () => fired && !(user?.aborted ?? false),
+    dispose: () => clearTimeout(handle),
+  };
+}
+
+/**
+ * Every request in flight listens to the sync's signal (downloadConcurrency
+ * of them at once, 50 by default): not a leak, so no MaxListenersExceededWarning.
+ */
+function unlimited(signal: AbortSignal): AbortSignal {
+  setMaxListeners(0, signal);
+  return signal;
 }
 
 function destroyedError(): SyncError {
