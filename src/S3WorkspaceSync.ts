@@ -5,6 +5,7 @@ import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
 import {
   classifyRemote,
+  etagsToConfirm,
   isRacy,
   planPull,
   planPush,
@@ -376,6 +377,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const needs = pullNeeds(input);
     await this.fillRemoteMd5(remote, needs.head, signal);
     const localMd5 = root === undefined ? new Map<string, string>() : await this.hashLocal(root, scan, needs.hash, remote, signal, planning);
+    await this.confirmEtags(remote, etagsToConfirm({ ...input, localMd5 }), signal);
     const plan = planPull({
       ...input,
       localMd5,
@@ -411,6 +413,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const needs = pushNeeds(input);
     await this.fillRemoteMd5(remote, needs.head, signal);
     const localMd5 = await this.hashLocal(root, scan, needs.hash, remote, signal, planning);
+    await this.confirmEtags(remote, etagsToConfirm({ ...input, localMd5 }), signal);
     const plan = planPush({ ...input, localMd5, localBlocked: blockedPaths(scan) });
     return { root, plan, scan, treeSize: this.snapshot.size, listed, hashed: localMd5.size };
   }
@@ -810,6 +813,35 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       ),
     );
     return out;
+  }
+
+  /**
+   * For objects whose ETag-as-MD5 disagrees with a local file of the same
+   * size: read the metadata. Its MD5, when stored, decides; an SSE-KMS object
+   * without one has no known MD5 (its ETag is not one). Otherwise the ETag was
+   * an MD5 and the file really differs.
+   */
+  private async confirmEtags(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
+    const limit = pLimit(HEAD_CONCURRENCY);
+    await Promise.all(
+      paths.map((path) =>
+        limit(async () => {
+          const obj = remote.get(path);
+          if (obj === undefined) return;
+          try {
+            signal?.throwIfAborted();
+            const info = await this.store.head(obj.key, signal);
+            if (info.etag !== obj.etag) return; // replaced since the listing: it differs
+            if (info.md5 !== undefined) obj.md5 = info.md5;
+            else if (info.serverSideEncryption?.startsWith('aws:kms') === true) obj.md5 = undefined;
+            obj.md5FromEtag = false;
+          } catch (error) {
+            if (signal?.aborted) throw error;
+            this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
+          }
+        }),
+      ),
+    );
   }
 
   /** Read MD5s from metadata for objects whose ETag is not one (multipart, SSE-KMS). */

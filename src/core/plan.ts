@@ -25,6 +25,13 @@ export interface RemoteObject {
   etag: string;
   /** MD5 (hex) of the content when known: from a plain ETag or from metadata. */
   md5?: string | undefined;
+  /**
+   * `md5` was read off the ETag, which merely looks like an MD5: under
+   * SSE-KMS (and SSE-C) it is not one. A mismatch with a local file of the
+   * same size is confirmed from the metadata before it counts (see
+   * {@link etagsToConfirm}).
+   */
+  md5FromEtag?: boolean | undefined;
   lastModifiedMs?: number | undefined;
   /** The file's mtime recorded in metadata at upload (known after a HEAD). */
   mtimeMs?: number | undefined;
@@ -258,12 +265,14 @@ export function classifyRemote(
       skipped.push({ path, reason: 'duplicate-key' });
       continue;
     }
+    const md5 = md5FromEtag(obj.etag);
     remote.set(path, {
       key: obj.key,
       path,
       size: obj.size,
       etag: unquoteEtag(obj.etag),
-      md5: md5FromEtag(obj.etag),
+      md5,
+      md5FromEtag: md5 !== undefined,
       lastModifiedMs: obj.lastModifiedMs,
     });
   }
@@ -395,6 +404,26 @@ export function planPull(input: PlanInput): Plan {
     }
   }
   return plan;
+}
+
+/**
+ * Objects whose MD5 was read off their ETag and differs from the MD5 of the
+ * local file of the same size (known from the snapshot or just hashed). Such
+ * an ETag may not be an MD5 at all (SSE-KMS and SSE-C objects have ETags that
+ * look like one): the object's metadata (a HEAD) decides before the two count
+ * as different. A genuinely changed file of the same size costs one HEAD.
+ */
+export function etagsToConfirm(input: PlanInput): string[] {
+  const out: string[] = [];
+  for (const [path, remote] of input.remote) {
+    if (remote.md5FromEtag !== true || remote.md5 === undefined) continue;
+    const local = input.local.get(path);
+    if (local === undefined || local.size !== remote.size) continue;
+    const snap = input.snapshot.get(path);
+    const md5 = statMatches(local, snap) ? snap?.md5 : input.localMd5.get(path);
+    if (md5 !== undefined && md5 !== remote.md5) out.push(path);
+  }
+  return out;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   classifyRemote,
+  etagsToConfirm,
   md5FromEtag,
   planPull,
   planPush,
@@ -447,5 +448,29 @@ describe('pushNeeds', () => {
     expect(
       pushNeeds(input({ local: [a, b, c], remote: [remote('a', MD5('1')), remote('b', MD5('2')), remote('c', undefined)] })),
     ).toEqual({ hash: ['a', 'c'], head: ['c'] });
+  });
+});
+
+describe('etagsToConfirm', () => {
+  it('names same-size objects whose ETag-as-MD5 disagrees with the local MD5, and nothing else', () => {
+    const fromEtag = (path: string, md5: string, size = 10): RemoteObject => ({ ...remote(path, md5, size), md5FromEtag: true });
+    const i = input({
+      local: [local('same.txt'), local('differs.txt'), local('other-size.txt', 12), local('meta.txt'), local('unhashed.txt')],
+      remote: [
+        fromEtag('same.txt', MD5('1')),
+        fromEtag('differs.txt', MD5('2')),
+        fromEtag('other-size.txt', MD5('3')),
+        { ...remote('meta.txt', MD5('4')), md5FromEtag: false },
+        fromEtag('unhashed.txt', MD5('5')),
+        fromEtag('remote-only.txt', MD5('6')),
+      ],
+      md5: [
+        ['same.txt', MD5('1')],
+        ['differs.txt', MD5('9')],
+        ['other-size.txt', MD5('9')],
+        ['meta.txt', MD5('9')],
+      ],
+    });
+    expect(etagsToConfirm(i)).toEqual(['differs.txt']);
   });
 });

@@ -1,0 +1,77 @@
+// SSE-KMS objects have ETags that look like MD5s but are not. A fresh
+// instance used to take them for MD5s: a pull downloaded identical files
+// again and a push without a snapshot uploaded them again. The mismatch is
+// now confirmed from the metadata (one HEAD per same-size file) first.
+import { Readable } from 'node:stream';
+
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it, onTestFinished } from 'vitest';
+
+import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
+import { md5Base64, md5Hex, tempDir } from '../helpers/sync-fixture.js';
+import { readTree, writeTree } from '../helpers/tree.js';
+
+const FILES = { 'a.txt': 'alpha', 'src/b.ts': 'export const b = 2;\n', 'changed.txt': 'local!' };
+const REMOTE = { 'a.txt': 'alpha', 'src/b.ts': 'export const b = 2;\n', 'changed.txt': 'remote' };
+/** A KMS ETag: 32 hex digits, not the MD5 of anything here. */
+const kmsEtag = (path: string): string => md5Hex(`kms:${path}`);
+
+function setup(ws: string, { metadata = true }: { metadata?: boolean } = {}) {
+  const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+  const s3 = mockClient(client);
+  onTestFinished(() => {
+    s3.restore();
+    client.destroy();
+  });
+  s3.on(ListObjectsV2Command).resolves({
+    IsTruncated: false,
+    Contents: Object.entries(REMOTE).map(([p, body]) => ({ Key: `ws/${p}`, Size: Buffer.byteLength(body), ETag: `"${kmsEtag(p)}"` })),
+  });
+  for (const [p, body] of Object.entries(REMOTE)) {
+    const head = {
+      ContentLength: Buffer.byteLength(body),
+      ETag: `"${kmsEtag(p)}"`,
+      ServerSideEncryption: 'aws:kms' as const,
+      Metadata: metadata ? { md5chksum: md5Base64(body) } : {},
+    };
+    s3.on(HeadObjectCommand, { Key: `ws/${p}` }).resolves(head);
+    s3.on(GetObjectCommand, { Key: `ws/${p}` }).callsFake(() => ({ ...head, Body: Readable.from([Buffer.from(body)]) }));
+  }
+  s3.on(PutObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${kmsEtag(input.Key)}"`, ServerSideEncryption: 'aws:kms' }));
+  const sync = new S3WorkspaceSync({ bucket: 'b-kms', prefix: 'ws/', workspaceDir: ws, s3Client: client, logger: silentLogger, persistState: false });
+  return { s3, sync };
+}
+
+describe('SSE-KMS objects (ETags that are not MD5s)', () => {
+  it('a fresh pull downloads only the file that really differs (metadata MD5 confirms the others)', { timeout: 20_000 }, async () => {
+    const ws = await tempDir();
+    await writeTree(ws, FILES);
+    const { s3, sync } = setup(ws);
+    const result = await sync.pull();
+    expect(result).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual(['ws/changed.txt']);
+    expect((await readTree(ws))['changed.txt']?.toString()).toBe('remote');
+    expect(result.plan.unchangedFiles).toBe(2);
+  });
+
+  it('a push without a snapshot uploads only the file that really differs', { timeout: 20_000 }, async () => {
+    const ws = await tempDir();
+    await writeTree(ws, FILES);
+    const { s3, sync } = setup(ws);
+    const result = await sync.push();
+    expect(result).toMatchObject({ success: true, uploadedFiles: 1 });
+    const keys = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key).filter((k) => !k?.includes('.s3-workspace-sync/'));
+    expect(keys).toEqual(['ws/changed.txt']);
+  });
+
+  it('without an MD5 in the metadata, equality cannot be known: the same-size files transfer (and nothing is trusted wrongly)', { timeout: 20_000 }, async () => {
+    const ws = await tempDir();
+    await writeTree(ws, FILES);
+    const { s3, sync } = setup(ws, { metadata: false });
+    const result = await sync.pull();
+    expect(result.success).toBe(true);
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key).sort()).toEqual(['ws/a.txt', 'ws/changed.txt', 'ws/src/b.ts']);
+    expect((await readTree(ws))['changed.txt']?.toString()).toBe('remote');
+  });
+});
