@@ -4,15 +4,26 @@ import { join, resolve, sep } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { S3Client } from '@aws-sdk/client-s3';
 import { normalizePrefix } from './core/paths.js';
-import { ConfigError, PathValidationError } from './errors.js';
+import { ConfigError, escapeForLog, redactSecrets, type PathValidationError } from './errors.js';
 import { createDefaultLogger } from './logger.js';
 import type { SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
 import { STATE_DIR_NAME } from './SyncIgnoreFilter.js';
 
-/** Options of `new S3WorkspaceSync(options)`. */
+/**
+ * Options of `new S3WorkspaceSync(options)`. All are checked when the
+ * instance is created (see {@link resolveOptions}): a missing required option,
+ * a value of the wrong type or out of range, or an unknown key throws a
+ * `ConfigError`. A key whose value is `undefined` counts as absent.
+ */
 export interface S3WorkspaceSyncOptions {
-  /** Bucket name. Required. */
+  /**
+   * Bucket name. Required. 3–63 letters, digits, dots, hyphens or
+   * underscores, starting and ending with a letter or digit; or an ARN
+   * (`arn:…`, e.g. an access point), used as it is. An S3 URL
+   * (`s3://bucket/prefix`) or `bucket/prefix` is refused with the
+   * `bucket` and `prefix` to write instead.
+   */
   bucket: string;
   /**
    * Key prefix the workspace maps to, e.g. `users/u1/workspace/`. Normalised to
@@ -123,7 +134,9 @@ export interface S3WorkspaceSyncOptions {
 
 /**
  * Per-call options of `pull()`, `push()` and `plan()`. The guard options
- * override the instance's for this call.
+ * override the instance's for this call. Checked like the constructor's
+ * options (unknown keys included) before the call makes any request: a bad
+ * one rejects the call with a `ConfigError`.
  */
 export interface SyncCallOptions {
   /** Abort the sync: in-flight transfers stop, no partial file remains, the promise rejects with `SyncAbortedError`. */
@@ -178,6 +191,7 @@ export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_PART_CONCURRENCY = 8;
 const MIN_PART = 5 * 1024 * 1024;
+const MAX_PART = 5 * 1024 ** 3;
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
@@ -187,135 +201,470 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 10;
 export const SOCKET_TIMEOUT_MS = 60_000;
 export const CONNECTION_TIMEOUT_MS = 10_000;
 
-/** Validate user options and fill in defaults, in one place. @throws {ConfigError} */
+/** Longest `setTimeout` delay Node honours; a larger `timeoutMs` would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Every option `new S3WorkspaceSync()` knows. A record rather than a list, so
+ * the compiler fails when an option is added to {@link S3WorkspaceSyncOptions}
+ * and not here (or the other way round).
+ */
+const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
+  bucket: true,
+  prefix: true,
+  workspaceDir: true,
+  region: true,
+  s3Client: true,
+  downloadConcurrency: true,
+  uploadConcurrency: true,
+  logger: true,
+  ignorePatterns: true,
+  contentTypeResolver: true,
+  maxDeletes: true,
+  maxTotalBytes: true,
+  allowEmptyRemote: true,
+  overwriteLocalChanges: true,
+  maxAttempts: true,
+  timeoutMs: true,
+  expectedBucketOwner: true,
+  multipartThreshold: true,
+  partSize: true,
+  partConcurrency: true,
+  abortStaleUploadsAfterHours: true,
+  hashThreads: true,
+  prehashMultipart: true,
+  persistState: true,
+  stateDir: true,
+};
+
+/** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
+const CALL_OPTIONS: Record<keyof SyncCallOptions, true> = {
+  signal: true,
+  dryRun: true,
+  maxDeletes: true,
+  maxTotalBytes: true,
+  allowEmptyRemote: true,
+  overwriteLocalChanges: true,
+  priority: true,
+};
+
+const CONSTRUCTOR = 'new S3WorkspaceSync()';
+const CALLS = 'pull(), push() and plan()';
+const LOG_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** An option as the caller passed it: anything, since JavaScript callers are not type-checked. */
+type Raw = Record<string, unknown>;
+
+/**
+ * Validate user options and fill in defaults, in one place. Every option's
+ * type and range is checked here, at construction, so a mistake fails at once
+ * with a message that names the option and shows the value (a string quoted
+ * and shortened; an object only as `an object`, never its contents) instead
+ * of failing later, inside a request. An option whose value is `undefined`
+ * counts as absent.
+ *
+ * @throws {ConfigError} (`code` `CONFIG`, `details: { option, value }`) for a
+ *   missing required option, a value of the wrong type or out of range, or an
+ *   unknown option (with a "did you mean" hint for a near miss).
+ * @example
+ * resolveOptions({ bucket: 'my-bucket', prefix: 'users/u1', workspaceDir: '/tmp/ws', downloadConcurrency: '5' });
+ * // ConfigError: `downloadConcurrency` must be an integer from 1 to 1000 (got "5")
+ */
 export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
-  const { bucket, workspaceDir } = options;
-  if (typeof bucket !== 'string' || bucket.trim() === '') throw new ConfigError('`bucket` is required (a non-empty string)');
-  if (typeof options.prefix !== 'string') throw new ConfigError('`prefix` is required (a string; use "" for the bucket root)');
-  if (typeof workspaceDir !== 'string' || workspaceDir.trim() === '') {
-    throw new ConfigError('`workspaceDir` is required (a non-empty string)');
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalid('options', options, `of ${CONSTRUCTOR} must be an object`);
   }
-  let prefix: string;
-  try {
-    prefix = normalizePrefix(options.prefix);
-  } catch (error) {
-    throw new ConfigError(`\`prefix\` is not usable: ${(error as PathValidationError).reason}`, { cause: error });
+  const o = options as unknown as Raw;
+  rejectUnknown(o, CONSTRUCTOR_OPTIONS, CALL_OPTIONS, CALLS);
+  const bucket = checkBucket(o.bucket, o.prefix);
+  const prefix = checkPrefix(o.prefix);
+  const workspaceDir = resolve(checkWorkspaceDir(o.workspaceDir));
+  const region = checkRegion(o.region) ?? (process.env.AWS_REGION || 'us-east-1');
+  const s3Client = checkClient(o.s3Client);
+  const downloadConcurrency = integer(o, 'downloadConcurrency', 1, 1000) ?? DEFAULT_DOWNLOAD_CONCURRENCY;
+  const uploadConcurrency = integer(o, 'uploadConcurrency', 1, 1000) ?? DEFAULT_UPLOAD_CONCURRENCY;
+  const logger = checkLogger(o.logger);
+  const ignorePatterns = stringArray(o, 'ignorePatterns') ?? [];
+  const contentTypeResolver = checkFunction(o, 'contentTypeResolver', 'must be a function (path) => content type') as
+    | ((filename: string) => string)
+    | undefined;
+  const guards = guardOptions(o);
+  const allowEmptyRemote = boolean(o, 'allowEmptyRemote') ?? false;
+  const overwriteLocalChanges = boolean(o, 'overwriteLocalChanges') ?? false;
+  const maxAttempts = integer(o, 'maxAttempts', 1, 1000) ?? DEFAULT_MAX_ATTEMPTS;
+  const timeoutMs = checkNumber(o, 'timeoutMs', (v) => v > 0 && v <= MAX_TIMEOUT_MS, `must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (about 24.8 days)`);
+  const expectedBucketOwner = o.expectedBucketOwner;
+  if (expectedBucketOwner !== undefined && !(typeof expectedBucketOwner === 'string' && /^\d{12}$/.test(expectedBucketOwner))) {
+    throw invalid('expectedBucketOwner', expectedBucketOwner, 'must be a 12-digit AWS account id, as a string');
   }
-  const downloadConcurrency = positiveInt(options.downloadConcurrency, DEFAULT_DOWNLOAD_CONCURRENCY, 'downloadConcurrency');
-  const uploadConcurrency = positiveInt(options.uploadConcurrency, DEFAULT_UPLOAD_CONCURRENCY, 'uploadConcurrency');
-  if (options.ignorePatterns !== undefined && !Array.isArray(options.ignorePatterns)) {
-    throw new ConfigError('`ignorePatterns` must be an array of strings');
-  }
-  if (options.contentTypeResolver !== undefined && typeof options.contentTypeResolver !== 'function') {
-    throw new ConfigError('`contentTypeResolver` must be a function');
-  }
-  const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
-  const sockets = Math.max(downloadConcurrency, uploadConcurrency);
-  const maxAttempts = options.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : positiveInt(options.maxAttempts, DEFAULT_MAX_ATTEMPTS, 'maxAttempts');
-  const guards = validateGuards(options);
-  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
-    throw new ConfigError(`\`timeoutMs\` must be a positive number of milliseconds (got ${String(options.timeoutMs)})`);
-  }
-  if (options.expectedBucketOwner !== undefined && !/^\d{12}$/.test(options.expectedBucketOwner)) {
-    throw new ConfigError('`expectedBucketOwner` must be a 12-digit AWS account id');
-  }
-  const multipartThreshold = sizeOption(options.multipartThreshold, DEFAULT_MULTIPART_THRESHOLD, 'multipartThreshold');
-  const partSize = sizeOption(options.partSize, DEFAULT_PART_SIZE, 'partSize');
-  const partConcurrency = positiveInt(options.partConcurrency, DEFAULT_PART_CONCURRENCY, 'partConcurrency');
-  const stale = options.abortStaleUploadsAfterHours;
-  if (stale !== undefined && !(Number.isFinite(stale) && stale >= 0)) {
-    throw new ConfigError(`\`abortStaleUploadsAfterHours\` must be a number of hours >= 0 (got ${String(stale)})`);
-  }
-  const hashThreads =
-    options.hashThreads === undefined ? Math.min(4, Math.max(1, availableParallelism() - 1)) : Number.isInteger(options.hashThreads) && options.hashThreads >= 0 && options.hashThreads <= 64 ? options.hashThreads : NaN;
-  if (Number.isNaN(hashThreads)) throw new ConfigError(`\`hashThreads\` must be an integer from 0 to 64 (got ${String(options.hashThreads)})`);
-  if (options.prehashMultipart !== undefined && typeof options.prehashMultipart !== 'boolean') throw new ConfigError('`prehashMultipart` must be a boolean');
-  const stateDir = resolveStateDir(options, resolve(workspaceDir));
-  const client = options.s3Client ?? buildClient(region, Math.max(sockets, partConcurrency), maxAttempts);
+  const multipartThreshold = byteSize(o, 'multipartThreshold') ?? DEFAULT_MULTIPART_THRESHOLD;
+  const partSize = byteSize(o, 'partSize') ?? DEFAULT_PART_SIZE;
+  const partConcurrency = integer(o, 'partConcurrency', 1, 1000) ?? DEFAULT_PART_CONCURRENCY;
+  const abortStaleUploadsAfterHours = checkNumber(o, 'abortStaleUploadsAfterHours', (v) => Number.isFinite(v) && v >= 0, 'must be a number of hours >= 0');
+  const hashThreads = integer(o, 'hashThreads', 0, 64) ?? Math.min(4, Math.max(1, availableParallelism() - 1));
+  const prehashMultipart = boolean(o, 'prehashMultipart') ?? false;
+  const stateDir = resolveStateDir(o, workspaceDir);
+  const client = s3Client ?? buildClient(region, Math.max(downloadConcurrency, uploadConcurrency, partConcurrency), maxAttempts);
   return {
     bucket,
     prefix,
-    workspaceDir: resolve(workspaceDir),
+    workspaceDir,
     region,
     downloadConcurrency,
     uploadConcurrency,
-    logger: options.logger ?? createDefaultLogger(),
-    ignorePatterns: options.ignorePatterns ?? [],
-    contentTypeResolver: options.contentTypeResolver ?? guessContentType,
+    logger,
+    ignorePatterns,
+    contentTypeResolver: contentTypeResolver ?? guessContentType,
     client,
-    ownsClient: options.s3Client === undefined,
+    ownsClient: s3Client === undefined,
     maxDeletes: guards.maxDeletes,
     maxTotalBytes: guards.maxTotalBytes ?? Infinity,
-    allowEmptyRemote: options.allowEmptyRemote ?? false,
-    overwriteLocalChanges: options.overwriteLocalChanges ?? false,
+    allowEmptyRemote,
+    overwriteLocalChanges,
     maxAttempts,
-    timeoutMs: options.timeoutMs,
-    expectedBucketOwner: options.expectedBucketOwner,
+    timeoutMs,
+    expectedBucketOwner,
     multipartThreshold,
     partSize,
     partConcurrency,
-    abortStaleUploadsAfterHours: stale,
+    abortStaleUploadsAfterHours,
     hashThreads,
-    prehashMultipart: options.prehashMultipart ?? false,
+    prehashMultipart,
     stateDir,
   };
 }
 
-function resolveStateDir(options: S3WorkspaceSyncOptions, workspaceDir: string): string | undefined {
-  const { persistState, stateDir } = options;
-  if (persistState !== undefined && typeof persistState !== 'boolean') throw new ConfigError('`persistState` must be a boolean');
+/**
+ * Check the options of one `pull()`, `push()` or `plan()` call — every field
+ * of {@link SyncCallOptions}, with the same rules and messages as the
+ * constructor's, unknown keys included — and return its guard overrides. The
+ * facade calls it first thing, so a bad option rejects the call before any
+ * request is made or any file is touched.
+ *
+ * @throws {ConfigError} (`details: { option, value }`)
+ * @example
+ * await sync.pull({ maxDeletes: -1 });
+ * // ConfigError: `maxDeletes` must be a count (integer >= 0), a fraction between 0 and 1, or Infinity (got -1)
+ */
+export function validateGuards(call: SyncCallOptions): { maxDeletes: number | undefined; maxTotalBytes: number | undefined } {
+  if (call === null || typeof call !== 'object' || Array.isArray(call)) {
+    throw invalid('options', call, `of ${CALLS} must be an object`);
+  }
+  const o = call as unknown as Raw;
+  rejectUnknown(o, CALL_OPTIONS, CONSTRUCTOR_OPTIONS, CONSTRUCTOR);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal', o.signal, 'must be an AbortSignal');
+  boolean(o, 'dryRun');
+  boolean(o, 'allowEmptyRemote');
+  boolean(o, 'overwriteLocalChanges');
+  // Only the type here; the facade checks each entry is a workspace path.
+  stringArray(o, 'priority');
+  return guardOptions(o);
+}
+
+/** The deletion and size guards, per instance or per call. */
+function guardOptions(o: Raw): { maxDeletes: number | undefined; maxTotalBytes: number | undefined } {
+  const maxDeletes = checkNumber(
+    o,
+    'maxDeletes',
+    (v) => (Number.isInteger(v) && v >= 0) || (v > 0 && v < 1) || v === Infinity,
+    'must be a count (integer >= 0), a fraction between 0 and 1, or Infinity',
+  );
+  const maxTotalBytes = checkNumber(o, 'maxTotalBytes', (v) => v >= 0, 'must be a number of bytes >= 0 (Infinity: no limit)');
+  return { maxDeletes, maxTotalBytes };
+}
+
+// ------------------------------------------------------------------ messages
+
+/**
+ * A value as an error message may show it: a string quoted (JSON), control
+ * characters escaped, anything credential-shaped redacted, cut after 64
+ * characters; a number, boolean, `null` or `undefined` as written; anything
+ * else only by its kind (`an object`, `an array of 3`, `a function`), never
+ * its contents: an options object can hold credentials.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return quote(value);
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : `an array of ${value.length}`;
+      return 'an object';
+  }
+}
+
+const MAX_SHOWN = 64;
+
+function quote(value: string): string {
+  const clean = redactSecrets(value);
+  if (clean.length <= MAX_SHOWN) return escapeForLog(JSON.stringify(clean));
+  return `${escapeForLog(JSON.stringify(`${clean.slice(0, MAX_SHOWN - 1)}…`))} (${value.length} characters)`;
+}
+
+/** `` `option` requirement (got value)[: hint] ``, with `details: { option, value }`. */
+function invalid(option: string, value: unknown, requirement: string, hint?: string, cause?: unknown): ConfigError {
+  const shown = describeValue(value);
+  const message = `\`${option}\` ${requirement} (got ${shown})${hint === undefined ? '' : `: ${hint}`}`;
+  return new ConfigError(message, { details: { option, value: shown }, ...(cause === undefined ? {} : { cause }) });
+}
+
+function missing(option: string, requirement: string): ConfigError {
+  return new ConfigError(`\`${option}\` is required (${requirement})`, { details: { option, value: 'undefined' } });
+}
+
+/**
+ * Refuse keys that are not options (keys whose value is `undefined` count as
+ * absent). A key of the other kind (a per-call option given to the
+ * constructor, or the reverse) says where it belongs; a near miss gets a
+ * "did you mean" hint.
+ */
+function rejectUnknown(o: Raw, known: object, elsewhere: object, elsewhereName: string): void {
+  const unknown = Object.keys(o).filter((key) => !Object.hasOwn(known, key) && o[key] !== undefined);
+  const first = unknown[0];
+  if (first === undefined) return;
+  const names = Object.keys(known);
+  const parts = unknown.map((key) => {
+    const shown = escapeForLog(JSON.stringify(key.length > MAX_SHOWN ? `${key.slice(0, MAX_SHOWN - 1)}…` : key));
+    if (Object.hasOwn(elsewhere, key)) return `Unknown option ${shown} (it is an option of ${elsewhereName})`;
+    const near = closestName(key, names);
+    return near === undefined ? `Unknown option ${shown}` : `Unknown option ${shown} (did you mean "${near}"?)`;
+  });
+  const message = parts.map((part, i) => (i === 0 ? part : `u${part.slice(1)}`)).join('; ');
+  throw new ConfigError(message, { details: { option: first, value: describeValue(o[first]) } });
+}
+
+/** The known name equal to `key` but for case, else the nearest within 2 edits (case ignored). */
+export function closestName(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = editDistance(lower, name.toLowerCase(), bestDistance);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, or `limit` as soon as it is certain to be at least that. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const d = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      current.push(d);
+      rowMin = Math.min(rowMin, d);
+    }
+    if (rowMin >= limit) return limit;
+    previous = current;
+  }
+  return Math.min(previous[b.length] as number, limit);
+}
+
+// ------------------------------------------------------------------- checks
+
+function integer(o: Raw, name: string, min: number, max: number): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalid(name, v, `must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function byteSize(o: Raw, name: string): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_PART || v > MAX_PART) {
+    throw invalid(name, v, 'must be a whole number of bytes from 5 MiB to 5 GiB (5242880 to 5368709120)');
+  }
+  return v;
+}
+
+/** A number accepted by `ok` (never NaN, never a numeric string). */
+function checkNumber(o: Raw, name: string, ok: (v: number) => boolean, requirement: string): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || Number.isNaN(v) || !ok(v)) throw invalid(name, v, requirement);
+  return v;
+}
+
+function boolean(o: Raw, name: string): boolean | undefined {
+  const v = o[name];
+  if (v === undefined || typeof v === 'boolean') return v;
+  throw invalid(name, v, 'must be true or false');
+}
+
+function checkFunction(o: Raw, name: string, requirement: string): unknown {
+  const v = o[name];
+  if (v === undefined || typeof v === 'function') return v;
+  throw invalid(name, v, requirement);
+}
+
+/** An array of strings, copied (a later change to the caller's array changes nothing). */
+function stringArray(o: Raw, name: string): string[] | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw invalid(name, v, 'must be an array of strings');
+  const copy: string[] = [];
+  for (let i = 0; i < v.length; i++) {
+    const entry: unknown = v[i];
+    if (typeof entry !== 'string') {
+      const shown = describeValue(entry);
+      throw new ConfigError(`\`${name}\` must be an array of strings (got ${shown} at index ${i})`, { details: { option: name, value: shown, index: i } });
+    }
+    copy.push(entry);
+  }
+  return copy;
+}
+
+/**
+ * A bucket name as S3 accepts it in requests: 3 to 63 letters, digits, dots,
+ * hyphens or underscores, starting and ending with a letter or digit, no two
+ * dots in a row, not an IP address. Upper case and underscores are allowed
+ * (new buckets cannot have them on AWS, R2 or MinIO, but AWS still serves
+ * legacy us-east-1 buckets named so, and MinIO accepts them in object
+ * requests); a name that exists nowhere fails later with `BUCKET_NOT_FOUND`.
+ * A string starting with `arn:` (an access point, Object Lambda access point
+ * or Outposts ARN, which the SDK accepts as `Bucket`) is taken as it is. An
+ * S3 URL or `bucket/prefix` is refused with the options to write instead.
+ */
+function checkBucket(value: unknown, prefix: unknown): string {
+  if (value === undefined) throw missing('bucket', 'a bucket name such as "my-bucket"');
+  if (typeof value !== 'string') throw invalid('bucket', value, 'must be a bucket name (a string)');
+  if (value.startsWith('arn:')) {
+    if (value.length > 4 && !/[\s\u0000-\u001f\u007f]/.test(value)) return value;
+    throw invalid('bucket', value, 'must be a bucket name or an ARN without spaces');
+  }
+  const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(value);
+  if (url !== null) {
+    const [scheme = '', rest = ''] = url.slice(1);
+    if (!/^s3[an]?$/i.test(scheme)) {
+      throw invalid('bucket', value, 'must be a bucket name, not a URL', 'give the endpoint to an S3Client (`endpoint`, passed as `s3Client`) and the bucket name here');
+    }
+    const slash = rest.indexOf('/');
+    throw invalid('bucket', value, 'must be a bucket name, not an S3 URL', suggestion(slash < 0 ? rest : rest.slice(0, slash), slash < 0 ? '' : rest.slice(slash + 1), prefix));
+  }
+  const slash = value.indexOf('/');
+  if (slash >= 0) {
+    throw invalid('bucket', value, 'must be a bucket name, without a key prefix', suggestion(value.slice(0, slash), value.slice(slash + 1), prefix));
+  }
+  const problem = bucketNameProblem(value);
+  if (problem === undefined) return value;
+  const trimmed = value.trim();
+  const hint = trimmed !== value && bucketNameProblem(trimmed) === undefined ? `use bucket: ${JSON.stringify(trimmed)}` : undefined;
+  throw invalid('bucket', value, `is not a valid bucket name: ${problem}`, hint);
+}
+
+function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'it must be 3 to 63 characters long';
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) return 'it may contain only letters, digits, dots (.), hyphens (-) and underscores (_)';
+  if (!/^[A-Za-z0-9]/.test(name) || !/[A-Za-z0-9]$/.test(name)) return 'it must start and end with a letter or a digit';
+  if (name.includes('..')) return 'it must not contain two dots in a row';
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'it must not be an IP address';
+  return undefined;
+}
+
+/** `use bucket: "b", prefix: "p/"`: the key part of what was given, in front of the prefix given (if any). */
+function suggestion(bucket: string, keyPart: string, prefix: unknown): string {
+  const segments = [keyPart, typeof prefix === 'string' ? prefix : ''].map((s) => s.replace(/^\/+|\/+$/g, '')).filter((s) => s !== '');
+  const show = (s: string) => escapeForLog(JSON.stringify(s));
+  return `use bucket: ${show(bucket)}${segments.length === 0 ? '' : `, prefix: ${show(`${segments.join('/')}/`)}`}`;
+}
+
+function checkPrefix(value: unknown): string {
+  if (value === undefined) throw missing('prefix', 'a string; use "" for the bucket root');
+  if (typeof value !== 'string') throw invalid('prefix', value, 'must be a string (use "" for the bucket root)');
+  try {
+    return normalizePrefix(value);
+  } catch (error) {
+    throw invalid('prefix', value, `is not usable: ${(error as PathValidationError).reason}`, undefined, error);
+  }
+}
+
+function checkWorkspaceDir(value: unknown): string {
+  if (value === undefined) throw missing('workspaceDir', 'the path of a local directory');
+  if (typeof value !== 'string' || value.trim() === '') throw invalid('workspaceDir', value, 'must be a non-empty string (a directory path)');
+  if (value.includes('\0')) throw invalid('workspaceDir', value, 'must not contain a NUL character');
+  return value;
+}
+
+function checkRegion(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[^\s\u0000-\u001f\u007f]+$/.test(value)) {
+    throw invalid('region', value, 'must be a region name such as "eu-west-1" (a non-empty string without spaces)');
+  }
+  return value;
+}
+
+/**
+ * What the library uses of a client: `send()` for every request and `config`
+ * (endpoint and request handler, read when present). `destroy()` is only
+ * called on the client the library builds itself.
+ */
+function checkClient(value: unknown): S3Client | undefined {
+  if (value === undefined) return undefined;
+  const requirement = 'must be an S3Client from @aws-sdk/client-s3';
+  if (value === null || typeof value !== 'object') throw invalid('s3Client', value, requirement);
+  const client = value as { send?: unknown; config?: unknown };
+  const absent = [
+    ...(typeof client.send === 'function' ? [] : ['send()']),
+    ...(typeof client.config === 'object' && client.config !== null ? [] : ['config']),
+  ];
+  if (absent.length === 0) return value as S3Client;
+  const settings = ['region', 'endpoint', 'credentials', 'forcePathStyle'].some((key) => key in client);
+  const hint = settings ? 'these look like client settings: pass new S3Client({ ... }) built from them' : undefined;
+  throw invalid('s3Client', value, `${requirement}, with send() and config; missing: ${absent.join(', ')}`, hint);
+}
+
+function checkLogger(value: unknown): SyncLogger {
+  if (value === undefined) return createDefaultLogger();
+  const requirement = 'must be an object with debug, info, warn and error methods';
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) throw invalid('logger', value, requirement);
+  const logger = value as Record<string, unknown>;
+  const absent = LOG_METHODS.filter((method) => typeof logger[method] !== 'function');
+  if (absent.length > 0) throw invalid('logger', value, `${requirement}; missing: ${absent.join(', ')}`);
+  return value as SyncLogger;
+}
+
+function resolveStateDir(o: Raw, workspaceDir: string): string | undefined {
+  const persistState = boolean(o, 'persistState');
+  const { stateDir } = o;
+  if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.trim() === '' || stateDir.includes('\0'))) {
+    throw invalid('stateDir', stateDir, 'must be a non-empty string (a directory path)');
+  }
   if (persistState === false) return undefined;
   const reserved = join(workspaceDir, STATE_DIR_NAME);
   if (stateDir === undefined) return reserved;
-  if (typeof stateDir !== 'string' || stateDir.trim() === '') throw new ConfigError('`stateDir` must be a non-empty string');
   const dir = resolve(stateDir);
   const inReserved = dir === reserved || dir.startsWith(reserved + sep);
   const inWorkspace = dir === workspaceDir || dir.startsWith(workspaceDir + sep);
   if (inWorkspace && !inReserved) {
-    throw new ConfigError(
-      `\`stateDir\` "${stateDir}" is inside the workspace, where the state file would be synced; ` +
-        `use a directory outside it or under ${STATE_DIR_NAME}/`,
+    throw invalid(
+      'stateDir',
+      stateDir,
+      'is inside the workspace, where the state file would be synced',
+      `use a directory outside it or under ${STATE_DIR_NAME}/`,
     );
   }
   return dir;
-}
-
-function sizeOption(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < MIN_PART || value > 5 * 1024 ** 3) {
-    throw new ConfigError(`\`${name}\` must be a whole number of bytes from 5 MiB to 5 GiB (got ${String(value)})`);
-  }
-  return value;
-}
-
-/** Check the guard options (instance or per call). @throws {ConfigError} */
-export function validateGuards(options: { maxDeletes?: number | undefined; maxTotalBytes?: number | undefined }): {
-  maxDeletes: number | undefined;
-  maxTotalBytes: number | undefined;
-} {
-  const { maxDeletes, maxTotalBytes } = options;
-  if (maxDeletes !== undefined) {
-    const isCount = Number.isInteger(maxDeletes) && maxDeletes >= 0;
-    const isFraction = maxDeletes > 0 && maxDeletes < 1;
-    if (!(isCount || isFraction || maxDeletes === Infinity)) {
-      throw new ConfigError(
-        `\`maxDeletes\` must be a count (integer >= 0), a fraction between 0 and 1, or Infinity (got ${String(maxDeletes)})`,
-      );
-    }
-  }
-  if (maxTotalBytes !== undefined && !(maxTotalBytes >= 0)) {
-    throw new ConfigError(`\`maxTotalBytes\` must be a number >= 0 (got ${String(maxTotalBytes)})`);
-  }
-  return { maxDeletes, maxTotalBytes };
-}
-
-function positiveInt(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > 1000) {
-    throw new ConfigError(`\`${name}\` must be an integer from 1 to 1000 (got ${String(value)})`);
-  }
-  return value;
 }
 
 /**

@@ -253,7 +253,7 @@ describe('persisted state', () => {
 function fixtureless(options: Partial<S3WorkspaceSyncOptions> & { workspaceDir: string }): S3WorkspaceSync {
   const client = makeTestClient();
   try {
-    return new S3WorkspaceSync({ bucket: 'b', prefix: 'p/', s3Client: client, logger: silentLogger, ...options });
+    return new S3WorkspaceSync({ bucket: 'bkt', prefix: 'p/', s3Client: client, logger: silentLogger, ...options });
   } finally {
     client.destroy();
   }

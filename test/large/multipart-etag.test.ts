@@ -79,7 +79,7 @@ describe('pull recognises multipart objects written by other tools', () => {
       s3.restore();
       client.destroy();
     });
-    return { s3, sync: new S3WorkspaceSync({ bucket: 'b', prefix: 'p/', workspaceDir: ws, s3Client: client, logger: silentLogger }) };
+    return { s3, sync: new S3WorkspaceSync({ bucket: 'bkt', prefix: 'p/', workspaceDir: ws, s3Client: client, logger: silentLogger }) };
   }
 
   it('an identical file (no md5chksum metadata, ETag md5-of-parts-N) is not downloaded', async () => {
@@ -128,7 +128,7 @@ describe('multipart upload verification (mocked answers)', () => {
     s3.on(UploadPartCommand).callsFake((input: { Body: Buffer }) => ({ ETag: `"${createHash('md5').update(input.Body).digest('hex')}"` }));
     s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"ffffffffffffffffffffffffffffffff-3"' });
     s3.on(AbortMultipartUploadCommand).resolves({});
-    const sync = new S3WorkspaceSync({ bucket: 'b', prefix: 'p/', workspaceDir: ws, s3Client: client, logger: silentLogger, multipartThreshold: 5 * MiB, partSize: 5 * MiB });
+    const sync = new S3WorkspaceSync({ bucket: 'bkt', prefix: 'p/', workspaceDir: ws, s3Client: client, logger: silentLogger, multipartThreshold: 5 * MiB, partSize: 5 * MiB });
     const result = await sync.push();
     expect(result.failedFiles).toEqual([expect.objectContaining({ path: 'big.bin', code: 'INTEGRITY' })]);
     // an integrity mismatch is worth one more whole try (maxAttempts = 3 in all)

@@ -141,7 +141,7 @@ describe('disk full (ENOSPC injected into node:fs/promises)', () => {
       return { Body: Readable.from([b.subarray(0, 16 * 1024), b.subarray(16 * 1024)]), ContentLength: b.length, ETag: `"${md5Hex(b)}"` };
     });
     s3.on(HeadObjectCommand).rejects(new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'NotFound' }));
-    const sync = new S3WorkspaceSync({ bucket: 'b', prefix: 'prefix/', workspaceDir: ws, s3Client: client, logger: silentLogger, downloadConcurrency: 1 });
+    const sync = new S3WorkspaceSync({ bucket: 'bkt', prefix: 'prefix/', workspaceDir: ws, s3Client: client, logger: silentLogger, downloadConcurrency: 1 });
     disk.free = 10 * 1024; // room for small.txt, not for big.txt
 
     const result = await sync.pull();

@@ -10,11 +10,11 @@ import { S3ObjectStore } from '../../src/storage/S3ObjectStore.js';
 
 describe('middleware cache', () => {
   it('the client built when none is given caches its middleware; a given client is left as it is', () => {
-    const own = resolveOptions({ bucket: 'b', prefix: 'p', workspaceDir: '/tmp/x' });
+    const own = resolveOptions({ bucket: 'bkt', prefix: 'p', workspaceDir: '/tmp/x' });
     expect(own.client.config.cacheMiddleware).toBe(true);
     own.client.destroy();
     const given = new S3Client({ region: 'us-east-1' });
-    const resolved = resolveOptions({ bucket: 'b', prefix: 'p', workspaceDir: '/tmp/x', s3Client: given });
+    const resolved = resolveOptions({ bucket: 'bkt', prefix: 'p', workspaceDir: '/tmp/x', s3Client: given });
     expect(resolved.client).toBe(given);
     expect(given.config.cacheMiddleware).toBeUndefined();
     given.destroy();

@@ -34,7 +34,7 @@ function setup(workspaceDir: string, extra: Record<string, unknown> = {}) {
     client.destroy();
   });
   const logger = recordingLogger();
-  const sync = new S3WorkspaceSync({ bucket: 'b', prefix: 'p/', workspaceDir, s3Client: client, logger, ...extra });
+  const sync = new S3WorkspaceSync({ bucket: 'bkt', prefix: 'p/', workspaceDir, s3Client: client, logger, ...extra });
   return { s3, sync, logger };
 }
 

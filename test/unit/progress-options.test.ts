@@ -36,7 +36,7 @@ describe('ProgressTracker', () => {
 });
 
 describe('resolveOptions', () => {
-  const base = { bucket: 'b', prefix: 'p', workspaceDir: '/tmp/ws', s3Client: new S3Client({ region: 'us-east-1' }) };
+  const base = { bucket: 'bkt', prefix: 'p', workspaceDir: '/tmp/ws', s3Client: new S3Client({ region: 'us-east-1' }) };
 
   it('fills defaults in one place', () => {
     const r = resolveOptions(base);
@@ -57,10 +57,10 @@ describe('resolveOptions', () => {
     const saved = process.env.AWS_REGION;
     try {
       process.env.AWS_REGION = 'eu-west-3';
-      expect(resolveOptions({ bucket: 'b', prefix: '', workspaceDir: '/w' }).region).toBe('eu-west-3');
+      expect(resolveOptions({ bucket: 'bkt', prefix: '', workspaceDir: '/w' }).region).toBe('eu-west-3');
       delete process.env.AWS_REGION;
-      expect(resolveOptions({ bucket: 'b', prefix: '', workspaceDir: '/w' }).region).toBe('us-east-1');
-      expect(resolveOptions({ bucket: 'b', prefix: '', workspaceDir: '/w', region: 'ap-south-1' }).region).toBe('ap-south-1');
+      expect(resolveOptions({ bucket: 'bkt', prefix: '', workspaceDir: '/w' }).region).toBe('us-east-1');
+      expect(resolveOptions({ bucket: 'bkt', prefix: '', workspaceDir: '/w', region: 'ap-south-1' }).region).toBe('ap-south-1');
     } finally {
       if (saved === undefined) delete process.env.AWS_REGION;
       else process.env.AWS_REGION = saved;
@@ -86,7 +86,7 @@ describe('resolveOptions', () => {
   });
 
   it('builds a client whose agents allow as many sockets as the larger concurrency', async () => {
-    const r = resolveOptions({ bucket: 'b', prefix: '', workspaceDir: '/w', downloadConcurrency: 70, uploadConcurrency: 20 });
+    const r = resolveOptions({ bucket: 'bkt', prefix: '', workspaceDir: '/w', downloadConcurrency: 70, uploadConcurrency: 20 });
     expect(r.ownsClient).toBe(true);
     expect(r.client.config.requestChecksumCalculation).toBeDefined();
     expect(await clientMaxSockets(r.client, 'https:')).toBe(70);
