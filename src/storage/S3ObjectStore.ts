@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -24,6 +25,7 @@ import {
 import { unquoteEtag, type ListedObject } from '../core/plan.js';
 import { StorageError, escapeForLog, messageOf, redactSecrets, sanitizeCause, type StorageErrorCode } from '../errors.js';
 import { md5Base64ToHex, md5HexToBase64 } from '../local/hash.js';
+import { TRANSFER_ATTEMPTS, backoffMs } from '../transfer/retry.js';
 import type {
   DeleteFailure,
   GetResult,
@@ -34,6 +36,18 @@ import type {
   PutInput,
   PutResult,
 } from './ObjectStore.js';
+import {
+  COMPLETE_MULTIPART_MIN_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  StallWatch,
+  UPLOAD_FLOOR_BYTES_PER_S,
+  UPLOAD_STREAM_SLACK,
+  describeSdkTimeout,
+  seconds,
+  watchBody,
+  watchUpload,
+  type Stall,
+} from './stall.js';
 
 /** Metadata key holding the base64 MD5 of the content (the name rclone uses). */
 export const META_MD5 = 'md5chksum';
@@ -48,17 +62,57 @@ const MAX_MTIME_SECONDS = 1e11;
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 
+/** Options of {@link S3ObjectStore}. */
+export interface S3ObjectStoreOptions {
+  /** Sent as `ExpectedBucketOwner` on every request when set. */
+  expectedBucketOwner?: string | undefined;
+  /**
+   * A request that moves no bytes for this long is abandoned and sent again
+   * (see `stall.ts`): no response headers, no chunk of a response body, or
+   * (for a Buffer body, whose progress cannot be seen) longer than this plus
+   * the bytes of the uploads in flight at 256 KiB/s. Default
+   * {@link DEFAULT_STALL_TIMEOUT_MS} (20 s). `0`: no watchdog of the store's
+   * own (for a client with its own socket timeout).
+   */
+  stallTimeoutMs?: number | undefined;
+  /**
+   * Attempts per request when stalls abandon it (the SDK never retries an
+   * aborted request). Default 3.
+   */
+  maxAttempts?: number | undefined;
+  /**
+   * The client times out idle sockets itself within `stallTimeoutMs`
+   * (`requestHandler.socketTimeout` and `connectionTimeout`, as the client the
+   * library builds does): no watchdog of the store's own, and no options
+   * object on `send()` without a signal, so the SDK's middleware cache works.
+   */
+  clientDetectsStalls?: boolean | undefined;
+}
+
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
 export class S3ObjectStore implements ObjectStore {
   /** Sent as `ExpectedBucketOwner` on every request when set. */
   private readonly owner: { ExpectedBucketOwner?: string };
+  private readonly stallTimeoutMs: number;
+  private readonly attempts: number;
+  /** Each request runs under a {@link StallWatch} (not when the client detects stalls itself). */
+  private readonly watchdog: boolean;
+  /** Bytes handed to requests whose upload progress cannot be seen (they share the link). */
+  private uploading = 0;
 
+  /**
+   * @param options the expected bucket owner (a string, as before) or {@link S3ObjectStoreOptions}.
+   */
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    expectedBucketOwner?: string,
+    options?: string | S3ObjectStoreOptions,
   ) {
-    this.owner = expectedBucketOwner === undefined ? {} : { ExpectedBucketOwner: expectedBucketOwner };
+    const o: S3ObjectStoreOptions = typeof options === 'string' ? { expectedBucketOwner: options } : (options ?? {});
+    this.owner = o.expectedBucketOwner === undefined ? {} : { ExpectedBucketOwner: o.expectedBucketOwner };
+    this.stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.attempts = o.maxAttempts ?? TRANSFER_ATTEMPTS;
+    this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
@@ -257,16 +311,90 @@ export class S3ObjectStore implements ObjectStore {
    * Send a command; SDK errors become StorageErrors. `replayable`: the SDK can
    * resend this request (no stream body), so its retry strategy has already
    * retried a transient failure.
+   *
+   * Unless the client detects stalls itself (`clientDetectsStalls`, or a
+   * `stallTimeoutMs` of 0), each attempt runs under a {@link StallWatch}: an
+   * AbortController following `signal`, aborted when no response comes
+   * within the allowed silence, and, for GetObject, kept on the response body
+   * (see `watchBody`). A replayable request that stalled before its response
+   * is sent again here (up to `maxAttempts`), since the SDK does not retry an
+   * aborted request; a stalled body or stream upload is left to the caller's
+   * retry of the whole transfer. A stream body is always watched for its own
+   * failure (see `watchUpload`), even without a watchdog.
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private async send<T>(command: any, signal: AbortSignal | undefined, subject: string, replayable = true): Promise<T> {
-    try {
-      // No options object without a signal: a client built with `cacheMiddleware: true`
-      // then reuses its resolved middleware stack instead of rebuilding it per request.
-      return (await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
-    } catch (error) {
-      throw toStorageError(error, this.bucket, subject, replayable);
+    const input = command.input as { Body?: unknown; ContentLength?: number };
+    const original = input.Body;
+    const stream = original instanceof Readable ? original : undefined;
+    if (!this.watchdog && stream === undefined) {
+      try {
+        // No options object without a signal: a client built with `cacheMiddleware: true`
+        // then reuses its resolved middleware stack instead of rebuilding it per request.
+        return (await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
+      } catch (error) {
+        throw toStorageError(error, this.bucket, subject, replayable);
+      }
     }
+    const where = `s3://${this.bucket}/${escapeForLog(subject)}`;
+    const streamsBody = this.watchdog && command instanceof GetObjectCommand;
+    const floor = command instanceof CompleteMultipartUploadCommand ? Math.max(this.stallTimeoutMs, COMPLETE_MULTIPART_MIN_MS) : this.stallTimeoutMs;
+    // Bytes this request may still have to send: its progress is not visible above the SDK.
+    const unsent =
+      original instanceof Uint8Array ? original.byteLength
+      : typeof original === 'string' ? Buffer.byteLength(original)
+      : stream !== undefined ? Math.min(input.ContentLength ?? UPLOAD_STREAM_SLACK, UPLOAD_STREAM_SLACK)
+      : 0;
+    const allowance =
+      !this.watchdog ? (): number => Infinity // a stream body without a watchdog: watched for its failure only
+      : unsent > 0 ? (): number => floor + (this.uploading / UPLOAD_FLOOR_BYTES_PER_S) * 1000
+      : (): number => floor;
+    for (let attempt = 1; ; attempt++) {
+      const watch = new StallWatch(signal, allowance, (stall) => this.stallError(where, stall, unsent > 0), unsent > 0 ? 'upload' : 'response');
+      if (stream !== undefined) input.Body = watchUpload(stream, watch);
+      this.uploading += unsent;
+      let keep = false;
+      try {
+        const out = (await this.client.send(command, { abortSignal: watch.signal })) as unknown as T & { Body?: unknown };
+        if (streamsBody && out.Body instanceof Readable && watch.active) {
+          out.Body = watchBody(out.Body, watch); // the watch now follows the body and stops when it closes
+          keep = true;
+        }
+        return out;
+      } catch (error) {
+        if (watch.failure !== undefined) throw watch.failure; // the request body failed (e.g. a file that got shorter)
+        if (watch.stall === undefined) throw toStorageError(error, this.bucket, subject, replayable);
+        if (!replayable || attempt >= this.attempts || signal?.aborted) {
+          // A stream body was consumed: the caller retries the whole transfer.
+          throw this.stallError(where, watch.stall, unsent > 0, replayable ? attempt : undefined);
+        }
+      } finally {
+        this.uploading -= unsent;
+        if (!keep) watch.stop();
+      }
+      try {
+        await sleep(backoffMs(attempt), undefined, signal ? { signal } : {});
+      } catch (error) {
+        throw toStorageError(error, this.bucket, subject, replayable);
+      }
+    }
+  }
+
+  /**
+   * A stalled request as a retryable NETWORK error. `attempts`: the request was
+   * sent that many times already (the caller must not multiply them).
+   */
+  private stallError(where: string, stall: Stall, upload: boolean, attempts?: number): StorageError {
+    const what =
+      stall.phase === 'body' ? 'while reading the response body'
+      : upload ? 'while sending the request body or waiting for the response'
+      : 'waiting for the response';
+    const tries = attempts !== undefined && attempts > 1 ? `; ${attempts} attempts` : '';
+    return new StorageError('NETWORK', `${where}: no data for ${seconds(stall.allowedMs)} ${what} (stallTimeoutMs ${this.stallTimeoutMs})${tries}`, {
+      retryable: true,
+      retriedBySdk: attempts !== undefined,
+      details: { stalled: stall.phase, idleMs: stall.idleMs, allowedMs: stall.allowedMs, stallTimeoutMs: this.stallTimeoutMs, ...(attempts !== undefined ? { attempts } : {}) },
+    });
   }
 }
 
@@ -371,6 +499,11 @@ export function toStorageError(raw: unknown, bucket: string, subject: string, re
   } else if (NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name) || name === 'TimeoutError') {
     code = 'NETWORK';
     retryable = true;
+    // The SDK's socket idle timeout (stallTimeoutMs on the client the library builds): "no data for 20 s".
+    const timeout = name === 'TimeoutError' && e.message ? describeSdkTimeout(e.message) : undefined;
+    if (timeout !== undefined) {
+      return new StorageError(code, `${where}: ${timeout}`, { cause: error, statusCode: status, retryable, retriedBySdk });
+    }
     what = `network error (${e.code ?? name})`;
   }
   const detail = e.message && e.message !== name ? `: ${redactSecrets(e.message)}` : name ? ` (${name})` : '';

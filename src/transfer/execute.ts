@@ -19,6 +19,7 @@ import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import type { ObjectInfo, ObjectStore } from '../storage/ObjectStore.js';
+import { describeSdkTimeout } from '../storage/stall.js';
 import { BufferPool, rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
 
@@ -289,14 +290,18 @@ const BODY_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNAB
 /**
  * A response body that failed mid-way (socket reset, stalled socket timing
  * out) becomes a typed, retryable NETWORK error naming the key — the same
- * error a failure before the headers gives.
+ * error a failure before the headers gives. (A stall the store detected
+ * itself is already a StorageError: "no data for 20 s".)
  */
 function bodyError(error: unknown, key: string): unknown {
   if (error instanceof SyncError) return error;
   const e = error as { name?: unknown; code?: unknown; message?: unknown } | null;
   const network = e?.name === 'TimeoutError' || (typeof e?.code === 'string' && BODY_NETWORK_CODES.has(e.code));
   if (!network) return error;
-  return new StorageError('NETWORK', `${escapeForLog(key)}: the download failed mid-way (${String(e?.code ?? e?.name)}): ${messageOf(error)}`, {
+  // The SDK's socket idle timeout (stallTimeoutMs on the client the library builds) in the library's words.
+  const timeout = e?.name === 'TimeoutError' && typeof e.message === 'string' ? describeSdkTimeout(e.message) : undefined;
+  const why = timeout !== undefined ? `${timeout} while reading the response body` : `the download failed mid-way (${String(e?.code ?? e?.name)}): ${messageOf(error)}`;
+  return new StorageError('NETWORK', `${escapeForLog(key)}: ${why}`, {
     cause: error,
     retryable: true,
     retriedBySdk: false,

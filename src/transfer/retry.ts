@@ -6,6 +6,15 @@ export const TRANSFER_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
 const MAX_DELAY_MS = 2_000;
 
+/**
+ * Delay before attempt `attempt + 1`: exponential backoff with full jitter
+ * (up to 100 ms, 200 ms, 400 ms… capped at 2 s). Also used by S3ObjectStore
+ * to send a request again after a stall.
+ */
+export function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1));
+}
+
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /**
@@ -13,8 +22,10 @@ const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORT
  * SDK could replay were already retried by its own strategy (standard mode,
  * `maxAttempts`): retrying them again would multiply the attempts and the load
  * on a throttling server. What the SDK cannot retry is retried here: stream
- * bodies (uploads over 8 MiB), bodies that fail or stall after the headers,
- * and bodies whose bytes do not match (IntegrityError).
+ * bodies (uploads over 8 MiB), bodies that fail or stall after the headers
+ * (including a stall detected by the library: `stallTimeoutMs`), and bodies
+ * whose bytes do not match (IntegrityError). A request that stalled before
+ * its response was sent again by S3ObjectStore already (`retriedBySdk`).
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof StorageError) return error.retryable && !error.retriedBySdk;
@@ -39,8 +50,7 @@ export async function withRetries<T>(
       return await fn();
     } catch (error) {
       if (attempt >= attempts || !isTransient(error) || signal?.aborted) throw error;
-      const delay = Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1));
-      await sleep(delay, undefined, signal ? { signal } : {});
+      await sleep(backoffMs(attempt), undefined, signal ? { signal } : {});
     }
   }
 }

@@ -28,7 +28,8 @@
 //                  (longer than the client's socketTimeout), then drop the socket
 //  - flipByte      object GET: the whole body, with one byte inverted
 // The body faults apply only to GETs of an object answered 200 with a non-empty
-// Content-Length; drawn for anything else, they inject nothing (and count nothing).
+// Content-Length (or 206, a ranged GET, for a rule with `ranges: true`); drawn
+// for anything else, they inject nothing (and count nothing).
 //
 // Determinism: the fault of a request is drawn from a PRNG seeded with
 // hash(seed, method, url without the bucket, n), where n counts earlier
@@ -59,6 +60,8 @@ export interface FaultRule {
   fault: FaultType;
   /** How many matching requests get the fault; all of them when omitted. */
   times?: number;
+  /** Body faults also apply to ranged GETs (206 Partial Content). Default false. */
+  ranges?: boolean;
 }
 
 export interface FaultEvent {
@@ -169,7 +172,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   }
 
   /** The fault for this request (rules first, then the rates), and the PRNG for its parameters. */
-  function draw(method: string, url: string, key: string | undefined): { fault: FaultType | undefined; rand: () => number } {
+  function draw(method: string, url: string, key: string | undefined): { fault: FaultType | undefined; rand: () => number; ranges?: boolean } {
     const id = `${method} ${url.replace(/^\/[^/?]*/, '')}`; // without the bucket: test buckets have random names
     const n = seen.get(id) ?? 0;
     seen.set(id, n + 1);
@@ -185,7 +188,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (rule.times <= 0) continue;
         rule.times--;
       }
-      return { fault: rule.fault, rand };
+      return { fault: rule.fault, rand, ranges: rule.ranges === true };
     }
     const objectGet = method === 'GET' && key !== undefined;
     let acc = 0;
@@ -211,7 +214,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const key = objectKey(url);
     stats.requests++;
     stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
-    const { fault, rand } = draw(method, url, key);
+    const { fault, rand, ranges } = draw(method, url, key);
     const socket = req.socket;
 
     if (fault === 'status503' || fault === 'status500') {
@@ -255,7 +258,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
       }
       const bodyFault = fault === 'resetMidBody' || (fault !== undefined && BODY_FAULTS.has(fault) && key !== undefined);
-      if (!bodyFault || method !== 'GET' || status !== 200 || !(length > 0)) {
+      if (!bodyFault || method !== 'GET' || !(status === 200 || (ranges === true && status === 206)) || !(length > 0)) {
         res.writeHead(status, upRes.headers);
         upRes.pipe(res);
         return;
