@@ -43,7 +43,7 @@ import {
   type S3WorkspaceSyncOptions,
   type SyncCallOptions,
 } from './options.js';
-import type { ObjectStore } from './storage/ObjectStore.js';
+import { etagIsNotMd5, softSignal, type ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
 import { createRemoteId, readRemoteId, workspaceIdKey } from './state/remote-identity.js';
@@ -117,7 +117,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   constructor(options: S3WorkspaceSyncOptions) {
     super();
     this.options = resolveOptions(options);
-    this.store = new S3ObjectStore(this.options.client, this.options.bucket, this.options.expectedBucketOwner);
+    this.store = new S3ObjectStore(this.options.client, this.options.bucket, {
+      expectedBucketOwner: this.options.expectedBucketOwner,
+      stallTimeoutMs: this.options.stallTimeoutMs,
+      maxAttempts: this.options.maxAttempts,
+      // the library's own client times idle sockets out after stallTimeoutMs (see options.ts)
+      clientDetectsStalls: this.options.ownsClient,
+      sseCustomer: this.options.sseCustomer,
+    });
     const { stateDir, bucket, prefix, logger } = this.options;
     this.stateFile = stateDir === undefined ? undefined : new StateFile(stateDir, bucket, prefix, logger);
   }
@@ -148,6 +155,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private destroyed = false;
   /** Aborted by `destroy()`: stops whatever sync is running. */
   private readonly lifetime = new AbortController();
+  /** Every sync listens to it: not a leak. */
+  private readonly lifetimeSignal = unlimited(this.lifetime.signal);
   /** The last `pull()` that completed without a failed file (what `waitForPull()` answers when no background pull was started since). */
   private lastCompletePull: SyncResult | undefined;
 
@@ -299,7 +308,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const limits = this.limits(call);
     const priority = call.priority === undefined ? [] : normalizePathPatterns(call.priority, 'priority');
     const dryRun = call.dryRun === true;
-    const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs, this.lifetime.signal);
+    const { signal, timedOut, dispose } = combineSignals(call.signal, this.options.timeoutMs, this.lifetimeSignal);
     const result = newResult(direction, dryRun);
     let root: string | undefined;
     let listed: number | undefined;
@@ -505,6 +514,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         large: this.largeFiles(),
         attempts: this.options.maxAttempts,
         contentType: this.options.contentTypeResolver,
+        uploadParams: this.options.uploadParams,
         syncIo: scan.fastFs,
         signal,
       },
@@ -833,7 +843,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
             const info = await this.store.head(obj.key, signal);
             if (info.etag !== obj.etag) return; // replaced since the listing: it differs
             if (info.md5 !== undefined) obj.md5 = info.md5;
-            else if (info.serverSideEncryption?.startsWith('aws:kms') === true) obj.md5 = undefined;
+            else if (etagIsNotMd5(info.serverSideEncryption)) obj.md5 = undefined;
             obj.md5FromEtag = false;
           } catch (error) {
             if (signal?.aborted) throw error;
@@ -1142,6 +1152,8 @@ function combineSignals(
   timeoutMs: number | undefined,
   lifetime: AbortSignal,
 ): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
+  // Without a signal of the caller's or a timeout, only destroy() can stop the sync: a soft signal (see softSignal).
+  if (user === undefined && timeoutMs === undefined) return { signal: softSignal(lifetime), timedOut: () => false, dispose: () => undefined };
   const own = user === undefined ? [lifetime] : [user, lifetime];
   if (timeoutMs === undefined) return { signal: unlimited(AbortSignal.any(own)), timedOut: () => false, dispose: () => undefined };
   const timer = new AbortController();

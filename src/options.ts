@@ -4,7 +4,10 @@ import { join, resolve, sep } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { S3Client } from '@aws-sdk/client-s3';
 import { normalizePrefix } from './core/paths.js';
-import { ConfigError, escapeForLog, redactSecrets, type PathValidationError } from './errors.js';
+import { ConfigError, escapeForLog, type PathValidationError } from './errors.js';
+import { closestName, describeValue, MAX_SHOWN } from './option-checks.js';
+import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall.js';
+import { checkUploadParams, type CheckedUploadParams, type UploadParamsOption } from './upload-params.js';
 import { createDefaultLogger } from './logger.js';
 import type { SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
@@ -130,6 +133,31 @@ export interface S3WorkspaceSyncOptions {
    * workspace directory (real path and inode) and ignored for any other.
    */
   stateDir?: string | undefined;
+  /**
+   * S3 settings for every object a push writes — SSE-KMS key, storage class,
+   * `Cache-Control`, ACL, tags, metadata… — fixed, or per file from a function
+   * (`({ path, size }) => params | undefined`). Applied to single-request and
+   * multipart uploads alike. Default: none (the bucket's defaults apply).
+   * @see UploadParams
+   */
+  uploadParams?: UploadParamsOption | undefined;
+  /**
+   * SSE-C: a 256-bit key (32 characters, or its base64) the objects are
+   * encrypted with on the server. Sent with every upload, download and HEAD
+   * (the SDK adds its MD5); objects written without it cannot be read with it,
+   * and the other way round. Keep it out of logs: the library never prints it.
+   */
+  sseCustomerKey?: string | undefined;
+  /**
+   * A request that moves no data for this long (ms) is abandoned and tried
+   * again; after `maxAttempts` stalled attempts the file fails (a listing:
+   * the sync rejects) with `StorageError` `NETWORK`. An idle timeout, reset by
+   * every chunk, never a limit on a transfer's total time. Works with any
+   * `s3Client`, even one built without timeouts. `0`: no watchdog of the
+   * library's own (only for a client with its own socket timeout). Default
+   * 20000 (`DEFAULT_STALL_TIMEOUT_MS`); 0 or 100–3,600,000.
+   */
+  stallTimeoutMs?: number | undefined;
 }
 
 /**
@@ -185,6 +213,12 @@ export interface ResolvedOptions {
   prehashMultipart: boolean;
   /** Where the state file lives; `undefined`: memory only. */
   stateDir: string | undefined;
+  /** Upload settings of one file (checked), or `undefined`. */
+  uploadParams: ((file: { path: string; size: number }) => CheckedUploadParams | undefined) | undefined;
+  /** SSE-C parameters sent with every object request, or `undefined`. */
+  sseCustomer: { SSECustomerAlgorithm: 'AES256'; SSECustomerKey: string } | undefined;
+  /** Idle time after which a request is abandoned (0: the client's own timeouts only). */
+  stallTimeoutMs: number;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -235,6 +269,9 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   prehashMultipart: true,
   persistState: true,
   stateDir: true,
+  uploadParams: true,
+  sseCustomerKey: true,
+  stallTimeoutMs: true,
 };
 
 /** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
@@ -304,7 +341,12 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   const hashThreads = integer(o, 'hashThreads', 0, 64) ?? Math.min(4, Math.max(1, availableParallelism() - 1));
   const prehashMultipart = boolean(o, 'prehashMultipart') ?? false;
   const stateDir = resolveStateDir(o, workspaceDir);
-  const client = s3Client ?? buildClient(region, Math.max(downloadConcurrency, uploadConcurrency, partConcurrency), maxAttempts);
+  const sseCustomer = checkCustomerKey(o.sseCustomerKey);
+  const uploadParams = resolveUploadParams(o.uploadParams, sseCustomer !== undefined);
+  const stallTimeoutMs =
+    checkNumber(o, 'stallTimeoutMs', (v) => Number.isInteger(v) && (v === 0 || (v >= 100 && v <= 3_600_000)), 'must be 0 or a whole number of milliseconds from 100 to 3600000') ??
+    DEFAULT_STALL_TIMEOUT_MS;
+  const client = s3Client ?? buildClient(region, Math.max(downloadConcurrency, uploadConcurrency, partConcurrency), maxAttempts, stallTimeoutMs);
   return {
     bucket,
     prefix,
@@ -331,7 +373,52 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     hashThreads,
     prehashMultipart,
     stateDir,
+    uploadParams,
+    sseCustomer,
+    stallTimeoutMs,
   };
+}
+
+/**
+ * `uploadParams` as a function of the file, its result checked: a fixed
+ * value is checked once here; a function's result for each file, when it is
+ * called (a bad result fails that file's upload with a ConfigError).
+ */
+function resolveUploadParams(
+  value: unknown,
+  withCustomerKey: boolean,
+): ResolvedOptions['uploadParams'] {
+  if (value === undefined) return undefined;
+  const noSseWithCustomerKey = (params: CheckedUploadParams, where: string): CheckedUploadParams => {
+    if (withCustomerKey && params.ServerSideEncryption !== undefined) {
+      throw invalid(`${where}.ServerSideEncryption`, params.ServerSideEncryption, 'cannot be combined with sseCustomerKey (SSE-C): S3 takes one encryption per object');
+    }
+    return params;
+  };
+  if (typeof value === 'function') {
+    const fn = value as (file: { path: string; size: number }) => unknown;
+    return (file) => {
+      const got = fn(file);
+      return got === undefined ? undefined : noSseWithCustomerKey(checkUploadParams(got, 'uploadParams(file)'), 'uploadParams(file)');
+    };
+  }
+  const fixed = noSseWithCustomerKey(checkUploadParams(value, 'uploadParams'), 'uploadParams');
+  return () => fixed;
+}
+
+/** A 256-bit SSE-C key: 32 characters, or the base64 of 32 bytes. */
+function checkCustomerKey(value: unknown): ResolvedOptions['sseCustomer'] {
+  if (value === undefined) return undefined;
+  const ok =
+    typeof value === 'string' &&
+    (Buffer.byteLength(value, 'utf8') === 32 || (/^[A-Za-z0-9+/]{43}=$/.test(value) && Buffer.from(value, 'base64').length === 32));
+  if (!ok) {
+    // never show the value: it is a key
+    throw new ConfigError('`sseCustomerKey` must be a 256-bit key: 32 characters, or the base64 of 32 bytes (got a value of another length or type)', {
+      details: { option: 'sseCustomerKey', value: '[redacted]' },
+    });
+  }
+  return { SSECustomerAlgorithm: 'AES256', SSECustomerKey: value };
 }
 
 /**
@@ -375,43 +462,6 @@ function guardOptions(o: Raw): { maxDeletes: number | undefined; maxTotalBytes: 
 
 // ------------------------------------------------------------------ messages
 
-/**
- * A value as an error message may show it: a string quoted (JSON), control
- * characters escaped, anything credential-shaped redacted, cut after 64
- * characters; a number, boolean, `null` or `undefined` as written; anything
- * else only by its kind (`an object`, `an array of 3`, `a function`), never
- * its contents: an options object can hold credentials.
- */
-export function describeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return quote(value);
-    case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
-    case 'bigint':
-      return `${value}n`;
-    case 'boolean':
-    case 'undefined':
-      return String(value);
-    case 'symbol':
-      return 'a symbol';
-    case 'function':
-      return 'a function';
-    default:
-      if (value === null) return 'null';
-      if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : `an array of ${value.length}`;
-      return 'an object';
-  }
-}
-
-const MAX_SHOWN = 64;
-
-function quote(value: string): string {
-  const clean = redactSecrets(value);
-  if (clean.length <= MAX_SHOWN) return escapeForLog(JSON.stringify(clean));
-  return `${escapeForLog(JSON.stringify(`${clean.slice(0, MAX_SHOWN - 1)}…`))} (${value.length} characters)`;
-}
-
 /** `` `option` requirement (got value)[: hint] ``, with `details: { option, value }`. */
 function invalid(option: string, value: unknown, requirement: string, hint?: string, cause?: unknown): ConfigError {
   const shown = describeValue(value);
@@ -444,39 +494,7 @@ function rejectUnknown(o: Raw, known: object, elsewhere: object, elsewhereName: 
   throw new ConfigError(message, { details: { option: first, value: describeValue(o[first]) } });
 }
 
-/** The known name equal to `key` but for case, else the nearest within 2 edits (case ignored). */
-export function closestName(key: string, names: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const name of names) {
-    const d = editDistance(lower, name.toLowerCase(), bestDistance);
-    if (d < bestDistance) {
-      best = name;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance, or `limit` as soon as it is certain to be at least that. */
-function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) >= limit) return limit;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    let rowMin = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const d = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
-      current.push(d);
-      rowMin = Math.min(rowMin, d);
-    }
-    if (rowMin >= limit) return limit;
-    previous = current;
-  }
-  return Math.min(previous[b.length] as number, limit);
-}
+export { closestName, describeValue } from './option-checks.js';
 
 // ------------------------------------------------------------------- checks
 
@@ -677,7 +695,13 @@ function resolveStateDir(o: Raw, workspaceDir: string): string | undefined {
  * middleware to this private client) instead of once per request: that was
  * ~8% of a cold pull's CPU with many small files.
  */
-function buildClient(region: string, maxSockets: number, maxAttempts: number): S3Client {
+/**
+ * The client the library builds: keep-alive agents sized to the concurrency,
+ * checksums only when required, and sockets that time out after
+ * `stallTimeoutMs` idle (Node measures it on the socket, uploads included), so
+ * the store adds no watchdog of its own and the SDK's middleware cache works.
+ */
+function buildClient(region: string, maxSockets: number, maxAttempts: number, stallTimeoutMs: number): S3Client {
   return new S3Client({
     region,
     maxAttempts,
@@ -687,8 +711,8 @@ function buildClient(region: string, maxSockets: number, maxAttempts: number): S
     requestHandler: {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      connectionTimeout: CONNECTION_TIMEOUT_MS,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      connectionTimeout: stallTimeoutMs > 0 ? Math.min(CONNECTION_TIMEOUT_MS, stallTimeoutMs) : CONNECTION_TIMEOUT_MS,
+      socketTimeout: stallTimeoutMs > 0 ? stallTimeoutMs : SOCKET_TIMEOUT_MS,
     },
   });
 }

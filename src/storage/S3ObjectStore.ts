@@ -19,6 +19,7 @@ import {
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
   type ListObjectsV2CommandOutput,
+  type PutObjectCommandInput,
   type PutObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -36,6 +37,8 @@ import type {
   PutInput,
   PutResult,
 } from './ObjectStore.js';
+import { isSoftSignal, SSE_C } from './ObjectStore.js';
+import type { CheckedUploadParams } from '../upload-params.js';
 import {
   COMPLETE_MULTIPART_MIN_MS,
   DEFAULT_STALL_TIMEOUT_MS,
@@ -87,6 +90,8 @@ export interface S3ObjectStoreOptions {
    * object on `send()` without a signal, so the SDK's middleware cache works.
    */
   clientDetectsStalls?: boolean | undefined;
+  /** SSE-C: sent with every request that reads or writes an object's bytes or metadata. */
+  sseCustomer?: { SSECustomerAlgorithm: 'AES256'; SSECustomerKey: string } | undefined;
 }
 
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
@@ -99,6 +104,8 @@ export class S3ObjectStore implements ObjectStore {
   private readonly watchdog: boolean;
   /** Bytes handed to requests whose upload progress cannot be seen (they share the link). */
   private uploading = 0;
+  /** SSE-C parameters (empty without a customer key). */
+  private readonly ssec: { SSECustomerAlgorithm?: 'AES256'; SSECustomerKey?: string };
 
   /**
    * @param options the expected bucket owner (a string, as before) or {@link S3ObjectStoreOptions}.
@@ -113,6 +120,7 @@ export class S3ObjectStore implements ObjectStore {
     this.stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.attempts = o.maxAttempts ?? TRANSFER_ATTEMPTS;
     this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
+    this.ssec = o.sseCustomer === undefined ? {} : { ...o.sseCustomer };
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
@@ -148,17 +156,17 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.owner }), signal, key);
+    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.ssec, ...this.owner }), signal, key);
     return infoFrom(out);
   }
 
   async firstPartSize(key: string, signal?: AbortSignal): Promise<number | undefined> {
-    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, PartNumber: 1, ...this.owner }), signal, key);
+    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, PartNumber: 1, ...this.ssec, ...this.owner }), signal, key);
     return out.PartsCount !== undefined && out.PartsCount > 0 && out.ContentLength !== undefined && out.ContentLength > 0 ? out.ContentLength : undefined;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<GetResult> {
-    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.owner }), signal, key);
+    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.ssec, ...this.owner }), signal, key);
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
     return { ...infoFrom(out), body: out.Body as Readable };
   }
@@ -174,15 +182,17 @@ export class S3ObjectStore implements ObjectStore {
           ContentLength: input.size,
           ContentMD5: md5HexToBase64(input.md5),
           ContentType: input.contentType,
-          Metadata: metadataFor(input.md5, input.mtimeMs),
+          ...uploadFields(input.params),
+          Metadata: { ...input.params?.Metadata, ...metadataFor(input.md5, input.mtimeMs) },
           ...(input.ifNoneMatch === true ? { IfNoneMatch: '*' } : {}),
+          ...this.ssec,
           ...this.owner,
         }),
         input.signal,
         input.key,
         Buffer.isBuffer(body),
       );
-      return { etag: unquoteEtag(out.ETag), serverSideEncryption: out.ServerSideEncryption };
+      return { etag: unquoteEtag(out.ETag), serverSideEncryption: encryptionOf(out) };
     } finally {
       if (!Buffer.isBuffer(body)) body.destroy();
     }
@@ -190,7 +200,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<GetResult> {
     const out = await this.send<GetObjectCommandOutput>(
-      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...this.owner }),
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...this.ssec, ...this.owner }),
       signal,
       key,
     );
@@ -204,7 +214,9 @@ export class S3ObjectStore implements ObjectStore {
         Bucket: this.bucket,
         Key: init.key,
         ContentType: init.contentType,
-        Metadata: { ...metadataFor(init.md5, init.mtimeMs), [META_PART_SIZE]: String(init.partSize) },
+        ...uploadFields(init.params),
+        Metadata: { ...init.params?.Metadata, ...metadataFor(init.md5, init.mtimeMs), [META_PART_SIZE]: String(init.partSize) },
+        ...this.ssec,
         ...this.owner,
       }),
       init.signal,
@@ -214,7 +226,7 @@ export class S3ObjectStore implements ObjectStore {
     return out.UploadId;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, md5: string, signal?: AbortSignal): Promise<string> {
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, md5: string, signal?: AbortSignal): Promise<PutResult> {
     const out = await this.send<UploadPartCommandOutput>(
       new UploadPartCommand({
         Bucket: this.bucket,
@@ -224,12 +236,13 @@ export class S3ObjectStore implements ObjectStore {
         Body: body,
         ContentLength: body.length,
         ContentMD5: md5HexToBase64(md5),
+        ...this.ssec,
         ...this.owner,
       }),
       signal,
       key,
     );
-    return unquoteEtag(out.ETag);
+    return { etag: unquoteEtag(out.ETag), serverSideEncryption: encryptionOf(out) };
   }
 
   async completeMultipart(
@@ -249,7 +262,8 @@ export class S3ObjectStore implements ObjectStore {
       signal,
       key,
     );
-    return { etag: unquoteEtag(out.ETag), serverSideEncryption: out.ServerSideEncryption };
+    // CompleteMultipartUpload does not echo SSECustomerAlgorithm: the object is SSE-C when its parts were sent so
+    return { etag: unquoteEtag(out.ETag), serverSideEncryption: this.ssec.SSECustomerAlgorithm !== undefined ? SSE_C : encryptionOf(out) };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -331,7 +345,7 @@ export class S3ObjectStore implements ObjectStore {
       try {
         // No options object without a signal: a client built with `cacheMiddleware: true`
         // then reuses its resolved middleware stack instead of rebuilding it per request.
-        return (await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
+        return (await (signal !== undefined && !isSoftSignal(signal) ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
       } catch (error) {
         throw toStorageError(error, this.bucket, subject, replayable);
       }
@@ -405,12 +419,28 @@ function metadataFor(md5: string | undefined, mtimeMs: number): Record<string, s
   return meta;
 }
 
+/** The request fields of the user's upload settings (Metadata is merged by the caller, after them). */
+function uploadFields(params: CheckedUploadParams | undefined): Pick<PutObjectCommandInput, UploadField> {
+  if (params === undefined) return {};
+  const { Metadata: _metadata, ...fields } = params;
+  // checked in upload-params.ts; the SDK's enums (StorageClass, ACL) are open strings on other servers
+  return fields as Pick<PutObjectCommandInput, UploadField>;
+}
+
+type UploadField = Exclude<keyof CheckedUploadParams, 'Metadata'>;
+
+/** How an object is encrypted, as far as its ETag is concerned: SSE-C objects answer with `SSECustomerAlgorithm`. */
+function encryptionOf(out: { ServerSideEncryption?: string | undefined; SSECustomerAlgorithm?: string | undefined }): string | undefined {
+  return out.SSECustomerAlgorithm !== undefined ? SSE_C : out.ServerSideEncryption;
+}
+
 function infoFrom(out: {
   ContentLength?: number | undefined;
   ETag?: string | undefined;
   Metadata?: Record<string, string> | undefined;
   LastModified?: Date | undefined;
   ServerSideEncryption?: string | undefined;
+  SSECustomerAlgorithm?: string | undefined;
 }): ObjectInfo {
   const meta = lowerKeys(out.Metadata);
   let md5: string | undefined;
@@ -426,7 +456,7 @@ function infoFrom(out: {
     // A usable file time only (another writer may store anything there).
     mtimeMs: Number.isFinite(mtime) && mtime > 0 && mtime < MAX_MTIME_SECONDS ? Math.round(mtime * 1000) : undefined,
     lastModifiedMs: out.LastModified?.getTime(),
-    serverSideEncryption: out.ServerSideEncryption,
+    serverSideEncryption: encryptionOf(out),
     ...(partSize !== undefined ? { partSize } : {}),
   };
 }

@@ -18,10 +18,11 @@ import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
-import type { ObjectInfo, ObjectStore } from '../storage/ObjectStore.js';
+import { etagIsNotMd5, type ObjectInfo, type ObjectStore } from '../storage/ObjectStore.js';
 import { describeSdkTimeout } from '../storage/stall.js';
 import { BufferPool, rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
+import type { CheckedUploadParams } from '../upload-params.js';
 
 /**
  * Downloads up to this size (by their Content-Length) are read whole into
@@ -124,6 +125,8 @@ export interface DownloadContext extends TransferContext {
 export interface UploadContext extends TransferContext {
   root: string;
   contentType: (path: string) => string;
+  /** The user's S3 settings for one file (a bad result throws a ConfigError: that file fails). */
+  uploadParams?: ((file: { path: string; size: number }) => CheckedUploadParams | undefined) | undefined;
   /** The filesystem answers synchronous calls fast (the scan measured it): small files are read synchronously. */
   syncIo?: boolean | undefined;
 }
@@ -235,12 +238,12 @@ async function downloadOne(
         if (bytes !== size) {
           throw new IntegrityError(t.path, `${size} bytes`, `${bytes} bytes`, `Download of "${t.path}" is truncated: got ${bytes} of ${size} bytes`);
         }
-        const expected = meta.md5 ?? (isKms(meta.serverSideEncryption) ? undefined : md5FromEtag(meta.etag));
+        const expected = meta.md5 ?? (etagIsNotMd5(meta.serverSideEncryption) ? undefined : md5FromEtag(meta.etag));
         if (expected !== undefined) {
           if (md5 !== expected) {
             throw new IntegrityError(t.path, expected, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expected}`);
           }
-        } else if ((etags ??= etagHasher?.digest()) !== undefined && etags.length > 0 && !isKms(meta.serverSideEncryption) && !etags.includes(unquoteEtag(meta.etag))) {
+        } else if ((etags ??= etagHasher?.digest()) !== undefined && etags.length > 0 && !etagIsNotMd5(meta.serverSideEncryption) && !etags.includes(unquoteEtag(meta.etag))) {
           // None of the guessed part sizes: ask the server for the real one, and read the file back once with it.
           const tried = etagSizes();
           const real = meta.partSize === undefined && tempPath !== undefined ? await ctx.store.firstPartSize(t.key, ctx.signal).catch(() => undefined) : undefined;
@@ -374,6 +377,7 @@ async function uploadOne(
         partSize: choosePartSize(st.size, ctx.large.partSize),
         contentType: ctx.contentType(t.path),
         mtimeMs: before.mtimeMs,
+        params: ctx.uploadParams?.({ path: t.path, size: st.size }),
         partLimit: ctx.large.partLimit,
         buffers: ctx.large.buffers,
         hashes: ctx.large.hashes,
@@ -409,6 +413,7 @@ async function uploadOne(
       md5,
       contentType: ctx.contentType(t.path),
       mtimeMs: before.mtimeMs,
+      params: ctx.uploadParams?.({ path: t.path, size: before.size }),
       signal: ctx.signal,
     });
     return singlePutDone(t.path, before, md5, put, changedSinceOpen);
@@ -455,6 +460,7 @@ async function uploadSmall(t: Transfer, ctx: UploadContext, abs: string): Promis
       md5,
       contentType: ctx.contentType(t.path),
       mtimeMs: before.mtimeMs,
+      params: ctx.uploadParams?.({ path: t.path, size: before.size }),
       signal: ctx.signal,
     });
     return singlePutDone(t.path, before, md5, put, () => statMoved(fd, before));
@@ -487,7 +493,7 @@ function singlePutDone(
   put: { etag: string; serverSideEncryption?: string | undefined },
   changedSinceOpen: () => boolean,
 ): TransferDone {
-  const etagMd5 = isKms(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
+  const etagMd5 = etagIsNotMd5(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
   if (etagMd5 !== undefined && etagMd5 !== md5) {
     throw new IntegrityError(
       path,
@@ -580,10 +586,6 @@ export async function runRemoteDeletes(
   }
 }
 
-/** SSE-KMS and DSSE-KMS objects have ETags that are not MD5s. */
-function isKms(sse: string | undefined): boolean {
-  return sse !== undefined && sse.startsWith('aws:kms');
-}
 
 function entryStat(local: LocalFile): Omit<SnapshotEntry, 'md5' | 'etag'> {
   return { size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino };

@@ -10,7 +10,8 @@ import { md5FromEtag, unquoteEtag } from '../core/plan.js';
 import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
 import { multipartEtag } from '../local/hash.js';
 import { allocShared, type HashPool, type HashStream } from '../local/HashPool.js';
-import type { GetResult, ObjectInfo, ObjectStore, PutResult } from '../storage/ObjectStore.js';
+import { etagIsNotMd5, type GetResult, type ObjectInfo, type ObjectStore, type PutResult } from '../storage/ObjectStore.js';
+import type { CheckedUploadParams } from '../upload-params.js';
 import { withRetries } from './retry.js';
 
 /**
@@ -52,6 +53,8 @@ export interface MultipartUploadInput {
    */
   md5?: string | undefined;
   partSize: number;
+  /** The user's S3 settings for the object (encryption, storage class, tags…), sent with CreateMultipartUpload. */
+  params?: CheckedUploadParams | undefined;
   contentType: string;
   mtimeMs: number;
   /** Shared by every multipart upload of the sync: bounds parts (and their buffers) in flight. */
@@ -88,6 +91,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     partSize,
     contentType: input.contentType,
     mtimeMs: input.mtimeMs,
+    params: input.params,
     signal,
   });
   const whole = input.md5 === undefined ? input.hashes.stream() : undefined;
@@ -123,8 +127,10 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
         settleFed(fed);
         const hex = await input.hashes.md5(bytes);
         digests[i] = Buffer.from(hex, 'hex');
-        const etag = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
-        const etagMd5 = md5FromEtag(etag);
+        const part = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
+        const etag = part.etag;
+        // (Content-MD5 has the server check the bytes; an SSE-KMS or SSE-C part's ETag is no MD5 to compare.)
+        const etagMd5 = etagIsNotMd5(part.serverSideEncryption) ? undefined : md5FromEtag(etag);
         if (etagMd5 !== undefined && etagMd5 !== hex) {
           throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
         }
@@ -153,9 +159,9 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     const done = await store.completeMultipart(key, uploadId, etags, signal);
     completed = true; // nothing left to abort: the object exists (a mismatch below fails the file)
     const expected = multipartEtag(digests);
-    const kms = done.serverSideEncryption?.startsWith('aws:kms') ?? false;
+    const encrypted = etagIsNotMd5(done.serverSideEncryption);
     // S3 answers md5-of-part-md5s-N; some compatible servers the whole MD5.
-    if (!kms && done.etag !== '' && done.etag !== expected && done.etag !== md5) {
+    if (!encrypted && done.etag !== '' && done.etag !== expected && done.etag !== md5) {
       throw new IntegrityError(input.path, expected, done.etag, `Multipart upload of "${input.path}" completed with ETag ${done.etag}, expected ${expected}`);
     }
     return { ...done, md5 };

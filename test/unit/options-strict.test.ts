@@ -330,6 +330,9 @@ describe('accepted', () => {
       prehashMultipart: true,
       persistState: true,
       stateDir: '/var/tmp/ws-state',
+      uploadParams: ({ path }) => (path.endsWith('.log') ? { StorageClass: 'STANDARD_IA' } : undefined),
+      sseCustomerKey: 'k'.repeat(32),
+      stallTimeoutMs: 3_600_000,
     };
     const r = resolveOptions(every);
     expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0 });
