@@ -918,7 +918,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     paths?: PathTracker,
   ): ExecuteHooks {
     return {
-      onBytes: (n) => tracker.addBytes(n),
+      onBytes: (n, path, size) => tracker.addBytes(n, { path, size }),
       onDone: (done) => {
         this.record(done.path, done.entry, statFloor);
         result.bytesTransferred += done.bytes;

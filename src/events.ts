@@ -34,20 +34,34 @@ export class ProgressTracker {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Bytes moved (negative: a failed attempt's bytes given back), without finishing a file; emits when the interval has passed. */
-  addBytes(n: number): void {
+  /** Per file in flight: its bytes moved so far and its size (for byte events). */
+  private readonly inFlight = new Map<string, { bytes: number; size: number }>();
+
+  /**
+   * Bytes moved (negative: a failed attempt's bytes given back), without
+   * finishing a file; emits when the interval has passed, naming the file the
+   * bytes belong to and its own progress when `file` is given.
+   */
+  addBytes(n: number, file?: { path: string; size: number }): void {
     this.bytes += n;
+    let mine: { bytes: number; size: number } | undefined;
+    if (file !== undefined) {
+      mine = this.inFlight.get(file.path) ?? { bytes: 0, size: file.size };
+      mine.bytes = Math.max(0, mine.bytes + n);
+      this.inFlight.set(file.path, mine);
+    }
     if (n <= 0) return;
     const t = this.now();
     if (t - this.lastEmit >= PROGRESS_INTERVAL_MS) {
       this.lastEmit = t;
-      this.send(undefined);
+      this.send(file?.path, mine);
     }
   }
 
 
   /** One file of this phase finished (succeeded or failed). */
   fileDone(path: string): void {
+    this.inFlight.delete(path);
     this.current++;
     const t = this.now();
     if (this.current === this.total || this.current === 1 || t - this.lastEmit >= PROGRESS_INTERVAL_MS) {
@@ -61,7 +75,7 @@ export class ProgressTracker {
     if (this.total === 0) this.send(undefined);
   }
 
-  private send(path: string | undefined): void {
+  private send(path: string | undefined, file?: { bytes: number; size: number }): void {
     const progress: SyncProgress = {
       phase: this.phase,
       current: this.current,
@@ -71,6 +85,10 @@ export class ProgressTracker {
       totalBytes: this.totalBytes,
     };
     if (path !== undefined) progress.currentFile = path;
+    if (file !== undefined) {
+      progress.currentFileBytes = file.bytes;
+      progress.currentFileSize = file.size;
+    }
     this.emit(progress);
   }
 }

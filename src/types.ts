@@ -128,8 +128,12 @@ export interface SyncProgress {
   total: number;
   /** `round(current / total * 100)`; 100 when `total` is 0. */
   percentage: number;
-  /** The file that just finished, when there is one. */
+  /** The file that just finished or, in a byte event, the file whose bytes just moved. */
   currentFile?: string;
+  /** Byte events only: bytes of `currentFile` moved so far (it has not finished yet). */
+  currentFileBytes?: number;
+  /** Byte events only: the size of `currentFile`. */
+  currentFileSize?: number;
   /** Bytes moved so far in this phase. */
   transferredBytes: number;
   /** Bytes this phase will move, known from the plan. */

@@ -52,7 +52,8 @@ export interface TransferDone {
 }
 
 export interface ExecuteHooks {
-  onBytes(n: number): void;
+  /** Bytes of `path` moved (negative: a failed attempt's bytes given back). */
+  onBytes(n: number, path: string, size: number): void;
   onDone(done: TransferDone): void;
   onFailed(path: string, error: unknown): void;
 }
@@ -227,7 +228,7 @@ async function downloadOne(
         signal: ctx.signal,
         onBytes: (n) => {
           counted += n;
-          hooks.onBytes(n);
+          hooks.onBytes(n, t.path, t.size);
         },
         ...(pooled !== undefined ? { hash: pooled } : parts !== undefined ? { onChunk } : {}),
         expected: { local: t.local, proven: t.provenMd5 },
@@ -257,7 +258,7 @@ async function downloadOne(
     const meta = ref.value ?? info;
     return { path: t.path, bytes: t.size, entry: { ...entryStat(toLocalFile(t.path, stat)), md5, etag: meta.etag } };
   } catch (error) {
-    hooks.onBytes(-counted); // a retry counts its bytes again
+    hooks.onBytes(-counted, t.path, t.size); // a retry counts its bytes again
     throw bodyError(error, t.key);
   } finally {
     stream?.close();
@@ -325,12 +326,12 @@ export function runUploads(
       try {
         const done = await uploadOne(t, ctx, (n) => {
           counted += n;
-          hooks.onBytes(n);
+          hooks.onBytes(n, t.path, t.size);
         });
-        if (counted === 0) hooks.onBytes(done.bytes);
+        if (counted === 0) hooks.onBytes(done.bytes, t.path, t.size);
         return done;
       } catch (error) {
-        hooks.onBytes(-counted);
+        hooks.onBytes(-counted, t.path, t.size);
         throw error;
       }
     },

@@ -181,6 +181,9 @@ describe('progress events', () => {
     expect(during.length).toBeGreaterThanOrEqual(1);
     expect(during.some((e) => e.transferredBytes < 12 * MiB)).toBe(true);
     expect(during.every((e) => e.transferredBytes <= 12 * MiB && e.totalBytes === 12 * MiB)).toBe(true);
+    // …and each names the file and its own progress
+    for (const e of during) expect(e).toMatchObject({ currentFile: 'big.bin', currentFileSize: 12 * MiB });
+    expect(during.some((e) => (e.currentFileBytes ?? 0) > 0 && (e.currentFileBytes ?? 0) < 12 * MiB)).toBe(true);
     checkPhase(events, 'download', 1);
   });
 

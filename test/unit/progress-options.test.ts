@@ -23,13 +23,13 @@ describe('ProgressTracker', () => {
     t.fileDone('d'); // throttled
     t.addBytes(200); // throttled
     now = 400;
-    t.addBytes(50); // bytes alone, interval passed → emitted (no file finished)
+    t.addBytes(50, { path: 'e', size: 200 }); // bytes alone, interval passed → emitted (no file finished), naming the file
     t.addBytes(-50); // a failed attempt gives its bytes back: never emitted
     t.fileDone('e'); // last → emitted
     expect(events).toEqual([
       { phase: 'download', current: 1, total: 5, percentage: 20, transferredBytes: 100, totalBytes: 500, currentFile: 'a' },
       { phase: 'download', current: 3, total: 5, percentage: 60, transferredBytes: 200, totalBytes: 500, currentFile: 'c' },
-      { phase: 'download', current: 4, total: 5, percentage: 80, transferredBytes: 450, totalBytes: 500 },
+      { phase: 'download', current: 4, total: 5, percentage: 80, transferredBytes: 450, totalBytes: 500, currentFile: 'e', currentFileBytes: 50, currentFileSize: 200 },
       { phase: 'download', current: 5, total: 5, percentage: 100, transferredBytes: 400, totalBytes: 500, currentFile: 'e' },
     ]);
   });
