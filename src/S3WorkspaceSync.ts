@@ -43,7 +43,7 @@ import {
   type S3WorkspaceSyncOptions,
   type SyncCallOptions,
 } from './options.js';
-import { etagIsNotMd5, softSignal, type ObjectStore } from './storage/ObjectStore.js';
+import { etagIsNotMd5, softSignal, type ObjectInfo, type ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
 import { createRemoteId, readRemoteId, workspaceIdKey } from './state/remote-identity.js';
@@ -827,35 +827,41 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   /**
    * For objects whose ETag-as-MD5 disagrees with a local file of the same
-   * size: read the metadata. Its MD5, when stored, decides; an SSE-KMS object
-   * without one has no known MD5 (its ETag is not one). Otherwise the ETag was
-   * an MD5 and the file really differs.
+   * size: read the metadata. Its MD5, when stored, decides; an SSE-KMS or
+   * SSE-C object without one has no known MD5 (its ETag is not one).
+   * Otherwise the ETag was an MD5 and the file really differs.
    */
-  private async confirmEtags(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
-    const limit = pLimit(HEAD_CONCURRENCY);
-    await Promise.all(
-      paths.map((path) =>
-        limit(async () => {
-          const obj = remote.get(path);
-          if (obj === undefined) return;
-          try {
-            signal?.throwIfAborted();
-            const info = await this.store.head(obj.key, signal);
-            if (info.etag !== obj.etag) return; // replaced since the listing: it differs
-            if (info.md5 !== undefined) obj.md5 = info.md5;
-            else if (etagIsNotMd5(info.serverSideEncryption)) obj.md5 = undefined;
-            obj.md5FromEtag = false;
-          } catch (error) {
-            if (signal?.aborted) throw error;
-            this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
-          }
-        }),
-      ),
-    );
+  private confirmEtags(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
+    return this.headEach(remote, paths, signal, (obj, info) => {
+      if (info.md5 !== undefined) obj.md5 = info.md5;
+      else if (etagIsNotMd5(info.serverSideEncryption)) obj.md5 = undefined;
+      obj.md5FromEtag = false;
+    });
   }
 
   /** Read MD5s from metadata for objects whose ETag is not one (multipart, SSE-KMS). */
-  private async fillRemoteMd5(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
+  private fillRemoteMd5(remote: Map<string, RemoteObject>, paths: string[], signal: AbortSignal | undefined): Promise<void> {
+    return this.headEach(remote, paths, signal, async (obj, info) => {
+      if (info.md5 !== undefined) obj.md5 = info.md5;
+      obj.mtimeMs = info.mtimeMs;
+      // a multipart object without an MD5: which part size made its ETag (ours say; others' part 1 tells)
+      if (info.md5 === undefined && multipartPartCount(obj.etag) !== undefined) {
+        obj.partSize = info.partSize ?? (await this.store.firstPartSize(obj.key, signal).catch(() => undefined));
+      }
+    });
+  }
+
+  /**
+   * HEAD the objects at `paths` (at most {@link HEAD_CONCURRENCY} at once) and
+   * apply what each says, unless it was replaced since the listing (another
+   * ETag: then it simply differs). A failed HEAD leaves the object as listed.
+   */
+  private async headEach(
+    remote: Map<string, RemoteObject>,
+    paths: string[],
+    signal: AbortSignal | undefined,
+    apply: (obj: RemoteObject, info: ObjectInfo) => void | Promise<void>,
+  ): Promise<void> {
     const limit = pLimit(HEAD_CONCURRENCY);
     await Promise.all(
       paths.map((path) =>
@@ -865,14 +871,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
           try {
             signal?.throwIfAborted();
             const info = await this.store.head(obj.key, signal);
-            if (info.etag === obj.etag) {
-              if (info.md5 !== undefined) obj.md5 = info.md5;
-              obj.mtimeMs = info.mtimeMs;
-              // a multipart object without an MD5: which part size made its ETag (ours say; others' part 1 tells)
-              if (info.md5 === undefined && multipartPartCount(obj.etag) !== undefined) {
-                obj.partSize = info.partSize ?? (await this.store.firstPartSize(obj.key, signal).catch(() => undefined));
-              }
-            }
+            if (info.etag === obj.etag) await apply(obj, info);
           } catch (error) {
             if (signal?.aborted) throw error;
             this.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
