@@ -463,15 +463,20 @@ function sanitizeValue(value: unknown, inherited: readonly string[], depth: numb
       // a frozen or exotic prototype: a plain Error with the same name will do
     }
   }
-  copy.name = name;
+  // Own data properties, not assignments: an inherited getter-only `name` (DOMException) would throw.
+  const own = (key: string, v: unknown, enumerable = false): void => {
+    Object.defineProperty(copy, key, { value: v, writable: true, configurable: true, enumerable });
+  };
+  own('name', name, true);
   const stack = read('stack');
   const frames = typeof stack === 'string' ? stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
-  copy.stack = scrub([`${name}: ${message}`, ...frames].join('\n'), secrets);
+  own('stack', scrub([`${name}: ${message}`, ...frames].join('\n'), secrets));
+  if (Object.getOwnPropertyDescriptor(copy, 'message') === undefined) own('message', message);
 
   for (const key of KEPT_PROPERTIES) {
     const v = read(key);
-    if (typeof v === 'string') copy[key] = scrub(v, secrets);
-    else if (typeof v === 'number' || typeof v === 'boolean') copy[key] = v;
+    if (typeof v === 'string') own(key, scrub(v, secrets), true);
+    else if (typeof v === 'number' || typeof v === 'boolean') own(key, v, true);
   }
   const metadata = read('$metadata');
   if (typeof metadata === 'object' && metadata !== null) {
@@ -481,18 +486,18 @@ function sanitizeValue(value: unknown, inherited: readonly string[], depth: numb
       if (typeof v === 'string') kept[key] = scrub(v, secrets);
       else if (typeof v === 'number') kept[key] = v;
     }
-    copy.$metadata = kept;
+    own('$metadata', kept, true);
   }
   const retryable = read('$retryable');
   if (typeof retryable === 'object' && retryable !== null) {
-    copy.$retryable = { throttling: (retryable as { throttling?: unknown }).throttling === true };
+    own('$retryable', { throttling: (retryable as { throttling?: unknown }).throttling === true }, true);
   }
   const cause = read('cause');
   if (cause !== undefined) {
     Object.defineProperty(copy, 'cause', { value: sanitizeValue(cause, secrets, depth + 1), writable: true, configurable: true });
   }
   const errors = read('errors');
-  if (Array.isArray(errors)) copy.errors = errors.slice(0, 16).map((e) => sanitizeValue(e, secrets, depth + 1));
+  if (Array.isArray(errors)) own('errors', errors.slice(0, 16).map((e) => sanitizeValue(e, secrets, depth + 1)), true);
   sanitized.add(copy);
   return copy;
 }

@@ -284,3 +284,18 @@ describe('against the local s3rver', () => {
     expect(listed.$metadata.httpStatusCode).toBe(200);
   });
 });
+
+describe('causes whose prototype has getter-only fields', () => {
+  it('a DOMException cause (what a cancelled request carries with recent @smithy/core) is copied, not a TypeError', () => {
+    const abort = new DOMException('This operation was aborted', 'AbortError');
+    const wrapped = Object.assign(new Error('Request aborted'), { name: 'AbortError', cause: abort });
+    const error = new StorageError('STORAGE', 'Request for s3://b/k was aborted', { cause: wrapped });
+    const cause = error.cause as Error & { cause?: Error };
+    expect(cause.name).toBe('AbortError');
+    expect(cause.cause?.name).toBe('AbortError');
+    expect(cause.cause?.message).toBe('This operation was aborted');
+    const direct = sanitizeCause(abort) as Error;
+    expect(direct).toBeInstanceOf(DOMException);
+    expect(direct.name).toBe('AbortError');
+  });
+});
