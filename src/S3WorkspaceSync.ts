@@ -46,7 +46,7 @@ import {
 import { etagIsNotMd5, softSignal, type ObjectInfo, type ObjectStore } from './storage/ObjectStore.js';
 import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
-import { createRemoteId, readRemoteId, workspaceIdKey } from './state/remote-identity.js';
+import { createRemoteId, readRemoteId, splitIdentity } from './state/remote-identity.js';
 import { endpointLabel } from './storage/endpoint.js';
 import { RecoveryArea } from './local/RecoveryArea.js';
 import { CHANGED_DURING_SYNC } from './local/WorkspaceWriter.js';
@@ -112,6 +112,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   private remoteId: string | null | undefined;
   /** The identity recorded in a state file just loaded, not yet compared with the bucket's. */
   private unverifiedRemoteId: string | null | undefined;
+  /** Creating the identity object failed once (e.g. read-only credentials): not tried again. */
+  private remoteIdRefused = false;
 
   /** @throws {ConfigError} when an option is missing or invalid. */
   constructor(options: S3WorkspaceSyncOptions) {
@@ -374,11 +376,9 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const { prefix } = this.options;
     const root = await this.prepareRoot(!dryRun, dryRun);
     if (root !== undefined) await this.loadState(root);
-    const listed = await this.listAll(signal);
-    const idKey = workspaceIdKey(prefix);
-    this.checkRemoteId(listed.find((o) => o.key === idKey)?.etag ?? null);
-    const idIndex = listed.findIndex((o) => o.key === idKey);
-    if (idIndex >= 0) listed.splice(idIndex, 1); // the library's own object: not part of the workspace
+    // the library's identity object is not part of the workspace
+    const { id, own: listed } = splitIdentity(await this.listAll(signal), prefix);
+    this.checkRemoteId(id);
     const filter = await this.loadFilter(root, listed, signal);
     const scan = root === undefined ? emptyScan() : await this.scan(root, filter, signal);
     const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
@@ -411,10 +411,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     let listed: number | undefined;
     if (!this.hasSnapshot) {
       // No snapshot: list once so identical objects are not uploaded again.
-      const objects = await this.listAll(signal);
-      const idKey = workspaceIdKey(prefix);
-      this.checkRemoteId(objects.find((o) => o.key === idKey)?.etag ?? null);
-      const own = objects.filter((o) => o.key !== idKey);
+      const { id, own } = splitIdentity(await this.listAll(signal), prefix);
+      this.checkRemoteId(id);
       listed = own.length;
       remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
     }
@@ -610,13 +608,15 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * prefix only.
    */
   private async ensureRemoteId(direction: 'pull' | 'push', listed: number | undefined, signal: AbortSignal | undefined): Promise<void> {
-    if (this.remoteId !== null) return;
+    if (this.remoteId !== null || this.remoteIdRefused) return;
     if (direction === 'pull' && (listed ?? 0) === 0) return;
     try {
       this.remoteId = await createRemoteId(this.store, this.options.prefix, signal);
       this.stateDirty = true;
     } catch (error) {
       if (signal?.aborted) throw error;
+      // Not again in this instance (read-only credentials would refuse it on every pull).
+      this.remoteIdRefused = true;
       const log = direction === 'push' ? this.options.logger.warn : this.options.logger.debug;
       log.call(this.options.logger, `Could not create the workspace identity object under ${this.location()}: ${messageOf(error)}`);
     }
@@ -795,6 +795,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     await Promise.all(
       paths.map((path) =>
         limit(async () => {
+          const size = scan.files.get(path)?.size ?? 0; // (a file that cannot be read leaves the scan below)
           try {
             signal?.throwIfAborted();
             const obj = remote.get(path);
@@ -817,7 +818,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
             // vanished since the scan: simply gone; otherwise a failure to report
             if (code !== 'ENOENT') scan.skipped.push({ path, reason: `unreadable: ${code}` });
           } finally {
-            planning.hashed(path, scan.files.get(path)?.size ?? 0);
+            planning.hashed(path, size);
           }
         }),
       ),

@@ -22,6 +22,21 @@ export function workspaceIdKey(prefix: string): string {
   return prefix + WORKSPACE_ID_NAME;
 }
 
+/**
+ * Split a listing of `prefix` into the identity object's ETag (`null`: none)
+ * and the workspace's own objects (everything else).
+ */
+export function splitIdentity<T extends { key: string; etag: string }>(listed: readonly T[], prefix: string): { id: string | null; own: T[] } {
+  const key = workspaceIdKey(prefix);
+  let id: string | null = null;
+  const own: T[] = [];
+  for (const o of listed) {
+    if (o.key === key) id = o.etag;
+    else own.push(o);
+  }
+  return { id, own };
+}
+
 /** The identity object's ETag, or `null` when the prefix has none. Other errors propagate. */
 export async function readRemoteId(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<string | null> {
   try {
