@@ -420,7 +420,10 @@ export function etagsToConfirm(input: PlanInput): string[] {
     const local = input.local.get(path);
     if (local === undefined || local.size !== remote.size) continue;
     const snap = input.snapshot.get(path);
-    const md5 = statMatches(local, snap) ? snap?.md5 : input.localMd5.get(path);
+    const unchangedLocally = statMatches(local, snap);
+    // the object this instance synced, still there: the planner needs no MD5 (no HEAD on every pull of an SSE-KMS tree)
+    if (unchangedLocally && snap?.etag !== undefined && snap.etag === remote.etag) continue;
+    const md5 = unchangedLocally ? snap?.md5 : input.localMd5.get(path);
     if (md5 !== undefined && md5 !== remote.md5) out.push(path);
   }
   return out;

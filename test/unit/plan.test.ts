@@ -473,4 +473,16 @@ describe('etagsToConfirm', () => {
     });
     expect(etagsToConfirm(i)).toEqual(['differs.txt']);
   });
+
+  it('skips an object this instance synced and that is still there (same ETag as the snapshot): no HEAD per pull of an SSE-KMS tree', () => {
+    const f = local('kms.txt');
+    const kmsEtag = MD5('e'); // looks like an MD5, is not the content's
+    const synced = { ...snap(f, MD5('1')), etag: kmsEtag };
+    const i = input({ local: [f], remote: [{ ...remote('kms.txt', kmsEtag), md5FromEtag: true }], snapshot: [['kms.txt', synced]] });
+    expect(etagsToConfirm(i)).toEqual([]);
+    expect(planPull({ ...i }).unchanged.map((u) => u.path)).toEqual(['kms.txt']);
+    // replaced remotely since (another ETag): confirmed
+    const replaced = input({ local: [f], remote: [{ ...remote('kms.txt', MD5('f')), md5FromEtag: true }], snapshot: [['kms.txt', synced]] });
+    expect(etagsToConfirm(replaced)).toEqual(['kms.txt']);
+  });
 });
