@@ -220,7 +220,9 @@ class WatchedBody extends Readable {
       ended = true;
       this.push(null);
     });
-    source.once('error', (error) => this.destroy(error));
+    // `on`, not `once`: a response can emit a second error (an 'aborted' reset after a
+    // failure or our destroy()), and an 'error' without a listener crashes the process.
+    source.on('error', (error) => this.destroy(error));
     source.once('close', () => {
       if (!ended && !this.destroyed) this.destroy(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     });

@@ -197,3 +197,20 @@ describe('what S3ObjectStore passes to send()', () => {
     await expect(aborted).rejects.toThrow(/was aborted/);
   });
 });
+
+describe('watchBody: a response that errors more than once', () => {
+  it('a second error of the source (an "aborted" reset after the first failure) is handled, not an uncaught exception', async () => {
+    const source = new PassThrough();
+    const watch = new StallWatch(undefined, () => 10_000, (stall) => new Error(`stalled ${stall.phase}`));
+    const body = watchBody(source, watch);
+    const failed = new Promise<unknown>((resolve) => body.once('error', resolve));
+    source.write(Buffer.from('partial'));
+    const reset = (): Error => Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    // emit() throws synchronously when an 'error' has no listener: this is what crashed the process on Node 22
+    expect(() => source.emit('error', reset())).not.toThrow();
+    expect(() => source.emit('error', reset())).not.toThrow();
+    expect(await failed).toMatchObject({ code: 'ECONNRESET' });
+    expect(body.destroyed).toBe(true);
+    watch.stop();
+  });
+});
