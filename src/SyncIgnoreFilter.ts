@@ -1,15 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { STATE_DIR_NAME, SYNCIGNORE_FILE, TEMP_SUFFIX } from './core/names.js';
 
-/** Name of the ignore file read from the workspace root. */
-export const SYNCIGNORE_FILE = '.syncignore';
-
-/** Directory (under the workspace) reserved for the library's own state. */
-export const STATE_DIR_NAME = '.s3-workspace-sync';
-
-/** Suffix of the temporary files downloads are written to before the rename. */
-export const TEMP_SUFFIX = '.s3ws-tmp';
+export { STATE_DIR_NAME, SYNCIGNORE_FILE, TEMP_SUFFIX };
 
 /**
  * Patterns ignored unless the workspace's `.syncignore` or `ignorePatterns`

@@ -553,3 +553,13 @@ export function messageOf(error: unknown): string {
   const raw = error instanceof Error ? error.message : String(error);
   return escapeForLog(redactSecrets(raw));
 }
+
+/**
+ * Error codes of a connection that broke while a request or its body was
+ * under way (reset, broken pipe, timed out, stream closed early): a fresh
+ * request may well succeed.
+ */
+export const BROKEN_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Every network error code: a broken connection, or one that could not be made (refused, name not resolved). */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([...BROKEN_CONNECTION_CODES, 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);

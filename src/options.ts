@@ -11,7 +11,11 @@ import { checkUploadParams, type CheckedUploadParams, type UploadParamsOption } 
 import { createDefaultLogger } from './logger.js';
 import type { SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
-import { STATE_DIR_NAME } from './SyncIgnoreFilter.js';
+import { STATE_DIR_NAME } from './core/names.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from './core/multipart.js';
+import { DEFAULT_MAX_ATTEMPTS } from './transfer/retry.js';
+
+export { DEFAULT_MAX_ATTEMPTS };
 
 /**
  * Options of `new S3WorkspaceSync(options)`. All are checked when the
@@ -224,10 +228,6 @@ export interface ResolvedOptions {
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_PART_CONCURRENCY = 8;
-const MIN_PART = 5 * 1024 * 1024;
-const MAX_PART = 5 * 1024 ** 3;
-
-export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const DEFAULT_DOWNLOAD_CONCURRENCY = 50;
 export const DEFAULT_UPLOAD_CONCURRENCY = 10;
@@ -510,7 +510,7 @@ function integer(o: Raw, name: string, min: number, max: number): number | undef
 function byteSize(o: Raw, name: string): number | undefined {
   const v = o[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_PART || v > MAX_PART) {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_PART_SIZE || v > MAX_PART_SIZE) {
     throw invalid(name, v, 'must be a whole number of bytes from 5 MiB to 5 GiB (5242880 to 5368709120)');
   }
   return v;

@@ -1,23 +1,8 @@
 import type { MovedAside } from './local/RecoveryArea.js';
+import type { DeletionReason, FailedFile, SkippedFile, TransferReason } from './core/model.js';
 
 export type { MovedAside, MovedAsideReason } from './local/RecoveryArea.js';
-
-/** One file the sync did not act on, and why. */
-export interface SkippedFile {
-  /** Workspace-relative POSIX path (or the object key, for keys that are not valid paths). */
-  path: string;
-  /** Why it was skipped, e.g. `ignored`, `symlink`, `invalid-key: contains a '..' segment`. */
-  reason: string;
-}
-
-/** One file whose transfer or deletion failed. */
-export interface FailedFile {
-  path: string;
-  /** Error message. */
-  error: string;
-  /** Machine-readable code: a `SyncError` code (`INTEGRITY`, `ACCESS_DENIED`, `SYMLINK_IN_PATH`…) or an errno (`EACCES`, `ENOSPC`…). */
-  code?: string;
-}
+export type { DeletionReason, FailedFile, SkippedFile, TransferReason };
 
 /** One file a sync would transfer. */
 export interface PlannedTransfer {
@@ -27,7 +12,7 @@ export interface PlannedTransfer {
   key: string;
   size: number;
   /** `new`, `changed`, or (pull) `missing-locally`. */
-  reason: 'new' | 'changed' | 'missing-locally';
+  reason: TransferReason;
   /**
    * Pull: the local file this download replaces cannot be proven to be in the
    * bucket, so it is moved into the recovery area first (see `movedAside`).
@@ -40,7 +25,7 @@ export interface PlannedDeletion {
   path: string;
   key: string;
   /** `not-in-remote` (fresh pull mirrors), `deleted-remotely` (pull), `deleted-locally` (push). */
-  reason: 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
+  reason: DeletionReason;
   /** Pull: the file cannot be proven to be in the bucket, so it is moved into the recovery area instead of deleted. */
   movesAside: boolean;
 }

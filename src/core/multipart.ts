@@ -20,11 +20,7 @@ export function choosePartSize(size: number, preferred: number): number {
   return Math.min(part, MAX_PART_SIZE);
 }
 
-/** The number of parts of a multipart ETag (`"…-12"` → 12), or `undefined`. */
-export function multipartPartCount(etag: string): number | undefined {
-  const m = /^[0-9a-f]{32}-(\d+)$/i.exec(etag.replace(/"/g, ''));
-  return m ? Number(m[1]) : undefined;
-}
+export { multipartPartCount } from './md5.js';
 
 /**
  * Part sizes that could have produced an object of `size` bytes in `parts`

@@ -3,60 +3,15 @@
  * instance last synced, decide per path what a pull or a push does, and why.
  * No I/O here; the facade gathers the inputs and executes the plan.
  */
-import type { SkippedFile } from '../types.js';
 import { MAX_KEY_BYTES, parentDirs, storagePathProblem } from './paths.js';
+import { md5FromEtag, unquoteEtag } from './md5.js';
+import type { DeletionReason, ListedObject, LocalFile, RemoteObject, SkippedFile, Snapshot, SnapshotEntry, TransferReason } from './model.js';
 
-/** Stat of a local regular file (what change detection needs). */
-export interface LocalFile {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-}
+export { md5FromEtag, unquoteEtag };
+export type { DeletionReason, ListedObject, LocalFile, RemoteObject, Snapshot, SnapshotEntry, TransferReason };
 
-/** An object under the prefix, as listed. */
-export interface RemoteObject {
-  key: string;
-  /** Workspace-relative path (key minus prefix). */
-  path: string;
-  size: number;
-  /** ETag without quotes. */
-  etag: string;
-  /** MD5 (hex) of the content when known: from a plain ETag or from metadata. */
-  md5?: string | undefined;
-  /**
-   * `md5` was read off the ETag, which merely looks like an MD5: under
-   * SSE-KMS (and SSE-C) it is not one. A mismatch with a local file of the
-   * same size is confirmed from the metadata before it counts (see
-   * {@link etagsToConfirm}).
-   */
-  md5FromEtag?: boolean | undefined;
-  lastModifiedMs?: number | undefined;
-  /** The file's mtime recorded in metadata at upload (known after a HEAD). */
-  mtimeMs?: number | undefined;
-  /** Part size of a multipart object (known after a HEAD: `partsize` metadata, or the size of part 1). */
-  partSize?: number | undefined;
-}
 
-/** What this instance knows was identical on both sides at its last sync. */
-export interface SnapshotEntry {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  md5: string;
-  /** The object's ETag at that time, when known. */
-  etag?: string | undefined;
-  /**
-   * The file was modified so shortly before its stat was taken that a later
-   * modification could leave size, mtime and ctime unchanged (the "racy git"
-   * problem): its stat proves nothing, and its content is hashed next time.
-   */
-  racy?: boolean | undefined;
-}
 
-export type Snapshot = Map<string, SnapshotEntry>;
 
 /**
  * Filesystem timestamps are coarser than the clock (kernel ticks of a few ms;
@@ -97,8 +52,6 @@ function sameMomentMs(mtimeMs: number): number {
   return mtimeMs % 1000 === 0 ? 2000 : 10;
 }
 
-export type TransferReason = 'new' | 'changed' | 'missing-locally';
-export type DeletionReason = 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
 
 /** A file to download (pull) or upload (push). */
 export interface Transfer {
@@ -188,25 +141,10 @@ export interface PlanInput {
   overwriteLocalChanges?: boolean;
 }
 
-const MD5_HEX = /^[0-9a-f]{32}$/;
-
 /** S3's largest object (5 TiB). */
 export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
-/** Strip quotes from an ETag. */
-export function unquoteEtag(etag: string | undefined): string {
-  return (etag ?? '').replace(/^W\//, '').replace(/"/g, '');
-}
 
-/**
- * The MD5 an ETag stands for, when it is one: 32 hex digits. Multipart ETags
- * (`…-N`) are not MD5s. (SSE-KMS objects also have non-MD5 ETags; objects this
- * library writes carry their MD5 in metadata, which is preferred when read.)
- */
-export function md5FromEtag(etag: string | undefined): string | undefined {
-  const e = unquoteEtag(etag).toLowerCase();
-  return MD5_HEX.test(e) ? e : undefined;
-}
 
 /** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). A racy entry never matches. */
 export function statMatches(local: LocalFile, entry: SnapshotEntry | undefined): boolean {
@@ -220,13 +158,6 @@ export function statMatches(local: LocalFile, entry: SnapshotEntry | undefined):
   );
 }
 
-/** A listed object before validation. */
-export interface ListedObject {
-  key: string;
-  size: number;
-  etag: string;
-  lastModifiedMs?: number | undefined;
-}
 
 /**
  * Turn a listing into synced remote objects by path. Keys that are not valid

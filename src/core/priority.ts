@@ -5,7 +5,7 @@
  * outcome.
  */
 import { ConfigError, IncompletePathsError } from '../errors.js';
-import type { FailedFile } from '../types.js';
+import type { FailedFile } from './model.js';
 import { storagePathProblem } from './paths.js';
 
 /**

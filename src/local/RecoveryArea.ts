@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { LocalFileError } from '../errors.js';
 import { calculateFileHash } from './hash.js';
-import { STATE_DIR_NAME } from '../SyncIgnoreFilter.js';
+import { RECOVERY_DIR_NAME, STATE_DIR_NAME } from '../core/names.js';
 import { assertRealParent } from './path-guard.js';
 
 /** Folder of the recovery area, under the library's own folder of the workspace. */
-export const RECOVERY_DIR_NAME = 'recovered';
+export { RECOVERY_DIR_NAME };
 
 /** Why a pull moved a local file into the recovery area. */
 export type MovedAsideReason =

@@ -35,16 +35,6 @@ export async function hashFileWithEtags(
   return hash.digest();
 }
 
-/** Base64 form of a hex MD5, as used by `Content-MD5`. */
-export function md5HexToBase64(hex: string): string {
-  return Buffer.from(hex, 'hex').toString('base64');
-}
-
-/** Hex form of a base64 MD5; `undefined` when it is not 16 bytes. */
-export function md5Base64ToHex(b64: string): string | undefined {
-  const buf = Buffer.from(b64, 'base64');
-  return buf.length === 16 ? buf.toString('hex') : undefined;
-}
 
 /**
  * Computes, from one sequential pass over a content, the multipart ETags it
@@ -67,7 +57,4 @@ export class MultipartEtagHasher {
   }
 }
 
-/** The ETag S3 gives a multipart object whose parts have these binary MD5s. */
-export function multipartEtag(partDigests: readonly Buffer[]): string {
-  return `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
-}
+export { multipartEtag } from '../core/md5.js';

@@ -3,10 +3,10 @@ import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storagePathProblem } from '../core/paths.js';
-import type { LocalFile } from '../core/plan.js';
+import type { LocalFile } from '../core/model.js';
 import type { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
-import { TEMP_SUFFIX } from '../SyncIgnoreFilter.js';
-import type { SkippedFile } from '../types.js';
+import { TEMP_SUFFIX } from '../core/names.js';
+import type { SkippedFile } from '../core/model.js';
 
 /** What a walk of the workspace found. */
 export interface ScanResult {

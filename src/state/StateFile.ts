@@ -18,7 +18,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Snapshot, SnapshotEntry } from '../core/plan.js';
+import { MD5_HEX } from '../core/md5.js';
+import type { Snapshot, SnapshotEntry } from '../core/model.js';
 import { storagePathProblem } from '../core/paths.js';
 import { messageOf } from '../errors.js';
 import type { SyncLogger } from '../types.js';
@@ -27,7 +28,6 @@ const FORMAT = 's3-workspace-sync/state';
 const VERSION = 2;
 /** A state file larger than this is not read (a workspace of millions of files would need more; it then re-hashes). */
 const MAX_STATE_BYTES = 512 * 1024 * 1024;
-const MD5_HEX = /^[0-9a-f]{32}$/;
 
 /** Where the remote side of a state is. */
 export interface StateOrigin {

@@ -12,10 +12,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { StorageError } from '../errors.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
-import { STATE_DIR_NAME } from '../SyncIgnoreFilter.js';
+import { WORKSPACE_ID_NAME } from '../core/names.js';
 
 /** Key of the identity object, relative to the prefix. */
-export const WORKSPACE_ID_NAME = `${STATE_DIR_NAME}/workspace-id`;
+export { WORKSPACE_ID_NAME };
 
 /** Full key of the identity object of `prefix`. */
 export function workspaceIdKey(prefix: string): string {

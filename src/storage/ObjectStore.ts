@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
-import type { ListedObject } from '../core/plan.js';
+import type { ListedObject } from '../core/model.js';
+
+export type { ListedObject };
 import type { CheckedUploadParams } from '../upload-params.js';
 
 /**

@@ -23,10 +23,10 @@ import {
   type PutObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { unquoteEtag, type ListedObject } from '../core/plan.js';
-import { StorageError, escapeForLog, messageOf, redactSecrets, sanitizeCause, type StorageErrorCode } from '../errors.js';
-import { md5Base64ToHex, md5HexToBase64 } from '../local/hash.js';
-import { TRANSFER_ATTEMPTS, backoffMs } from '../transfer/retry.js';
+import { isMd5Hex, md5Base64ToHex, md5HexToBase64, unquoteEtag } from '../core/md5.js';
+import type { ListedObject } from '../core/model.js';
+import { NETWORK_ERROR_CODES, StorageError, escapeForLog, messageOf, redactSecrets, sanitizeCause, type StorageErrorCode } from '../errors.js';
+import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../transfer/retry.js';
 import type {
   DeleteFailure,
   GetResult,
@@ -118,7 +118,7 @@ export class S3ObjectStore implements ObjectStore {
     const o: S3ObjectStoreOptions = typeof options === 'string' ? { expectedBucketOwner: options } : (options ?? {});
     this.owner = o.expectedBucketOwner === undefined ? {} : { ExpectedBucketOwner: o.expectedBucketOwner };
     this.stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-    this.attempts = o.maxAttempts ?? TRANSFER_ATTEMPTS;
+    this.attempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
     this.ssec = o.sseCustomer === undefined ? {} : { ...o.sseCustomer };
   }
@@ -446,7 +446,7 @@ function infoFrom(out: {
   let md5: string | undefined;
   const b64 = meta[META_MD5];
   if (b64 !== undefined) md5 = md5Base64ToHex(b64);
-  if (md5 === undefined && meta.md5 !== undefined && /^[0-9a-f]{32}$/i.test(meta.md5)) md5 = meta.md5.toLowerCase();
+  if (md5 === undefined && meta.md5 !== undefined && isMd5Hex(meta.md5)) md5 = meta.md5.toLowerCase();
   const mtime = meta[META_MTIME] !== undefined ? Number(meta[META_MTIME]) : NaN;
   const partSize = meta[META_PART_SIZE] !== undefined && /^[1-9][0-9]{0,12}$/.test(meta[META_PART_SIZE]) ? Number(meta[META_PART_SIZE]) : undefined;
   return {
@@ -466,8 +466,6 @@ function lowerKeys(meta: Record<string, string> | undefined): Record<string, str
   for (const [k, v] of Object.entries(meta ?? {})) out[k.toLowerCase()] = v;
   return out;
 }
-
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /**
  * Map an SDK or network error to a {@link StorageError} (the core never sees
@@ -526,7 +524,7 @@ export function toStorageError(raw: unknown, bucket: string, subject: string, re
   } else if (status !== undefined && status >= 500) {
     retryable = true;
     what = `server error ${status}`;
-  } else if (NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name) || name === 'TimeoutError') {
+  } else if (NETWORK_ERROR_CODES.has(e.code ?? '') || NETWORK_ERROR_CODES.has(name) || name === 'TimeoutError') {
     code = 'NETWORK';
     retryable = true;
     // The SDK's socket idle timeout (stallTimeoutMs on the client the library builds): "no data for 20 s".

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { choosePartSize, multipartPartCount, partSizesFor } from '../core/multipart.js';
-import { md5FromEtag, unquoteEtag, type Deletion, type LocalFile, type SnapshotEntry, type Transfer } from '../core/plan.js';
+import { md5FromEtag, unquoteEtag } from '../core/md5.js';
+import type { LocalFile, SnapshotEntry } from '../core/model.js';
+import type { Deletion, Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
-import { IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
+import { BROKEN_CONNECTION_CODES, IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { MultipartEtagHasher, hashFileWithEtags } from '../local/hash.js';
 import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
@@ -289,8 +291,6 @@ function readWhole(body: Readable, size: number, path: string): Promise<Buffer> 
   });
 }
 
-const BODY_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
-
 /**
  * A response body that failed mid-way (socket reset, stalled socket timing
  * out) becomes a typed, retryable NETWORK error naming the key — the same
@@ -300,7 +300,7 @@ const BODY_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNAB
 function bodyError(error: unknown, key: string): unknown {
   if (error instanceof SyncError) return error;
   const e = error as { name?: unknown; code?: unknown; message?: unknown } | null;
-  const network = e?.name === 'TimeoutError' || (typeof e?.code === 'string' && BODY_NETWORK_CODES.has(e.code));
+  const network = e?.name === 'TimeoutError' || (typeof e?.code === 'string' && BROKEN_CONNECTION_CODES.has(e.code));
   if (!network) return error;
   // The SDK's socket idle timeout (stallTimeoutMs on the client the library builds) in the library's words.
   const timeout = e?.name === 'TimeoutError' && typeof e.message === 'string' ? describeSdkTimeout(e.message) : undefined;

@@ -6,9 +6,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { LimitFunction } from 'p-limit';
-import { md5FromEtag, unquoteEtag } from '../core/plan.js';
+import { md5FromEtag, multipartEtag, unquoteEtag } from '../core/md5.js';
 import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
-import { multipartEtag } from '../local/hash.js';
 import { allocShared, type HashPool, type HashStream } from '../local/HashPool.js';
 import { etagIsNotMd5, type GetResult, type ObjectInfo, type ObjectStore, type PutResult } from '../storage/ObjectStore.js';
 import type { CheckedUploadParams } from '../upload-params.js';

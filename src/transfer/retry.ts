@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IntegrityError, StorageError } from '../errors.js';
+import { BROKEN_CONNECTION_CODES, IntegrityError, StorageError } from '../errors.js';
 
-/** Attempts per file transfer (the first try included). */
-export const TRANSFER_ATTEMPTS = 3;
+/** Attempts per request and per file transfer (the first try included): `maxAttempts`'s default. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
 const MAX_DELAY_MS = 2_000;
 
@@ -14,8 +14,6 @@ const MAX_DELAY_MS = 2_000;
 export function backoffMs(attempt: number): number {
   return Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1));
 }
-
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /**
  * Whether a failed transfer is worth running again as a whole. Requests the
@@ -32,7 +30,7 @@ export function isTransient(error: unknown): boolean {
   if (error instanceof IntegrityError) return true; // a truncated or damaged body
   const e = error as { code?: unknown; name?: unknown } | null;
   if (e?.name === 'TimeoutError') return true; // a socket that stalled mid-body
-  return typeof e?.code === 'string' && TRANSIENT_CODES.has(e.code);
+  return typeof e?.code === 'string' && BROKEN_CONNECTION_CODES.has(e.code);
 }
 
 /**
@@ -43,7 +41,7 @@ export function isTransient(error: unknown): boolean {
 export async function withRetries<T>(
   fn: () => Promise<T>,
   signal?: AbortSignal,
-  attempts: number = TRANSFER_ATTEMPTS,
+  attempts: number = DEFAULT_MAX_ATTEMPTS,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -1,0 +1,87 @@
+/**
+ * What the pipeline's stages hand each other: a local file as scanned, an
+ * object as listed, and what the last sync recorded. Types only.
+ */
+
+/** Stat of a local regular file (what change detection needs). */
+export interface LocalFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+/** A listed object before validation. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModifiedMs?: number | undefined;
+}
+
+/** An object under the prefix, as listed. */
+export interface RemoteObject {
+  key: string;
+  /** Workspace-relative path (key minus prefix). */
+  path: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  /** MD5 (hex) of the content when known: from a plain ETag or from metadata. */
+  md5?: string | undefined;
+  /**
+   * `md5` was read off the ETag, which merely looks like an MD5: under
+   * SSE-KMS (and SSE-C) it is not one. A mismatch with a local file of the
+   * same size is confirmed from the metadata before it counts (see
+   * {@link etagsToConfirm}).
+   */
+  md5FromEtag?: boolean | undefined;
+  lastModifiedMs?: number | undefined;
+  /** The file's mtime recorded in metadata at upload (known after a HEAD). */
+  mtimeMs?: number | undefined;
+  /** Part size of a multipart object (known after a HEAD: `partsize` metadata, or the size of part 1). */
+  partSize?: number | undefined;
+}
+
+/** What this instance knows was identical on both sides at its last sync. */
+export interface SnapshotEntry {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  md5: string;
+  /** The object's ETag at that time, when known. */
+  etag?: string | undefined;
+  /**
+   * The file was modified so shortly before its stat was taken that a later
+   * modification could leave size, mtime and ctime unchanged (the "racy git"
+   * problem): its stat proves nothing, and its content is hashed next time.
+   */
+  racy?: boolean | undefined;
+}
+
+export type Snapshot = Map<string, SnapshotEntry>;
+
+/** Why a file is transferred: `new`, `changed`, or (pull) `missing-locally` (synced before, gone from disk). */
+export type TransferReason = 'new' | 'changed' | 'missing-locally';
+
+/** Why a file or object is deleted: `not-in-remote` (a fresh pull mirrors), `deleted-remotely` (pull), `deleted-locally` (push). */
+export type DeletionReason = 'not-in-remote' | 'deleted-remotely' | 'deleted-locally';
+
+/** One file the sync did not act on, and why. */
+export interface SkippedFile {
+  /** Workspace-relative POSIX path (or the object key, for keys that are not valid paths). */
+  path: string;
+  /** Why it was skipped, e.g. `ignored`, `symlink`, `invalid-key: contains a '..' segment`. */
+  reason: string;
+}
+
+/** One file whose transfer or deletion failed. */
+export interface FailedFile {
+  path: string;
+  /** Error message. */
+  error: string;
+  /** Machine-readable code: a `SyncError` code (`INTEGRITY`, `ACCESS_DENIED`, `SYMLINK_IN_PATH`…) or an errno (`EACCES`, `ENOSPC`…). */
+  code?: string;
+}

@@ -1,0 +1,21 @@
+/**
+ * The names the library gives its own files and objects, in one place.
+ */
+
+/** Ignore rules of a workspace (and of its bucket prefix). */
+export const SYNCIGNORE_FILE = '.syncignore';
+
+/**
+ * The library's own folder: in the workspace (sync state, recovery area) and
+ * under the bucket prefix (workspace identity). Never synced.
+ */
+export const STATE_DIR_NAME = '.s3-workspace-sync';
+
+/** Suffix of a download in progress (removed by the next pull if a crash left it). */
+export const TEMP_SUFFIX = '.s3ws-tmp';
+
+/** Folder of `STATE_DIR_NAME` where a pull moves local files it could not prove were synced. */
+export const RECOVERY_DIR_NAME = 'recovered';
+
+/** Object under the prefix that identifies the remote workspace (see `state/remote-identity.ts`). */
+export const WORKSPACE_ID_NAME = `${STATE_DIR_NAME}/workspace-id`;
