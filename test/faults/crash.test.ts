@@ -20,7 +20,8 @@
 // s3rver stores the partial body of a PUT whose client disappears (real S3
 // discards it), which would otherwise be reported as a torn upload.
 //
-// Environment: CRASH_ITERATIONS (default 10 per direction), CRASH_SEED (the
+// Environment: CRASH_ITERATIONS (default 10 per direction), CRASH_SEED (fixed
+// in npm test, `random` in npm run soak; the
 // seed is printed on every run, and in every failure message).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -41,7 +42,13 @@ import { listEntries, md5Base64, tempDir } from '../helpers/sync-fixture.js';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/crash-child.ts', import.meta.url));
 const ITERATIONS = Math.max(1, Number(process.env.CRASH_ITERATIONS ?? 10) || 10);
-const SEED = process.env.CRASH_SEED !== undefined ? Number(process.env.CRASH_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+// npm test is deterministic (a fixed seed); `npm run soak` draws a new one (CRASH_SEED=random).
+const SEED =
+  process.env.CRASH_SEED === 'random'
+    ? (Math.random() * 2 ** 32) >>> 0
+    : process.env.CRASH_SEED !== undefined
+      ? Number(process.env.CRASH_SEED) >>> 0
+      : 2027316177;
 const CONCURRENCY = 4;
 /** A child that runs longer than this is killed and the test fails. */
 const CHILD_DEADLINE_MS = 30_000;
