@@ -39,8 +39,18 @@
 // verified. Content-MD5 and x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256}
 // headers are verified (400 BadDigest). SigV4 signatures are NOT verified.
 //
+// Server-side encryption: SSE-S3 (AES256, the default, reported on every
+// object as S3 does since 2023) and SSE-KMS / DSSE-KMS (the
+// x-amz-server-side-encryption header of PutObject / CreateMultipartUpload, or
+// a bucket default set with state.setBucketEncryption()): as on AWS, a KMS
+// object's ETag is NOT the MD5 of its content (an opaque 32-hex string, or
+// `<hex>-N` for a multipart object), its parts' ETags are not their MD5s
+// either, and every answer about it carries x-amz-server-side-encryption and
+// x-amz-server-side-encryption-aws-kms-key-id. No real KMS: keys are not
+// checked, nothing is encrypted.
+//
 // Deliberate simplifications (not S3 behaviour a test should rely on):
-//  - no versioning, ACLs, tagging, object lock, SSE-C/KMS, CopyObject,
+//  - no versioning, ACLs, tagging, object lock, SSE-C, CopyObject,
 //    UploadPartCopy, ListObjects (v1), GetObjectAttributes, presigned POST;
 //  - checksums are verified on upload but never returned by GetObject
 //    (x-amz-checksum-mode is ignored), and multipart checksum composition
@@ -113,6 +123,20 @@ export interface StoredObject {
   readonly storageClass: string;
   /** Part sizes, for an object created by CompleteMultipartUpload. */
   readonly partSizes?: readonly number[];
+  /** `aws:kms` / `aws:kms:dsse` for a KMS-encrypted object; absent (or `AES256`): SSE-S3. */
+  readonly serverSideEncryption?: string;
+  /** KMS key of a KMS-encrypted object (an ARN). */
+  readonly kmsKeyId?: string;
+  /** x-amz-server-side-encryption-bucket-key-enabled of a KMS-encrypted object. */
+  readonly bucketKeyEnabled?: boolean;
+}
+
+/** Server-side encryption of an object or a bucket default (what `setBucketEncryption` takes). */
+export interface StrictS3Encryption {
+  algorithm: 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+  /** KMS key id or ARN (KMS only). Default: the account's `aws/s3` key. */
+  kmsKeyId?: string;
+  bucketKeyEnabled?: boolean;
 }
 
 export interface UploadInfo {
@@ -216,13 +240,18 @@ export interface StrictS3State {
   readonly internalErrors: readonly Error[];
 
   createBucket(name: string): void;
+  /**
+   * A bucket's default encryption (PutBucketEncryption), applied to writes
+   * without an x-amz-server-side-encryption header; `undefined`: SSE-S3.
+   */
+  setBucketEncryption(bucket: string, encryption: StrictS3Encryption | undefined): void;
   bucketNames(): string[];
   /** Plant an object directly (no request, no validation of the key): e.g. hostile keys. */
   putObject(
     bucket: string,
     key: string,
     body: Buffer | string,
-    options?: { contentType?: string; metadata?: Record<string, string>; lastModified?: Date },
+    options?: { contentType?: string; metadata?: Record<string, string>; lastModified?: Date; encryption?: StrictS3Encryption },
   ): StoredObject;
   getObject(bucket: string, key: string): StoredObject | undefined;
   deleteObject(bucket: string, key: string): boolean;
@@ -529,7 +558,6 @@ type MutableObject = StoredObject;
 interface Part {
   partNumber: number;
   body: Buffer;
-  md5: Buffer;
   etag: string;
   lastModified: Date;
 }
@@ -544,7 +572,15 @@ interface Upload {
   metadata: Record<string, string>;
   headers: Record<string, string>;
   storageClass: string;
+  sse: ObjectSse;
   parts: Map<number, Part>;
+}
+
+/** Encryption recorded on an object or upload: SSE-S3 is `{}`. */
+interface ObjectSse {
+  serverSideEncryption?: string;
+  kmsKeyId?: string;
+  bucketKeyEnabled?: boolean;
 }
 
 interface FinishedUpload {
@@ -554,11 +590,14 @@ interface FinishedUpload {
   /** For completed: the part list it was completed with, and the answer. */
   signature?: string;
   etag?: string;
+  sse?: ObjectSse;
 }
 
 interface Bucket {
   name: string;
   created: Date;
+  /** Default encryption (PutBucketEncryption); undefined: SSE-S3. */
+  encryption?: StrictS3Encryption;
   objects: Map<string, MutableObject>;
   sortedKeys: string[] | undefined;
 }
@@ -947,6 +986,74 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     }
   }
 
+  /** The account's `aws/s3` KMS key, used when a KMS write names none. */
+  const defaultKmsKeyArn = 'arn:aws:kms:us-east-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+
+  function kmsKeyArn(id: string | undefined): string {
+    if (id === undefined || id === '') return defaultKmsKeyArn;
+    return id.startsWith('arn:') ? id : `arn:aws:kms:us-east-1:111122223333:key/${id}`;
+  }
+
+  function isKms(algorithm: string | undefined): boolean {
+    return algorithm === 'aws:kms' || algorithm === 'aws:kms:dsse';
+  }
+
+  function sseOf(e: StrictS3Encryption | undefined): ObjectSse {
+    if (e === undefined || !isKms(e.algorithm)) return {};
+    return { serverSideEncryption: e.algorithm, kmsKeyId: kmsKeyArn(e.kmsKeyId), ...(e.bucketKeyEnabled === true ? { bucketKeyEnabled: true } : {}) };
+  }
+
+  /**
+   * The encryption a write asks for (x-amz-server-side-encryption and its
+   * KMS companions), else the bucket's default. Refused as AWS refuses them:
+   * an unknown algorithm, KMS parameters without a KMS algorithm, an
+   * encryption context that is not base64 JSON.
+   */
+  function requestSse(req: IncomingMessage, b: Bucket): ObjectSse {
+    const algorithm = headerString(req, 'x-amz-server-side-encryption');
+    const keyId = headerString(req, 'x-amz-server-side-encryption-aws-kms-key-id');
+    const context = headerString(req, 'x-amz-server-side-encryption-context');
+    const bucketKey = headerString(req, 'x-amz-server-side-encryption-bucket-key-enabled');
+    if (algorithm !== undefined && algorithm !== 'AES256' && !isKms(algorithm)) {
+      throw err.invalidArgument('The encryption method specified is not supported', 'x-amz-server-side-encryption', algorithm);
+    }
+    if ((keyId !== undefined || context !== undefined) && !isKms(algorithm)) {
+      throw err.invalidArgument(
+        'Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms',
+        keyId !== undefined ? 'x-amz-server-side-encryption-aws-kms-key-id' : 'x-amz-server-side-encryption-context',
+        keyId ?? context ?? '',
+      );
+    }
+    if (context !== undefined) {
+      let ok = false;
+      try {
+        const v: unknown = JSON.parse(Buffer.from(context, 'base64').toString('utf8'));
+        ok = typeof v === 'object' && v !== null && !Array.isArray(v);
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw err.invalidArgument('The encryption context must be base64-encoded JSON', 'x-amz-server-side-encryption-context', context);
+    }
+    if (algorithm === undefined) return sseOf(b.encryption);
+    if (!isKms(algorithm)) return {};
+    return sseOf({ algorithm: algorithm as 'aws:kms' | 'aws:kms:dsse', ...(keyId !== undefined ? { kmsKeyId: keyId } : {}), bucketKeyEnabled: bucketKey === 'true' });
+  }
+
+  /** The response headers that say how an object (or upload) is encrypted. */
+  function sseHeaders(sse: ObjectSse | undefined): Record<string, string> {
+    if (sse?.serverSideEncryption === undefined || !isKms(sse.serverSideEncryption)) return { 'x-amz-server-side-encryption': 'AES256' };
+    return {
+      'x-amz-server-side-encryption': sse.serverSideEncryption,
+      'x-amz-server-side-encryption-aws-kms-key-id': sse.kmsKeyId ?? defaultKmsKeyArn,
+      ...(sse.bucketKeyEnabled === true ? { 'x-amz-server-side-encryption-bucket-key-enabled': 'true' } : {}),
+    };
+  }
+
+  /** An ETag that is not the content's MD5, as AWS gives SSE-KMS objects and parts. */
+  function opaqueEtag(): string {
+    return randomBytes(16).toString('hex');
+  }
+
   /** If-None-Match: * / If-Match: <etag> on a write (PutObject, CompleteMultipartUpload). */
   function checkWritePreconditions(req: IncomingMessage, existing: StoredObject | undefined, key: string): void {
     const ifNoneMatch = headerString(req, 'if-none-match');
@@ -1016,7 +1123,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       'Last-Modified': obj.lastModified.toUTCString(),
       'Content-Type': obj.contentType,
       'Accept-Ranges': 'bytes',
-      'x-amz-server-side-encryption': 'AES256',
+      ...sseHeaders(obj),
     };
     for (const [k, v] of Object.entries(obj.headers)) h[k] = v;
     for (const [k, v] of Object.entries(obj.metadata)) h[`x-amz-meta-${k}`] = v;
@@ -1090,19 +1197,21 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     }
     verifyIntegrityHeaders(ctx.req, ctx.body);
     const attrs = objectAttributes(ctx.req);
+    const sse = requestSse(ctx.req, b);
     checkWritePreconditions(ctx.req, b.objects.get(key), key);
     const obj: MutableObject = {
       key,
       body: ctx.body,
-      etag: md5(ctx.body).toString('hex'),
+      etag: isKms(sse.serverSideEncryption) ? opaqueEtag() : md5(ctx.body).toString('hex'),
       size: ctx.body.length,
       lastModified: truncateToSecond(now()),
       ...attrs,
+      ...sse,
     };
     storeObject(b, obj);
     sendEmpty(ctx.res, 200, {
       ETag: `"${obj.etag}"`,
-      'x-amz-server-side-encryption': 'AES256',
+      ...sseHeaders(sse),
       ...echoedChecksumHeaders(ctx.req, ctx.body),
     });
   }
@@ -1373,9 +1482,10 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
   }
 
   function createMultipartUpload(ctx: Ctx, bucketName: string, key: string): void {
-    bucketOrThrow(bucketName);
+    const b = bucketOrThrow(bucketName);
     checkKey(key);
     const attrs = objectAttributes(ctx.req);
+    const sse = requestSse(ctx.req, b);
     const uploadId = randomBytes(48).toString('base64url');
     uploads.set(uploadId, {
       bucket: bucketName,
@@ -1384,13 +1494,14 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       initiated: truncateToSecond(now()),
       seq: uploadSeq++,
       parts: new Map(),
+      sse,
       ...attrs,
     });
     sendXml(
       ctx.res,
       200,
       xmlDoc('InitiateMultipartUploadResult', el('Bucket', bucketName) + el('Key', key) + el('UploadId', uploadId)),
-      { 'x-amz-server-side-encryption': 'AES256' },
+      sseHeaders(sse),
     );
   }
 
@@ -1421,18 +1532,17 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       });
     }
     verifyIntegrityHeaders(ctx.req, ctx.body);
-    const digest = md5(ctx.body);
     const part: Part = {
       partNumber,
       body: ctx.body,
-      md5: digest,
-      etag: digest.toString('hex'),
+      // SSE-KMS: a part's ETag is not its MD5 either.
+      etag: isKms(u.sse.serverSideEncryption) ? opaqueEtag() : md5(ctx.body).toString('hex'),
       lastModified: truncateToSecond(now()),
     };
     u.parts.set(partNumber, part);
     sendEmpty(ctx.res, 200, {
       ETag: `"${part.etag}"`,
-      'x-amz-server-side-encryption': 'AES256',
+      ...sseHeaders(u.sse),
       ...echoedChecksumHeaders(ctx.req, ctx.body),
     });
   }
@@ -1445,7 +1555,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     if (!uploads.has(uploadId) && finished !== undefined && finished.bucket === bucketName && finished.key === key) {
       // A retried Complete of an upload that already completed with the same part list: S3 answers the same result.
       if (replayCompleted && finished.how === 'completed' && finished.signature === partSignature(xml)) {
-        sendCompleteResult(ctx, bucketName, key, finished.etag ?? '');
+        sendCompleteResult(ctx, bucketName, key, finished.etag ?? '', finished.sse);
         return;
       }
       throw err.noSuchUpload(uploadId);
@@ -1492,7 +1602,8 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       }
     }
     checkWritePreconditions(ctx.req, b.objects.get(key), key);
-    const etag = `${md5(Buffer.concat(parts.map((p) => p.md5))).toString('hex')}-${parts.length}`;
+    // The MD5 of the parts' binary ETags (their MD5s, unless SSE-KMS), then -N.
+    const etag = `${md5(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).toString('hex')}-${parts.length}`;
     const body = Buffer.concat(parts.map((p) => p.body));
     storeObject(b, {
       key,
@@ -1505,10 +1616,11 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       headers: u.headers,
       storageClass: u.storageClass,
       partSizes: parts.map((p) => p.body.length),
+      ...u.sse,
     });
     uploads.delete(uploadId);
-    finishedUploads.set(uploadId, { bucket: bucketName, key, how: 'completed', signature: partSignature(xml), etag });
-    sendCompleteResult(ctx, bucketName, key, etag);
+    finishedUploads.set(uploadId, { bucket: bucketName, key, how: 'completed', signature: partSignature(xml), etag, sse: u.sse });
+    sendCompleteResult(ctx, bucketName, key, etag, u.sse);
   }
 
   function partSignature(xml: string): string {
@@ -1517,7 +1629,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     );
   }
 
-  function sendCompleteResult(ctx: Ctx, bucketName: string, key: string, etag: string): void {
+  function sendCompleteResult(ctx: Ctx, bucketName: string, key: string, etag: string, sse: ObjectSse | undefined): void {
     const host = headerString(ctx.req, 'host') ?? '127.0.0.1';
     const location = `http://${host}/${encodeURIComponent(bucketName)}/${key.split('/').map(encodeURIComponent).join('/')}`;
     sendXml(
@@ -1527,7 +1639,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
         'CompleteMultipartUploadResult',
         el('Location', location) + el('Bucket', bucketName) + el('Key', key) + el('ETag', `"${etag}"`),
       ),
-      { 'x-amz-server-side-encryption': 'AES256' },
+      sseHeaders(sse),
     );
   }
 
@@ -1908,22 +2020,29 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     createBucket(name) {
       if (!buckets.has(name)) createBucketInternal(name);
     },
+    setBucketEncryption(bucket, encryption) {
+      const b = buckets.get(bucket) ?? createBucketInternal(bucket);
+      if (encryption === undefined) delete b.encryption;
+      else b.encryption = { ...encryption };
+    },
     bucketNames() {
       return [...buckets.keys()].sort(utf8Compare);
     },
     putObject(bucket, key, body, opts = {}) {
       const b = buckets.get(bucket) ?? createBucketInternal(bucket);
       const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+      const sse = sseOf(opts.encryption);
       const obj: MutableObject = {
         key,
         body: buf,
-        etag: md5(buf).toString('hex'),
+        etag: isKms(sse.serverSideEncryption) ? opaqueEtag() : md5(buf).toString('hex'),
         size: buf.length,
         lastModified: truncateToSecond(opts.lastModified ?? now()),
         contentType: opts.contentType ?? 'binary/octet-stream',
         metadata: { ...(opts.metadata ?? {}) },
         headers: {},
         storageClass: 'STANDARD',
+        ...sse,
       };
       storeObject(b, obj);
       return obj;
