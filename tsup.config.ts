@@ -5,7 +5,8 @@ export default defineConfig({
   // of the API that never load @aws-sdk; see src/utils.ts).
   entry: ['src/index.ts', 'src/utils.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  // `@internal` declarations (test seams) stay out of the published types
+  dts: { compilerOptions: { stripInternal: true } },
   sourcemap: true,
   clean: true,
   target: 'node20',

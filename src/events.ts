@@ -92,3 +92,31 @@ export class ProgressTracker {
     this.emit(progress);
   }
 }
+
+/**
+ * The `plan` phase's progress: throttled events while files are hashed
+ * (files and bytes), and one at 100% when the plan is known.
+ */
+export class PlanningProgress {
+  private tracker: ProgressTracker;
+
+  constructor(private readonly emit: (p: SyncProgress) => void) {
+    this.tracker = new ProgressTracker('plan', 0, 0, emit);
+  }
+
+  /** Hashing starts: these are the sizes of the files to read. */
+  hashing(sizes: number[]): void {
+    if (sizes.length === 0) return;
+    this.tracker = new ProgressTracker('plan', sizes.length, sizes.reduce((a, b) => a + b, 0), this.emit);
+  }
+
+  hashed(path: string, bytes: number): void {
+    this.tracker.addBytes(bytes);
+    this.tracker.fileDone(path);
+  }
+
+  /** The plan is known (an event at 100%, unless hashing just sent it). */
+  done(): void {
+    this.tracker.finishEmpty();
+  }
+}

@@ -742,3 +742,23 @@ export async function clientMaxSockets(client: S3Client, protocol: 'http:' | 'ht
     return undefined;
   }
 }
+
+/**
+ * A warning for a user-supplied client that cannot open as many sockets as
+ * `concurrency` transfers need (`undefined`: enough, or unknown).
+ */
+export async function socketWarning(client: S3Client, concurrency: number): Promise<string | undefined> {
+  const config = client.config as { endpoint?: () => Promise<{ protocol?: string }> };
+  let protocol = 'https:';
+  try {
+    if (typeof config.endpoint === 'function') protocol = (await config.endpoint()).protocol ?? 'https:';
+  } catch {
+    // no custom endpoint: AWS, https
+  }
+  const max = await clientMaxSockets(client, protocol === 'http:' ? 'http:' : 'https:');
+  if (max === undefined || max >= concurrency) return undefined;
+  return (
+    `The S3 client allows ${max} sockets but up to ${concurrency} transfers run at once; ` +
+    'give its requestHandler an agent with maxSockets >= the concurrency, or lower the concurrency.'
+  );
+}

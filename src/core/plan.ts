@@ -5,53 +5,12 @@
  */
 import { MAX_KEY_BYTES, parentDirs, storagePathProblem } from './paths.js';
 import { md5FromEtag, unquoteEtag } from './md5.js';
+import { localMd5Of, sameContent, statMatches, unchangedSinceSync } from './compare.js';
 import type { DeletionReason, ListedObject, LocalFile, RemoteObject, SkippedFile, Snapshot, SnapshotEntry, TransferReason } from './model.js';
 
 export { md5FromEtag, unquoteEtag };
+export { isRacy, pullNeeds, pushNeeds, statMatches } from './compare.js';
 export type { DeletionReason, ListedObject, LocalFile, RemoteObject, Snapshot, SnapshotEntry, TransferReason };
-
-
-
-
-/**
- * Filesystem timestamps are coarser than the clock (kernel ticks of a few ms;
- * whole seconds, or 2 s on FAT, on some filesystems). A file whose mtime is
- * within this margin of the moment its stat was taken might be modified again
- * with the same timestamps.
- */
-export function racyMarginMs(mtimeMs: number): number {
-  return mtimeMs % 1000 === 0 ? 2000 : 100;
-}
-
-/**
- * Whether an entry whose stat was taken no earlier than `statFloorMs` (the
- * wall clock at the start of the sync that took it) is racy: a later write
- * could leave its size, mtime and ctime unchanged.
- *
- * A write sets both mtime and ctime to the (coarse) current time. So a later
- * write can only reproduce the recorded stat when the recorded mtime falls
- * within the timestamp granularity of the stat (or in the future) *and* the
- * recorded ctime is that same moment. A file whose mtime was set in the past
- * (a download with its original mtime restored, an extracted archive) has a
- * ctime apart from its mtime: any later write moves its mtime, and any later
- * `utimes` moves its ctime, so it is not racy. With `ctimeMs` omitted, only
- * the mtime is considered (the conservative rule).
- */
-export function isRacy(mtimeMs: number, statFloorMs: number, ctimeMs?: number): boolean {
-  if (mtimeMs < statFloorMs - racyMarginMs(mtimeMs)) return false;
-  return ctimeMs === undefined || Math.abs(ctimeMs - mtimeMs) <= sameMomentMs(mtimeMs);
-}
-
-/**
- * How far apart the mtime and ctime of one write can be: 0 on most
- * filesystems (one clock reading sets both), up to a kernel tick (≤ 10 ms)
- * where they are stored with different precisions, 2 s on filesystems with
- * whole-second (FAT: 2 s) mtimes.
- */
-function sameMomentMs(mtimeMs: number): number {
-  return mtimeMs % 1000 === 0 ? 2000 : 10;
-}
-
 
 /** A file to download (pull) or upload (push). */
 export interface Transfer {
@@ -146,17 +105,6 @@ export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 
 
-/** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). A racy entry never matches. */
-export function statMatches(local: LocalFile, entry: SnapshotEntry | undefined): boolean {
-  return (
-    entry !== undefined &&
-    entry.racy !== true &&
-    local.size === entry.size &&
-    local.mtimeMs === entry.mtimeMs &&
-    local.ctimeMs === entry.ctimeMs &&
-    local.ino === entry.ino
-  );
-}
 
 
 /**
@@ -221,32 +169,6 @@ export function classifyRemote(
   return { remote, skipped, conflicts };
 }
 
-/**
- * Which local files must be hashed, and which objects' MD5 must be read from
- * metadata (HEAD), before {@link planPull} can decide. Hashing is skipped
- * whenever the snapshot or the sizes already decide.
- */
-export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[]; head: string[] } {
-  const hash: string[] = [];
-  const head: string[] = [];
-  for (const [path, local] of input.local) {
-    const snap = input.snapshot.get(path);
-    const remote = input.remote.get(path);
-    if (statMatches(local, snap)) {
-      if (remote && remote.md5 === undefined && snap?.etag !== remote.etag && local.size === remote.size) head.push(path);
-      continue;
-    }
-    if (remote !== undefined && remote.size === local.size) {
-      // Maybe identical: the hash decides (and proves the file, when the snapshot knows it).
-      hash.push(path);
-      if (remote.md5 === undefined) head.push(path);
-    } else if (snap !== undefined) {
-      // Deleted or changed remotely: hash only to tell "as last synced" (proven) from "modified locally".
-      hash.push(path);
-    }
-  }
-  return { hash, head };
-}
 
 /**
  * Plan a pull: the bucket is the source of truth, and no local file is
@@ -265,10 +187,6 @@ export function pullNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[];
  */
 export function planPull(input: PlanInput): Plan {
   const plan = emptyPlan('pull');
-  const md5Of = (local: LocalFile): string | undefined => {
-    const snap = input.snapshot.get(local.path);
-    return statMatches(local, snap) ? snap?.md5 : input.localMd5.get(local.path);
-  };
   /** The MD5 a local file is proven to have (its last-synced content), or `undefined`. */
   const proven = (local: LocalFile): string | undefined => {
     const snap = input.snapshot.get(local.path);
@@ -301,12 +219,12 @@ export function planPull(input: PlanInput): Plan {
       continue;
     }
     const snap = input.snapshot.get(path);
-    if (statMatches(local, snap) && snap?.etag !== undefined && snap.etag === remote.etag) {
-      plan.unchanged.push({ path, md5: snap.md5, etag: remote.etag, local });
+    if (unchangedSinceSync(local, snap, remote)) {
+      plan.unchanged.push({ path, md5: (snap as SnapshotEntry).md5, etag: remote.etag, local });
       continue;
     }
-    const localMd5 = md5Of(local);
-    if (localMd5 !== undefined && remote.md5 !== undefined && localMd5 === remote.md5 && local.size === remote.size) {
+    const localMd5 = localMd5Of(local, snap, input.localMd5);
+    if (sameContent(local, localMd5, remote)) {
       plan.unchanged.push({ path, md5: localMd5, etag: remote.etag, local });
       continue;
     }
@@ -337,52 +255,7 @@ export function planPull(input: PlanInput): Plan {
   return plan;
 }
 
-/**
- * Objects whose MD5 was read off their ETag and differs from the MD5 of the
- * local file of the same size (known from the snapshot or just hashed). Such
- * an ETag may not be an MD5 at all (SSE-KMS and SSE-C objects have ETags that
- * look like one): the object's metadata (a HEAD) decides before the two count
- * as different. A genuinely changed file of the same size costs one HEAD.
- */
-export function etagsToConfirm(input: PlanInput): string[] {
-  const out: string[] = [];
-  for (const [path, remote] of input.remote) {
-    if (remote.md5FromEtag !== true || remote.md5 === undefined) continue;
-    const local = input.local.get(path);
-    if (local === undefined || local.size !== remote.size) continue;
-    const snap = input.snapshot.get(path);
-    const unchangedLocally = statMatches(local, snap);
-    // the object this instance synced, still there: the planner needs no MD5 (no HEAD on every pull of an SSE-KMS tree)
-    if (unchangedLocally && snap?.etag !== undefined && snap.etag === remote.etag) continue;
-    const md5 = unchangedLocally ? snap?.md5 : input.localMd5.get(path);
-    if (md5 !== undefined && md5 !== remote.md5) out.push(path);
-  }
-  return out;
-}
 
-/**
- * Which local files must be hashed before {@link planPush} can decide. Without
- * a snapshot, only files whose object has the same size need a hash; new files
- * are hashed while they are uploaded.
- */
-export function pushNeeds(input: Omit<PlanInput, 'localMd5'>): { hash: string[]; head: string[] } {
-  const hash: string[] = [];
-  const head: string[] = [];
-  for (const [path, local] of input.local) {
-    const snap = input.snapshot.get(path);
-    if (statMatches(local, snap)) continue;
-    if (input.hasSnapshot) {
-      if (snap !== undefined) hash.push(path);
-      continue;
-    }
-    const remote = input.remote.get(path);
-    if (remote !== undefined && remote.size === local.size) {
-      hash.push(path);
-      if (remote.md5 === undefined) head.push(path);
-    }
-  }
-  return { hash, head };
-}
 
 /**
  * Plan a push: upload new and changed files; delete only objects this instance
@@ -404,7 +277,7 @@ export function planPush(input: PlanInput): Plan {
       continue;
     }
     const snap = input.snapshot.get(path);
-    const md5 = statMatches(local, snap) ? snap?.md5 : input.localMd5.get(path);
+    const md5 = localMd5Of(local, snap, input.localMd5);
     if (input.hasSnapshot) {
       if (snap !== undefined && md5 === snap.md5) {
         plan.unchanged.push({ path, md5, etag: snap.etag, local });
@@ -414,7 +287,7 @@ export function planPush(input: PlanInput): Plan {
       continue;
     }
     const remote = input.remote.get(path);
-    if (remote !== undefined && md5 !== undefined && remote.md5 === md5 && remote.size === local.size) {
+    if (remote !== undefined && sameContent(local, md5, remote)) {
       plan.unchanged.push({ path, md5, etag: remote.etag, local });
     } else {
       addUpload(plan, local, key, md5, remote === undefined ? 'new' : 'changed');

@@ -17,7 +17,7 @@ import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, SyncError, type SyncLogger, type SyncResult } from '../../src/index.js';
-import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/execute.js';
+import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/transfers.js';
 import { recordCommands } from '../helpers/commands.js';
 import { FAULT_TYPES, mulberry32, startFaultProxy, type FaultProxy, type FaultRates, type FaultType } from '../helpers/fault-proxy.js';
 import { createTestBucket, listAllKeys, putObjects, s3Endpoint, TEST_REGION } from '../helpers/s3.js';

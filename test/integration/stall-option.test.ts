@@ -56,7 +56,7 @@ describe.skipIf(!wired())('stallTimeoutMs (facade option)', () => {
     expect(cfg?.connectionTimeout).toBeLessThanOrEqual(15_000);
     const sync = new S3WorkspaceSync({ ...base, stallTimeoutMs: 15_000 } as S3WorkspaceSyncOptions);
     onTestFinished(() => sync.destroy());
-    expect((sync as unknown as { store: { watchdog: boolean } }).store.watchdog).toBe(false);
+    expect((sync as unknown as { ctx: { store: { watchdog: boolean } } }).ctx.store.watchdog).toBe(false);
   });
 
   it("README's R2/MinIO client (no socket timeout) against a server that never answers: pull() rejects NETWORK within 3 × stallTimeoutMs + backoff", { timeout: 15_000 }, async () => {

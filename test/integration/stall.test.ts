@@ -5,8 +5,8 @@
 // socket timeout, where the store's own watchdog (src/storage/stall.ts) is the
 // only thing between a stalled server and a hang -- with a 300 ms stall
 // timeout passed to S3ObjectStore. Pull-level tests give an S3WorkspaceSync
-// such a store (see withStore) until `stallTimeoutMs` is an option of the
-// facade. The last block checks the other path: a client with its own socket
+// such a store (see withStore), through the facade's internal store seam.
+// The last block checks the other path: a client with its own socket
 // idle timeout (as the client the library builds) and `clientDetectsStalls`.
 //
 // Servers: a local TCP server that accepts and never answers, a slow-but-steady
@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
-import { S3WorkspaceSync, StorageError, SyncAbortedError, silentLogger } from '../../src/index.js';
+import { S3WorkspaceSync, StorageError, SyncAbortedError, silentLogger, type S3WorkspaceSyncOptions } from '../../src/index.js';
 import { S3ObjectStore } from '../../src/storage/S3ObjectStore.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { createTestBucket, putObjects, s3Endpoint, TEST_CREDENTIALS, TEST_REGION } from '../helpers/s3.js';
@@ -54,13 +54,12 @@ function store(client: S3Client, bucket: string, stallTimeoutMs = STALL_MS): S3O
 }
 
 /**
- * An S3WorkspaceSync whose store has a 300 ms stall timeout. Until the facade
- * has a `stallTimeoutMs` option, its private store is replaced (the field is
- * `store`); test/integration/stall-option.test.ts does the same through the option.
+ * An S3WorkspaceSync whose store has a 300 ms stall timeout, given through
+ * the facade's internal store seam; test/integration/stall-option.test.ts
+ * does the same through the `stallTimeoutMs` option.
  */
-function withStore(sync: S3WorkspaceSync, s: S3ObjectStore): S3WorkspaceSync {
-  (sync as unknown as { store: S3ObjectStore }).store = s;
-  return sync;
+function withStore(options: S3WorkspaceSyncOptions, s: S3ObjectStore): S3WorkspaceSync {
+  return new S3WorkspaceSync(options, { store: () => s });
 }
 
 async function silent(options: { read?: boolean } = {}): Promise<Awaited<ReturnType<typeof startSilentServer>>> {
@@ -102,7 +101,7 @@ describe('a server that never answers (README client, no socket timeout)', () =>
     const dir = await tempDir();
     await writeFile(path.join(dir, 'keep.txt'), 'local');
     const client = readmeClient(server.endpoint);
-    const sync = withStore(new S3WorkspaceSync({ bucket: 'bkt', prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, persistState: false }), store(client, 'bkt'));
+    const sync = withStore({ bucket: 'bkt', prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, persistState: false }, store(client, 'bkt'));
     const { error, ms } = await rejection(sync.pull());
     expect(error).toBeInstanceOf(StorageError);
     expect(error).toMatchObject({ code: 'NETWORK', retryable: true });
@@ -212,7 +211,7 @@ describe('a server that never answers (README client, no socket timeout)', () =>
     expect(ms).toBeLessThan(2_000);
 
     const dir = await tempDir();
-    const sync = withStore(new S3WorkspaceSync({ bucket: 'bkt', prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, persistState: false }), s);
+    const sync = withStore({ bucket: 'bkt', prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, persistState: false }, s);
     const { error: aborted } = await rejection(sync.pull({ signal: AbortSignal.timeout(200) }));
     expect(aborted).toBeInstanceOf(SyncAbortedError);
     expect(aborted).toMatchObject({ name: 'AbortError', code: 'ABORTED' });
@@ -236,7 +235,7 @@ async function proxied(objects: Record<string, Buffer | string>): Promise<{
 }
 
 function syncFor(bucket: string, client: S3Client, dir: string, s: S3ObjectStore, extra: Record<string, unknown> = {}): S3WorkspaceSync {
-  return withStore(new S3WorkspaceSync({ bucket, prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, ...extra }), s);
+  return withStore({ bucket, prefix: 'ws/', workspaceDir: dir, s3Client: client, logger: silentLogger, ...extra }, s);
 }
 
 describe('a response body that stalls after the headers (fault proxy, README client)', () => {

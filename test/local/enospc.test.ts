@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
 import { WorkspaceWriter } from '../../src/local/WorkspaceWriter.js';
-import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/execute.js';
+import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/transfers.js';
 import { listEntries, md5Hex, tempDir } from '../helpers/sync-fixture.js';
 
 /**

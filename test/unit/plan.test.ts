@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { toConfirm } from '../../src/core/compare.js';
 import {
   classifyRemote,
-  etagsToConfirm,
   md5FromEtag,
   planPull,
   planPush,
@@ -450,6 +450,9 @@ describe('pushNeeds', () => {
     ).toEqual({ hash: ['a', 'c'], head: ['c'] });
   });
 });
+
+/** The objects whose ETag-as-MD5 must be confirmed by a HEAD, knowing only the hashes in the input. */
+const etagsToConfirm = (i: PlanInput): string[] => toConfirm(i, { localMd5: i.localMd5, localEtags: new Map(), heads: new Map() });
 
 describe('etagsToConfirm', () => {
   it('names same-size objects whose ETag-as-MD5 disagrees with the local MD5, and nothing else', () => {

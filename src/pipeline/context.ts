@@ -1,0 +1,33 @@
+import type { HashPool } from '../local/HashPool.js';
+import type { ResolvedOptions } from '../options.js';
+import type { WorkspaceState } from '../state/WorkspaceState.js';
+import type { ObjectStore } from '../storage/ObjectStore.js';
+import type { SyncProgress } from '../types.js';
+
+/**
+ * What every stage of a sync works with: the instance's resolved options, its
+ * store and state, and where progress goes. The facade builds one per
+ * instance; stages never reach back into the facade.
+ */
+export interface SyncContext {
+  readonly options: ResolvedOptions;
+  readonly store: ObjectStore;
+  readonly state: WorkspaceState;
+  /** Emits a `progress` event (a throwing listener is logged, never fatal). */
+  readonly emit: (progress: SyncProgress) => void;
+  /** MD5 worker threads for large files, started on first use. */
+  readonly hashPool: () => HashPool;
+  /** `s3://bucket/prefix`, for messages. */
+  readonly location: string;
+}
+
+/** One sync's own settings, after the call's overrides. */
+export interface SyncCall {
+  readonly direction: 'pull' | 'push';
+  readonly dryRun: boolean;
+  /** Pull: remote wins over files created or modified locally since the last sync. */
+  readonly overwriteLocalChanges: boolean;
+  readonly signal: AbortSignal | undefined;
+  /** Wall clock at the start of the sync (no stat taken during it is older). */
+  readonly started: number;
+}

@@ -1,0 +1,335 @@
+/**
+ * The prepare stage: everything a sync must read before it can decide. It
+ * scans the workspace, lists the prefix (or relies on the snapshot), loads
+ * the ignore rules and the state, then learns what `core/compare` asks for —
+ * objects to HEAD, files to hash — and hands the planner one immutable input.
+ * It changes nothing, except creating a missing workspace directory before a
+ * real pull.
+ */
+import { mkdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import {
+  etagPartSizes,
+  needsFirstPartSize,
+  pullNeeds,
+  pushNeeds,
+  resolveRemotes,
+  toConfirm,
+  type CompareInput,
+  type Learned,
+  type ObjectFacts,
+} from '../core/compare.js';
+import type { ListedObject, RemoteObject, SkippedFile } from '../core/model.js';
+import { SYNCIGNORE_FILE } from '../core/names.js';
+import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '../core/plan.js';
+import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
+import { PlanningProgress } from '../events.js';
+import { calculateFileHash, hashFileWithEtags } from '../local/hash.js';
+import { scanWorkspace, type ScanResult } from '../local/scanner.js';
+import { splitIdentity } from '../state/remote-identity.js';
+import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
+import type { SyncCall, SyncContext } from './context.js';
+
+/** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
+const HASH_CONCURRENCY = 4;
+/** Objects HEADed at once while planning. */
+const HEAD_CONCURRENCY = 16;
+/** A remote `.syncignore` larger than this is not used for ignore rules. */
+const MAX_SYNCIGNORE_BYTES = 1024 * 1024;
+
+/** What the prepare stage hands on: the plan and what it was made from. */
+export interface Prepared {
+  /** The workspace's real path; `undefined` in a dry-run pull of a missing workspace. */
+  readonly root: string | undefined;
+  readonly plan: Plan;
+  /** The scan, without the files that could not be hashed (those are in `skipped`). */
+  readonly scan: ScanResult;
+  /** Files whose content was read to compute their MD5 while planning. */
+  readonly hashed: number;
+  /** Files in the tree deletions come from (guards). */
+  readonly treeSize: number;
+  /** Objects listed, when a listing ran. */
+  readonly listed: number | undefined;
+}
+
+/** Scan, list, learn, plan: a pull or a push, as `call.direction` says. */
+export async function prepare(ctx: SyncContext, call: SyncCall): Promise<Prepared> {
+  const planning = new PlanningProgress(ctx.emit);
+  const prepared = call.direction === 'pull' ? await preparePull(ctx, call, planning) : await preparePush(ctx, call, planning);
+  planning.done();
+  return prepared;
+}
+
+async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningProgress): Promise<Prepared> {
+  const { prefix } = ctx.options;
+  const { signal } = call;
+  const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
+  if (root !== undefined) await ctx.state.load(root);
+  // the library's identity object is not part of the workspace
+  const { id, own: listed } = splitIdentity(await listAll(ctx, signal), prefix);
+  ctx.state.verify(id);
+  const filter = await loadFilter(ctx, root, listed, signal);
+  const scanned = root === undefined ? emptyScan() : await scan(ctx, root, filter, signal);
+  const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
+  const base = compareInput(ctx, scanned, remote);
+  const { learned, scan: readable } = await learn(ctx, root, base, scanned, pullNeeds(base), signal, planning);
+  const plan = planPull({
+    ...planInput(ctx, readable, filter, base, learned),
+    remoteBlocked: conflicts,
+    overwriteLocalChanges: call.overwriteLocalChanges,
+  });
+  plan.skipped.unshift(...remoteSkipped);
+  return { root, plan, scan: readable, treeSize: readable.files.size, listed: listed.length, hashed: learned.localMd5.size };
+}
+
+async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningProgress): Promise<Prepared> {
+  const { prefix } = ctx.options;
+  const { signal } = call;
+  const root = (await workspaceRoot(ctx, false)) as string;
+  await ctx.state.load(root);
+  await ctx.state.verifyBeforePush(ctx.store, signal);
+  const filter = await localFilter(ctx, root);
+  const scanned = await scan(ctx, root, filter, signal);
+  let remote = new Map<string, RemoteObject>();
+  let listed: number | undefined;
+  if (!ctx.state.hasSnapshot) {
+    // No snapshot: list once so identical objects are not uploaded again.
+    const { id, own } = splitIdentity(await listAll(ctx, signal), prefix);
+    ctx.state.verify(id);
+    listed = own.length;
+    remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
+  }
+  const base = compareInput(ctx, scanned, remote);
+  const { learned, scan: readable } = await learn(ctx, root, base, scanned, pushNeeds(base), signal, planning);
+  const plan = planPush(planInput(ctx, readable, filter, base, learned));
+  return { root, plan, scan: readable, treeSize: ctx.state.snapshot.size, listed, hashed: learned.localMd5.size };
+}
+
+function compareInput(ctx: SyncContext, scanned: ScanResult, remote: Map<string, RemoteObject>): CompareInput {
+  return { local: scanned.files, remote, snapshot: ctx.state.snapshot, hasSnapshot: ctx.state.hasSnapshot };
+}
+
+function planInput(ctx: SyncContext, readable: ScanResult, filter: SyncIgnoreFilter, base: CompareInput, learned: Learned): PlanInput {
+  const local = readable.files;
+  return {
+    prefix: ctx.options.prefix,
+    local,
+    localDirs: readable.dirs,
+    remote: resolveRemotes({ ...base, local }, learned),
+    snapshot: base.snapshot,
+    hasSnapshot: base.hasSnapshot,
+    localMd5: learned.localMd5,
+    localBlocked: new Set(readable.skipped.map((s) => s.path)),
+    isIgnored: (p) => filter.ignores(p),
+  };
+}
+
+/**
+ * Learn what equality needs, in the order it needs it: HEAD the objects whose
+ * MD5 the listing does not give (and, for another tool's multipart objects,
+ * their part size), hash the files whose MD5 decides (computing multipart
+ * ETags in the same pass where they can prove equality), then HEAD the
+ * objects whose ETag-as-MD5 disagrees with a file of the same size (it may
+ * not be an MD5: SSE-KMS). A file that cannot be read leaves the scan: it is
+ * reported (or, when it vanished, simply gone).
+ */
+async function learn(
+  ctx: SyncContext,
+  root: string | undefined,
+  base: CompareInput,
+  scanned: ScanResult,
+  needs: { hash: string[]; head: string[] },
+  signal: AbortSignal | undefined,
+  planning: PlanningProgress,
+): Promise<{ learned: Learned; scan: ScanResult }> {
+  const heads = await headEach(ctx, base.remote, needs.head, signal, true);
+  const hashing = root === undefined ? { localMd5: new Map<string, string>(), localEtags: new Map<string, string[]>(), unreadable: [], gone: [] } : await hashFiles(root, base, heads, needs.hash, signal, planning);
+  const scan = hashing.unreadable.length + hashing.gone.length === 0 ? scanned : withoutUnreadable(scanned, hashing.unreadable, hashing.gone);
+  let learned: Learned = { localMd5: hashing.localMd5, localEtags: hashing.localEtags, heads };
+  const confirm = toConfirm({ ...base, local: scan.files }, learned);
+  if (confirm.length > 0) {
+    const more = await headEach(ctx, base.remote, confirm, signal, false);
+    learned = { ...learned, heads: new Map([...heads, ...more]) };
+  }
+  return { learned, scan };
+}
+
+/** Hash the given files (with multipart ETags where {@link etagPartSizes} asks for them). */
+async function hashFiles(
+  root: string,
+  base: CompareInput,
+  heads: ReadonlyMap<string, ObjectFacts>,
+  paths: string[],
+  signal: AbortSignal | undefined,
+  planning: PlanningProgress,
+): Promise<{ localMd5: Map<string, string>; localEtags: Map<string, string[]>; unreadable: SkippedFile[]; gone: string[] }> {
+  const localMd5 = new Map<string, string>();
+  const localEtags = new Map<string, string[]>();
+  const unreadable: SkippedFile[] = [];
+  const gone: string[] = [];
+  const limit = pLimit(HASH_CONCURRENCY);
+  planning.hashing(paths.map((p) => base.local.get(p)?.size ?? 0));
+  await Promise.all(
+    paths.map((path) =>
+      limit(async () => {
+        try {
+          signal?.throwIfAborted();
+          const partSizes = etagPartSizes(base.remote.get(path), heads.get(path));
+          if (partSizes.length === 0) {
+            localMd5.set(path, await calculateFileHash(join(root, path), signal));
+          } else {
+            const { md5, etags } = await hashFileWithEtags(join(root, path), partSizes, signal);
+            localMd5.set(path, md5);
+            localEtags.set(path, etags);
+          }
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          const code = (error as NodeJS.ErrnoException).code ?? 'error';
+          // vanished since the scan: simply gone; otherwise a failure to report
+          if (code === 'ENOENT') gone.push(path);
+          else unreadable.push({ path, reason: `unreadable: ${code}` });
+        } finally {
+          planning.hashed(path, base.local.get(path)?.size ?? 0);
+        }
+      }),
+    ),
+  );
+  return { localMd5, localEtags, unreadable, gone };
+}
+
+function withoutUnreadable(scanned: ScanResult, unreadable: SkippedFile[], gone: string[]): ScanResult {
+  const files = new Map(scanned.files);
+  for (const p of gone) files.delete(p);
+  for (const s of unreadable) files.delete(s.path);
+  return { ...scanned, files, skipped: [...scanned.skipped, ...unreadable] };
+}
+
+/**
+ * HEAD the objects at `paths` (at most {@link HEAD_CONCURRENCY} at once).
+ * Facts about an object replaced since the listing (another ETag) are
+ * dropped: it simply differs. A failed HEAD teaches nothing. With
+ * `partSizes`, a multipart object's part size is read from part 1 when
+ * nothing else tells it.
+ */
+async function headEach(
+  ctx: SyncContext,
+  remote: ReadonlyMap<string, RemoteObject>,
+  paths: string[],
+  signal: AbortSignal | undefined,
+  partSizes: boolean,
+): Promise<Map<string, ObjectFacts>> {
+  const out = new Map<string, ObjectFacts>();
+  const limit = pLimit(HEAD_CONCURRENCY);
+  await Promise.all(
+    paths.map((path) =>
+      limit(async () => {
+        const obj = remote.get(path);
+        if (obj === undefined) return;
+        try {
+          signal?.throwIfAborted();
+          const info = await ctx.store.head(obj.key, signal);
+          if (info.etag !== obj.etag) return;
+          const facts: ObjectFacts = {
+            etag: info.etag,
+            md5: info.md5,
+            mtimeMs: info.mtimeMs,
+            partSize: info.partSize,
+            serverSideEncryption: info.serverSideEncryption,
+          };
+          if (partSizes && needsFirstPartSize(obj, facts)) facts.partSize = await ctx.store.firstPartSize(obj.key, signal).catch(() => undefined);
+          out.set(path, facts);
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          ctx.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
+        }
+      }),
+    ),
+  );
+  return out;
+}
+
+async function listAll(ctx: SyncContext, signal: AbortSignal | undefined): Promise<ListedObject[]> {
+  const all: ListedObject[] = [];
+  for await (const page of ctx.store.list(ctx.options.prefix, signal)) all.push(...page);
+  return all;
+}
+
+/**
+ * The workspace's real path. `create`: make it when missing (pull). A pull
+ * dry run does not create it: `undefined` stands for "missing, so empty".
+ */
+async function workspaceRoot(ctx: SyncContext, create: boolean, dryRunPull = false): Promise<string | undefined> {
+  const dir = ctx.options.workspaceDir;
+  try {
+    if (create) await mkdir(dir, { recursive: true });
+    else if (dryRunPull && !(await stat(dir).then(() => true, () => false))) return undefined;
+    const real = await realpath(dir);
+    const st = await stat(real);
+    if (!st.isDirectory()) throw new LocalFileError('ENOTDIR', dir, `Workspace "${dir}" is not a directory`);
+    return real;
+  } catch (error) {
+    if (error instanceof SyncError) throw error;
+    let code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'EEXIST') code = 'ENOTDIR'; // mkdir over a regular file
+    throw new LocalFileError(code, dir, `Workspace directory "${dir}" is not usable: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+async function localFilter(ctx: SyncContext, root: string): Promise<SyncIgnoreFilter> {
+  try {
+    return await SyncIgnoreFilter.fromWorkspace(root, ctx.options.ignorePatterns);
+  } catch (error) {
+    throw localError(error, SYNCIGNORE_FILE, `Cannot read ${SYNCIGNORE_FILE}`);
+  }
+}
+
+/**
+ * Ignore rules: the workspace's `.syncignore`, or — on a first pull into a
+ * workspace that has none — the bucket's copy, so a cold start honours them.
+ */
+async function loadFilter(ctx: SyncContext, root: string | undefined, listed: ListedObject[], signal: AbortSignal | undefined): Promise<SyncIgnoreFilter> {
+  const { ignorePatterns: patterns, workspaceDir, prefix, logger } = ctx.options;
+  const local = root === undefined ? new SyncIgnoreFilter({ patterns }) : await localFilter(ctx, root);
+  const exists = await stat(join(root ?? workspaceDir, SYNCIGNORE_FILE)).then(
+    () => true,
+    () => false,
+  );
+  const key = prefix + SYNCIGNORE_FILE;
+  const obj = listed.find((o) => o.key === key);
+  if (exists || obj === undefined || obj.size > MAX_SYNCIGNORE_BYTES) return local;
+  try {
+    const got = await ctx.store.get(key, signal);
+    const chunks: Buffer[] = [];
+    for await (const chunk of got.body) chunks.push(chunk as Buffer);
+    return new SyncIgnoreFilter({ syncignore: Buffer.concat(chunks).toString('utf8'), patterns });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    logger.warn(`Could not read the bucket's ${SYNCIGNORE_FILE}: ${messageOf(error)}`);
+    return local;
+  }
+}
+
+/**
+ * Walk the workspace. Entries that cannot be read (EACCES) are failures, not
+ * skips: their changes cannot be synced, so the sync must not report success
+ * (and, having failed, deletes nothing).
+ */
+async function scan(ctx: SyncContext, root: string, filter: SyncIgnoreFilter, signal: AbortSignal | undefined): Promise<ScanResult> {
+  try {
+    return await scanWorkspace(root, filter, signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw localError(error, '', `Cannot read workspace directory "${ctx.options.workspaceDir}"`);
+  }
+}
+
+function localError(error: unknown, path: string, what: string): LocalFileError {
+  if (error instanceof LocalFileError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+  return new LocalFileError(code, path, `${what}: ${messageOf(error)}`, { cause: error });
+}
+
+function emptyScan(): ScanResult {
+  return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
+}
