@@ -13,7 +13,7 @@ import type { SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
 import { STATE_DIR_NAME } from './core/names.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './core/multipart.js';
-import { DEFAULT_MAX_ATTEMPTS } from './transfer/retry.js';
+import { DEFAULT_MAX_ATTEMPTS } from './core/backoff.js';
 
 export { DEFAULT_MAX_ATTEMPTS };
 

@@ -1,7 +1,6 @@
-import type { MovedAside } from './local/RecoveryArea.js';
-import type { DeletionReason, FailedFile, SkippedFile, TransferReason } from './core/model.js';
+import type { DeletionReason, FailedFile, MovedAside, SkippedFile, TransferReason } from './core/model.js';
 
-export type { MovedAside, MovedAsideReason } from './local/RecoveryArea.js';
+export type { MovedAside, MovedAsideReason } from './core/model.js';
 export type { DeletionReason, FailedFile, SkippedFile, TransferReason };
 
 /** One file a sync would transfer. */

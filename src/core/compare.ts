@@ -25,7 +25,7 @@
  *    either side means "different" (transfer again: safe, never a loss).
  */
 import { multipartPartCount, md5FromEtag } from './md5.js';
-import type { LocalFile, RemoteObject, Snapshot, SnapshotEntry } from './model.js';
+import type { LocalFile, RemoteObject, SnapshotEntry } from './model.js';
 import { partSizesFor } from './multipart.js';
 
 /** What `serverSideEncryption` says for an SSE-C object (S3 answers with `SSECustomerAlgorithm` instead). */
@@ -71,11 +71,11 @@ export const NOTHING_LEARNED: Learned = { localMd5: new Map(), localEtags: new M
 
 /** What equality needs to know about both sides (a subset of the plan's input). */
 export interface CompareInput {
-  local: ReadonlyMap<string, LocalFile>;
-  remote: ReadonlyMap<string, RemoteObject>;
-  snapshot: Snapshot;
+  readonly local: ReadonlyMap<string, LocalFile>;
+  readonly remote: ReadonlyMap<string, RemoteObject>;
+  readonly snapshot: ReadonlyMap<string, SnapshotEntry>;
   /** Whether this instance has synced before. */
-  hasSnapshot: boolean;
+  readonly hasSnapshot: boolean;
 }
 
 // ---------------------------------------------------------------- stat rule

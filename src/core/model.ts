@@ -85,3 +85,19 @@ export interface FailedFile {
   /** Machine-readable code: a `SyncError` code (`INTEGRITY`, `ACCESS_DENIED`, `SYMLINK_IN_PATH`…) or an errno (`EACCES`, `ENOSPC`…). */
   code?: string;
 }
+
+/** Why a pull moved a local file into the recovery area. */
+export type MovedAsideReason =
+  /** The bucket does not have the file; the pull would have deleted it. */
+  | 'not-in-remote'
+  /** The bucket has other content; the pull would have overwritten it. */
+  | 'differs-from-remote';
+
+/** A local file a pull moved into the recovery area instead of destroying it. */
+export interface MovedAside {
+  /** Workspace-relative path the file had. */
+  path: string;
+  /** Absolute path where it is now: `<workspace>/.s3-workspace-sync/recovered/<time>/<path>`. */
+  movedTo: string;
+  reason: MovedAsideReason;
+}

@@ -77,15 +77,15 @@ export interface Plan {
   transferBytes: number;
 }
 
-/** Inputs of the planners. */
+/** Inputs of the planners: immutable (the prepare stage builds them once; nothing changes them after). */
 export interface PlanInput {
-  prefix: string;
-  local: Map<string, LocalFile>;
+  readonly prefix: string;
+  readonly local: ReadonlyMap<string, LocalFile>;
   /** Local directories (a remote file cannot replace one). */
   localDirs: ReadonlySet<string>;
   /** Valid, synced remote objects by path (see {@link classifyRemote}). */
-  remote: Map<string, RemoteObject>;
-  snapshot: Snapshot;
+  readonly remote: ReadonlyMap<string, RemoteObject>;
+  readonly snapshot: ReadonlyMap<string, SnapshotEntry>;
   /** Whether this instance has synced before (a fresh instance mirrors the bucket on pull). */
   hasSnapshot: boolean;
   /** MD5s computed for local files whose snapshot entry could not be reused. */
@@ -102,10 +102,6 @@ export interface PlanInput {
 
 /** S3's largest object (5 TiB). */
 export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
-
-
-
-
 
 /**
  * Turn a listing into synced remote objects by path. Keys that are not valid

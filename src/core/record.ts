@@ -32,7 +32,7 @@ export function noOutcomes(): Outcomes {
  * Returns `undefined` when nothing changes (no copy of a large snapshot for a
  * no-op sync), otherwise a new map; `snapshot` itself is never modified.
  */
-export function apply(snapshot: Snapshot, plan: Plan, outcomes: Outcomes, statFloor: number): Snapshot | undefined {
+export function apply(snapshot: ReadonlyMap<string, SnapshotEntry>, plan: Plan, outcomes: Outcomes, statFloor: number): Snapshot | undefined {
   const updates = new Map<string, SnapshotEntry | null>();
   const put = (path: string, entry: SnapshotEntry): void => {
     const racy = entry.racy === true || isRacy(entry.mtimeMs, statFloor, entry.ctimeMs);

@@ -10,21 +10,9 @@ import { assertRealParent } from './path-guard.js';
 /** Folder of the recovery area, under the library's own folder of the workspace. */
 export { RECOVERY_DIR_NAME };
 
-/** Why a pull moved a local file into the recovery area. */
-export type MovedAsideReason =
-  /** The bucket does not have the file; the pull would have deleted it. */
-  | 'not-in-remote'
-  /** The bucket has other content; the pull would have overwritten it. */
-  | 'differs-from-remote';
+import type { MovedAside, MovedAsideReason } from '../core/model.js';
 
-/** A local file a pull moved into the recovery area instead of destroying it. */
-export interface MovedAside {
-  /** Workspace-relative path the file had. */
-  path: string;
-  /** Absolute path where it is now: `<workspace>/.s3-workspace-sync/recovered/<time>/<path>`. */
-  movedTo: string;
-  reason: MovedAsideReason;
-}
+export type { MovedAside, MovedAsideReason } from '../core/model.js';
 
 /** Moved files whose content is checked at once, at the end of a pull. */
 const VERIFY_CONCURRENCY = 4;

@@ -4,11 +4,7 @@ import type { ListedObject } from '../core/model.js';
 export type { ListedObject };
 import type { CheckedUploadParams } from '../upload-params.js';
 
-/**
- * What `serverSideEncryption` says for an SSE-C object (S3 answers with
- * `SSECustomerAlgorithm` instead): like SSE-KMS, its ETag is not an MD5.
- */
-export const SSE_C = 'sse-c';
+export { SSE_C, etagIsNotMd5 } from '../core/compare.js';
 
 const softSignals = new WeakSet<AbortSignal>();
 
@@ -29,10 +25,6 @@ export function isSoftSignal(signal: AbortSignal | undefined): boolean {
   return signal !== undefined && softSignals.has(signal);
 }
 
-/** Whether an object's ETag cannot be its MD5 because of how it is encrypted (SSE-KMS, DSSE-KMS, SSE-C). */
-export function etagIsNotMd5(serverSideEncryption: string | undefined): boolean {
-  return serverSideEncryption !== undefined && (serverSideEncryption.startsWith('aws:kms') || serverSideEncryption === SSE_C);
-}
 
 /** Metadata the library reads back from an object. */
 export interface ObjectInfo {

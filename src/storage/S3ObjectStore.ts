@@ -26,7 +26,7 @@ import {
 import { isMd5Hex, md5Base64ToHex, md5HexToBase64, unquoteEtag } from '../core/md5.js';
 import type { ListedObject } from '../core/model.js';
 import { NETWORK_ERROR_CODES, StorageError, escapeForLog, messageOf, redactSecrets, sanitizeCause, type StorageErrorCode } from '../errors.js';
-import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../transfer/retry.js';
+import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../core/backoff.js';
 import type {
   DeleteFailure,
   GetResult,

@@ -6,7 +6,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { LimitFunction } from 'p-limit';
-import { md5FromEtag, multipartEtag, unquoteEtag } from '../core/md5.js';
+import { contentMd5 } from '../core/compare.js';
+import { multipartEtag, unquoteEtag } from '../core/md5.js';
 import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
 import { allocShared, type HashPool, type HashStream } from '../local/HashPool.js';
 import { etagIsNotMd5, type GetResult, type ObjectInfo, type ObjectStore, type PutResult } from '../storage/ObjectStore.js';
@@ -129,7 +130,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
         const part = await store.uploadPart(key, uploadId, i + 1, bytes, hex, signal);
         const etag = part.etag;
         // (Content-MD5 has the server check the bytes; an SSE-KMS or SSE-C part's ETag is no MD5 to compare.)
-        const etagMd5 = etagIsNotMd5(part.serverSideEncryption) ? undefined : md5FromEtag(etag);
+        const etagMd5 = contentMd5({ etag, serverSideEncryption: part.serverSideEncryption });
         if (etagMd5 !== undefined && etagMd5 !== hex) {
           throw new IntegrityError(input.path, hex, etagMd5, `Part ${i + 1} of "${input.path}" was stored with ETag ${etagMd5}, not the MD5 sent`);
         }

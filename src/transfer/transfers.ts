@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { choosePartSize, multipartPartCount, partSizesFor } from '../core/multipart.js';
-import { md5FromEtag, unquoteEtag } from '../core/md5.js';
+import { contentMd5 } from '../core/compare.js';
+import { unquoteEtag } from '../core/md5.js';
 import type { LocalFile, SnapshotEntry } from '../core/model.js';
 import type { Deletion, Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
@@ -241,7 +242,7 @@ async function downloadOne(
         if (bytes !== size) {
           throw new IntegrityError(t.path, `${size} bytes`, `${bytes} bytes`, `Download of "${t.path}" is truncated: got ${bytes} of ${size} bytes`);
         }
-        const expected = meta.md5 ?? (etagIsNotMd5(meta.serverSideEncryption) ? undefined : md5FromEtag(meta.etag));
+        const expected = contentMd5(meta);
         if (expected !== undefined) {
           if (md5 !== expected) {
             throw new IntegrityError(t.path, expected, md5, `Download of "${t.path}" is corrupt: MD5 ${md5}, expected ${expected}`);
@@ -494,7 +495,7 @@ function singlePutDone(
   put: { etag: string; serverSideEncryption?: string | undefined },
   changedSinceOpen: () => boolean,
 ): TransferDone {
-  const etagMd5 = etagIsNotMd5(put.serverSideEncryption) ? undefined : md5FromEtag(put.etag);
+  const etagMd5 = contentMd5({ etag: put.etag, serverSideEncryption: put.serverSideEncryption });
   if (etagMd5 !== undefined && etagMd5 !== md5) {
     throw new IntegrityError(
       path,

@@ -1,0 +1,107 @@
+// The whole pipeline (facade → prepare → compare → plan → execute → record) on
+// real temp directories against the strict in-memory store: fast, exact
+// request counts, and faults a real server will not give. The real-server
+// integration tests (test/integration) stay the reference for S3 semantics.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
+import { s3LikeError, MemoryObjectStore, type MemoryObjectStoreOptions } from '../../src/storage/MemoryObjectStore.js';
+import { tempDir } from '../helpers/sync-fixture.js';
+
+const PREFIX = 'ws/';
+const own = (keys: string[]): string[] => keys.filter((k) => !k.includes('.s3-workspace-sync/'));
+
+async function setup(options: MemoryObjectStoreOptions = {}, files: Record<string, string> = {}) {
+  const store = new MemoryObjectStore({ minPartSize: 1024, ...options });
+  const ws = await tempDir();
+  for (const [p, body] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(ws, p)), { recursive: true });
+    await writeFile(path.join(ws, p), body);
+  }
+  const make = (extra: Record<string, unknown> = {}): S3WorkspaceSync => {
+    const sync = new S3WorkspaceSync({ bucket: 'mem', prefix: PREFIX, workspaceDir: ws, logger: silentLogger, persistState: false, ...extra }, { store: () => store });
+    onTestFinished(() => sync.destroy());
+    return sync;
+  };
+  return { store, ws, make };
+}
+
+describe('whole pipeline on the in-memory store', () => {
+  it('push then pull into a fresh workspace round-trips the bytes, metadata MD5 included', { timeout: 10_000 }, async () => {
+    const { store, make } = await setup({}, { 'a.txt': 'alpha', 'src/b.ts': 'export const b = 2;\n' });
+    const pushed = await make().push();
+    expect(pushed).toMatchObject({ success: true, uploadedFiles: 2 });
+    expect(own(store.keys(PREFIX))).toEqual(['ws/a.txt', 'ws/src/b.ts']);
+    expect(store.inspect('ws/a.txt')?.metadata.md5chksum).toBe(Buffer.from('2c1743a391305fbf367df8e4f069f9f9', 'hex').toString('base64'));
+
+    const other = await tempDir();
+    const sync = new S3WorkspaceSync({ bucket: 'mem', prefix: PREFIX, workspaceDir: other, logger: silentLogger, persistState: false }, { store: () => store });
+    onTestFinished(() => sync.destroy());
+    const pulled = await sync.pull();
+    expect(pulled).toMatchObject({ success: true, downloadedFiles: 2 });
+    expect(await readFile(path.join(other, 'src/b.ts'), 'utf8')).toBe('export const b = 2;\n');
+  });
+
+  it('request counts: a warm no-op push makes no request; a no-op pull makes one listing and nothing else', { timeout: 10_000 }, async () => {
+    const { store, make } = await setup({}, { 'a.txt': 'alpha', 'b.txt': 'beta' });
+    const sync = make();
+    await sync.push();
+    store.resetRequestCounts();
+    expect((await sync.push()).uploadedFiles).toBe(0);
+    expect(store.requestCount()).toBe(0);
+    const pulled = await sync.pull();
+    expect(pulled).toMatchObject({ success: true, downloadedFiles: 0, deletedFiles: 0 });
+    expect(store.requestCounts()).toMatchObject({ list: 1, head: 0, get: 0, put: 0 });
+    expect(store.requestCount()).toBe(1);
+  });
+
+  it('a bucket with default SSE-KMS: a fresh instance downloads and uploads only what really differs (the compare module, not the ETag, decides)', { timeout: 10_000 }, async () => {
+    const { store, ws, make } = await setup({ bucketEncryption: 'aws:kms' }, { 'same.txt': 'same', 'diff.txt': 'local!' });
+    store.seedObject('ws/same.txt', 'same', { md5: true });
+    store.seedObject('ws/diff.txt', 'remote', { md5: true });
+    expect(store.inspect('ws/same.txt')?.etag).not.toBe('');
+    const pulled = await make().pull();
+    expect(pulled).toMatchObject({ success: true, downloadedFiles: 1 });
+    expect(pulled.plan.transfers.map((t) => t.path)).toEqual(['diff.txt']);
+    expect(await readFile(path.join(ws, 'diff.txt'), 'utf8')).toBe('remote');
+    // a fresh push over the same bucket uploads nothing
+    store.resetRequestCounts();
+    const pushed = await make().push();
+    expect(pushed).toMatchObject({ success: true, uploadedFiles: 0 });
+    expect(own(store.keys(PREFIX))).toEqual(['ws/diff.txt', 'ws/same.txt']);
+    expect(store.requestCount('put')).toBe(0);
+  });
+
+  it('a failed upload holds back every deletion of the push (and the snapshot keeps the object)', { timeout: 10_000 }, async () => {
+    const { store, ws, make } = await setup({}, { 'keep.txt': 'k', 'doomed.txt': 'd' });
+    const sync = make({ maxAttempts: 1 });
+    await sync.push();
+    await rm(path.join(ws, 'doomed.txt'));
+    await writeFile(path.join(ws, 'keep.txt'), 'k2');
+    store.failNext('put', s3LikeError('AccessDenied', 403), 1, { key: 'ws/keep.txt' });
+    const failed = await sync.push();
+    expect(failed.success).toBe(false);
+    expect(failed.failedFiles.map((f) => f.path)).toEqual(['keep.txt']);
+    expect(failed.deletedFiles).toBe(0);
+    expect(own(store.keys(PREFIX))).toEqual(['ws/doomed.txt', 'ws/keep.txt']);
+    // the next push completes both
+    const again = await sync.push();
+    expect(again).toMatchObject({ success: true, uploadedFiles: 1, deletedFiles: 1 });
+    expect(own(store.keys(PREFIX))).toEqual(['ws/keep.txt']);
+    expect(store.bodyOf('ws/keep.txt')?.toString()).toBe('k2');
+  });
+
+  it("another tool's multipart object without an MD5: a same-content local file is proven equal by its multipart ETag (no download)", { timeout: 10_000 }, async () => {
+    const body = Buffer.alloc(5000, 7);
+    const { store, ws, make } = await setup({}, {});
+    await writeFile(path.join(ws, 'big.bin'), body);
+    store.seedObject('ws/big.bin', body, { partSize: 2048 });
+    expect(store.inspect('ws/big.bin')?.etag).toMatch(/-3$/);
+    const pulled = await make().pull();
+    expect(pulled).toMatchObject({ success: true, downloadedFiles: 0 });
+    expect(pulled.plan.unchangedFiles).toBe(1);
+    expect(store.requestCount('get')).toBe(0);
+    expect(store.requestCount('firstPartSize')).toBe(1);
+  });
+});
