@@ -13,7 +13,7 @@ import {
   type S3WorkspaceSyncOptions,
   type SyncCallOptions,
 } from './options.js';
-import type { SyncCall, SyncContext } from './pipeline/context.js';
+import { defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
 import { execute } from './pipeline/execute.js';
 import { prepare } from './pipeline/prepare.js';
 import { finish, newResult, notePlan } from './pipeline/result.js';
@@ -21,29 +21,7 @@ import { combineSignals, unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
 import { endpointLabel } from './storage/endpoint.js';
-import type { ObjectStore } from './storage/ObjectStore.js';
-import { S3ObjectStore } from './storage/S3ObjectStore.js';
 import type { SyncPlan, SyncResult } from './types.js';
-
-/**
- * Internal seams (not public API): the store a sync talks to. Tests pass an
- * in-memory store; later a decorator or another transport.
- * @internal
- */
-export interface SyncParts {
-  store?: (options: ResolvedOptions) => ObjectStore;
-}
-
-function defaultStore(o: ResolvedOptions): ObjectStore {
-  return new S3ObjectStore(o.client, o.bucket, {
-    expectedBucketOwner: o.expectedBucketOwner,
-    stallTimeoutMs: o.stallTimeoutMs,
-    maxAttempts: o.maxAttempts,
-    // the library's own client times idle sockets out after stallTimeoutMs (see options.ts)
-    clientDetectsStalls: o.ownsClient,
-    sseCustomer: o.sseCustomer,
-  });
-}
 
 /**
  * Keeps a local workspace directory and an S3 prefix in step.

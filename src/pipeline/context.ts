@@ -2,6 +2,7 @@ import type { HashPool } from '../local/HashPool.js';
 import type { ResolvedOptions } from '../options.js';
 import type { WorkspaceState } from '../state/WorkspaceState.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
+import { S3ObjectStore } from '../storage/S3ObjectStore.js';
 import type { SyncProgress } from '../types.js';
 
 /**
@@ -30,4 +31,24 @@ export interface SyncCall {
   readonly signal: AbortSignal | undefined;
   /** Wall clock at the start of the sync (no stat taken during it is older). */
   readonly started: number;
+}
+
+/**
+ * Internal seams (not public API): the store a sync talks to. Tests pass an
+ * in-memory store; later a decorator or another transport.
+ * @internal
+ */
+export interface SyncParts {
+  store?: (options: ResolvedOptions) => ObjectStore;
+}
+
+export function defaultStore(o: ResolvedOptions): ObjectStore {
+  return new S3ObjectStore(o.client, o.bucket, {
+    expectedBucketOwner: o.expectedBucketOwner,
+    stallTimeoutMs: o.stallTimeoutMs,
+    maxAttempts: o.maxAttempts,
+    // the library's own client times idle sockets out after stallTimeoutMs (see options.ts)
+    clientDetectsStalls: o.ownsClient,
+    sseCustomer: o.sseCustomer,
+  });
 }
