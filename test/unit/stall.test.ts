@@ -1,6 +1,8 @@
 // The stall watchdog's pieces (src/storage/stall.ts) and how SDK timeouts are
 // worded; the behaviour against real sockets is test/integration/stall.test.ts.
 import { EventEmitter } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -212,5 +214,134 @@ describe('watchBody: a response that errors more than once', () => {
     expect(await failed).toMatchObject({ code: 'ECONNRESET' });
     expect(body.destroyed).toBe(true);
     watch.stop();
+  });
+});
+
+describe('watchBody: a body that fails before anyone reads it', () => {
+  // What the caller of get() does before it reads: WorkspaceWriter.writeAtomic
+  // creates the parent directories and opens the temporary file first. A body
+  // that fails in that time must keep its error for the reader, as the
+  // IncomingMessage it wraps does ("an error is emitted only if there are
+  // listeners"), not throw it at the process: that was the Node 22 fault-injection
+  // run's 'Error: aborted' (ECONNRESET) from socketCloseListener.
+  const uncaught = (): { errors: unknown[]; off: () => void } => {
+    const errors: unknown[] = [];
+    const spy = (error: unknown): void => void errors.push(error);
+    process.on('uncaughtException', spy);
+    return { errors, off: () => process.off('uncaughtException', spy) };
+  };
+  const read = async (body: Readable): Promise<unknown> => {
+    try {
+      for await (const _chunk of body) void _chunk;
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it('a source that fails while nobody listens: no uncaught exception; the reader still gets the error', async () => {
+    const spy = uncaught();
+    try {
+      const source = new PassThrough();
+      const body = watchBody(source, new StallWatch(undefined, () => 10_000, fail));
+      source.write(Buffer.from('partial'));
+      source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      await sleep(20);
+      expect(spy.errors).toEqual([]);
+      expect(body.destroyed).toBe(true);
+      expect(await read(body)).toMatchObject({ message: 'aborted', code: 'ECONNRESET' });
+    } finally {
+      spy.off();
+    }
+  });
+
+  it('a listener still gets the error event (the error is not swallowed)', async () => {
+    const source = new PassThrough();
+    const body = watchBody(source, new StallWatch(undefined, () => 10_000, fail));
+    const got = new Promise<unknown>((resolve) => body.once('error', resolve));
+    const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    source.destroy(reset);
+    expect(await got).toBe(reset);
+  });
+
+  it('a stall while nobody reads yet: no uncaught exception; the reader gets the stall error', async () => {
+    const spy = uncaught();
+    try {
+      const source = new PassThrough();
+      const watch = new StallWatch(undefined, () => 40, (stall) => new StorageError('NETWORK', `no data for ${stall.allowedMs} ms`, { retryable: true }));
+      const body = watchBody(source, watch);
+      await sleep(150);
+      expect(watch.stall?.phase).toBe('body');
+      expect(spy.errors).toEqual([]);
+      expect(await read(body)).toMatchObject({ code: 'NETWORK', retryable: true });
+      expect(source.destroyed).toBe(true);
+    } finally {
+      spy.off();
+    }
+  });
+
+  describe('through a real S3Client (a client passed in: the store watches the request)', () => {
+    const serve = async (answer: (res: ServerResponse, socket: Socket) => void): Promise<{ client: S3Client; close: () => Promise<void> }> => {
+      const server = createServer((req, res) => {
+        req.resume();
+        answer(res, req.socket);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const client = new S3Client({
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' },
+        maxAttempts: 1,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      return {
+        client,
+        close: async () => {
+          client.destroy();
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    };
+    const headers = { 'content-type': 'application/octet-stream', 'content-length': '1000', etag: '"0123456789abcdef0123456789abcdef"' };
+
+    it('the server resets the connection after the headers, before the caller reads: no uncaught exception; reading fails with the reset', async () => {
+      const spy = uncaught();
+      const { client, close } = await serve((res, socket) => {
+        res.writeHead(200, headers);
+        res.write(Buffer.alloc(10));
+        setTimeout(() => socket.resetAndDestroy(), 30);
+      });
+      try {
+        const got = await new S3ObjectStore(client, 'b', { stallTimeoutMs: 5_000 }).get('k');
+        await sleep(200); // the caller prepares its temporary file; the reset arrives meanwhile
+        expect(spy.errors).toEqual([]);
+        expect(await read(got.body)).toMatchObject({ code: 'ECONNRESET' });
+      } finally {
+        spy.off();
+        await close();
+      }
+    });
+
+    it('the body stalls (headers only) before the caller reads, the server resets later: no uncaught exception; reading fails with the stall', async () => {
+      const spy = uncaught();
+      const { client, close } = await serve((res, socket) => {
+        res.writeHead(200, headers);
+        res.flushHeaders();
+        setTimeout(() => socket.resetAndDestroy(), 300);
+      });
+      try {
+        const got = await new S3ObjectStore(client, 'b', { stallTimeoutMs: 80 }).get('k');
+        await sleep(500); // the watchdog fires at ~80 ms, the reset comes at 300 ms
+        expect(spy.errors).toEqual([]);
+        expect(await read(got.body)).toMatchObject({ code: 'NETWORK', retryable: true, message: expect.stringMatching(/no data for .* while reading the response body/) });
+      } finally {
+        spy.off();
+        await close();
+      }
+    });
   });
 });
