@@ -50,7 +50,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isMd5Hex, md5Base64ToHex, md5HexToBase64, multipartEtag, unquoteEtag } from '../core/md5.js';
 import type { ListedObject } from '../core/model.js';
-import { StorageError, escapeForLog, messageOf, type StorageErrorCode } from '../errors.js';
+import { StorageError, messageOf } from '../errors.js';
+import { toStorageError } from './storage-error.js';
 import type { CheckedUploadParams } from '../upload-params.js';
 import { isSoftSignal } from './ObjectStore.js';
 import type { DeleteFailure, GetResult, MultipartInit, ObjectInfo, ObjectStore, PendingUpload, PutInput, PutResult } from './ObjectStore.js';
@@ -227,38 +228,8 @@ export function s3LikeError(
   const message = options.message ?? DEFAULT_MESSAGES[name] ?? name;
   const cause = Object.assign(new Error(message), { $metadata: { httpStatusCode: status }, Code: name });
   Object.defineProperty(cause, 'name', { value: name, enumerable: true, writable: true, configurable: true });
-  const where = `s3://${options.bucket ?? 'memory'}/${escapeForLog(options.subject ?? '')}`;
-  const retriedBySdk = options.replayable ?? true;
-  if (status === 408 || name === 'RequestTimeout') {
-    return new StorageError('NETWORK', `${where}: request timed out (${status})`, { cause, statusCode: status, retryable: true, retriedBySdk });
-  }
-  let code: StorageErrorCode = 'STORAGE';
-  let retryable = false;
-  let what = 'request failed';
-  if (name === 'NoSuchBucket') {
-    code = 'BUCKET_NOT_FOUND';
-    what = `bucket "${options.bucket ?? 'memory'}" does not exist`;
-  } else if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
-    code = 'NOT_FOUND';
-    what = 'not found';
-  } else if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
-    code = name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' ? 'INVALID_CREDENTIALS' : 'ACCESS_DENIED';
-    what = code === 'ACCESS_DENIED' ? 'access denied' : 'credentials were refused';
-  } else if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-    code = 'INVALID_CREDENTIALS';
-    what = 'credentials were refused or are missing';
-  } else if (name === 'PreconditionFailed' || status === 412) {
-    code = 'PRECONDITION_FAILED';
-    what = 'precondition failed';
-  } else if (name === 'SlowDown' || name === 'Throttling' || name === 'ThrottlingException' || status === 429 || status === 503) {
-    code = 'THROTTLED';
-    retryable = true;
-    what = 'throttled by the server';
-  } else if (status >= 500) {
-    retryable = true;
-    what = `server error ${status}`;
-  }
-  return new StorageError(code, `${where}: ${what}: ${message}`, { cause, statusCode: status, retryable, retriedBySdk });
+  // the same mapping S3ObjectStore applies to the SDK's errors (storage/storage-error.ts)
+  return toStorageError(cause, options.bucket ?? 'memory', options.subject ?? '', options.replayable ?? true);
 }
 
 const DEFAULT_MESSAGES: Record<string, string> = {
