@@ -148,7 +148,22 @@ export class PathValidationError extends SyncError {
   }
 }
 
-/** Codes carried by {@link StorageError}. */
+/**
+ * Codes carried by {@link StorageError}.
+ *
+ * The conditional-request answers (see `ObjectStore`):
+ * - `PRECONDITION_FAILED` (412): an `If-Match` ETag that differs, or
+ *   `If-None-Match: *` on a key that exists (a write), or an `If-Match` that
+ *   differs on a GET/HEAD. Not retryable: re-read first.
+ * - `NOT_FOUND` (404) also answers `If-Match` on a write or a delete of a key
+ *   that does not exist (S3's NoSuchKey).
+ * - `CONFLICT` (409, S3's `ConditionalRequestConflict`): another conditional
+ *   write to the same key was in progress. Not retryable as is: re-read the
+ *   ETag, then decide again (for a multipart upload: start a new one).
+ * - `NOT_MODIFIED` (304): a GET/HEAD whose `If-None-Match` ETag still matches
+ *   (nothing changed). Not an error for the caller, but reported as one so
+ *   that no body is ever mistaken for new content. Not retryable.
+ */
 export type StorageErrorCode =
   | 'BUCKET_NOT_FOUND'
   | 'NOT_FOUND'
@@ -157,6 +172,8 @@ export type StorageErrorCode =
   | 'THROTTLED'
   | 'NETWORK'
   | 'PRECONDITION_FAILED'
+  | 'CONFLICT'
+  | 'NOT_MODIFIED'
   | 'STORAGE';
 
 /**

@@ -14,7 +14,15 @@
  * - `md5` is checked against the body (Content-MD5: `BadDigest`), `size`
  *   against its length (`IncompleteBody`); a body factory's stream is read to
  *   its end, then destroyed.
- * - `ifNoneMatch` on an existing key: 412 `PreconditionFailed`.
+ * - Conditional requests, evaluated when the object is committed:
+ *   `ifNoneMatch` on an existing key: 412 `PreconditionFailed`; `ifMatch`
+ *   with another ETag: 412, on a missing key: 404 `NoSuchKey` (PUT and
+ *   CompleteMultipartUpload; a failed completion leaves the upload pending);
+ *   a {@link DeleteTarget} whose ETag differs: a per-key `PreconditionFailed`,
+ *   missing: a per-key `NoSuchKey`; GET/HEAD `ifMatch` mismatch: 412,
+ *   `ifNoneMatch` match: 304 (both bodiless for HEAD and 304, named `Unknown`
+ *   as the SDK names them). {@link MemoryObjectStore.conflictNext} makes
+ *   conditional writes answer 409 `ConditionalRequestConflict`.
  * - Multipart: part numbers 1..10,000 (`InvalidArgument`); at completion the
  *   part list must be non-empty (`MalformedXML`), ascending
  *   (`InvalidPartOrder`), name uploaded parts with their ETags (`InvalidPart`),
@@ -51,10 +59,22 @@ import { Readable } from 'node:stream';
 import { isMd5Hex, md5Base64ToHex, md5HexToBase64, multipartEtag, unquoteEtag } from '../core/md5.js';
 import type { ListedObject } from '../core/model.js';
 import { StorageError, messageOf } from '../errors.js';
-import { toStorageError } from './storage-error.js';
+import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { CheckedUploadParams } from '../upload-params.js';
 import { isSoftSignal } from './ObjectStore.js';
-import type { DeleteFailure, GetResult, MultipartInit, ObjectInfo, ObjectStore, PendingUpload, PutInput, PutResult } from './ObjectStore.js';
+import type {
+  DeleteFailure,
+  DeleteTarget,
+  GetResult,
+  MultipartInit,
+  ObjectInfo,
+  ObjectStore,
+  PendingUpload,
+  PutInput,
+  PutResult,
+  ReadCondition,
+  WriteCondition,
+} from './ObjectStore.js';
 
 /** Metadata keys, as `S3ObjectStore` writes them (rclone's names): base64 MD5, mtime in seconds, part size. */
 const META_MD5 = 'md5chksum';
@@ -237,6 +257,9 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   NotFound: 'Not Found',
   NoSuchUpload: 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
   PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',
+  ConditionalRequestConflict: 'A conflicting conditional operation is currently in progress against this resource. Please try again.',
+  // What the SDK makes of an answer without a body (a HEAD error, a 304).
+  Unknown: 'UnknownError',
   BadDigest: 'The Content-MD5 you specified did not match what we received.',
   InvalidDigest: 'The Content-MD5 you specified was invalid.',
   IncompleteBody: 'You did not provide the number of bytes specified by the Content-Length HTTP header.',
@@ -309,6 +332,11 @@ interface DeleteRule {
   remaining: number;
 }
 
+interface ConflictRule {
+  key: string | RegExp | undefined;
+  remaining: number;
+}
+
 /** Bytes of a key in UTF-8, for S3's order. */
 function utf8Compare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -333,6 +361,7 @@ export class MemoryObjectStore implements ObjectStore {
   private readonly counts = new Map<MemoryOperation, number>();
   private readonly faults: FaultRule[] = [];
   private readonly deleteRules: DeleteRule[] = [];
+  private readonly conflictRules: ConflictRule[] = [];
   private readonly delays = new Map<MemoryOperation, number>();
   /** Feeds deterministic upload ids and SSE-KMS ETags. */
   private seq = 0;
@@ -376,10 +405,11 @@ export class MemoryObjectStore implements ObjectStore {
     }
   }
 
-  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
+  async head(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<ObjectInfo> {
     await this.request('head', key, signal);
     const obj = this.objects.get(key);
     if (obj === undefined) throw this.error('NotFound', 404, key); // a HEAD error has no body: the SDK names it by status
+    this.checkRead(obj, condition, true);
     this.afterFault('head', key);
     return infoOf(obj);
   }
@@ -393,10 +423,11 @@ export class MemoryObjectStore implements ObjectStore {
     return first !== undefined && first > 0 ? first : undefined;
   }
 
-  async get(key: string, signal?: AbortSignal): Promise<GetResult> {
+  async get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
     await this.request('get', key, signal);
     const obj = this.objects.get(key);
     if (obj === undefined) throw this.error('NoSuchKey', 404, key);
+    this.checkRead(obj, condition, false);
     this.afterFault('get', key);
     return { ...infoOf(obj), body: bodyStream(obj.body, signal) };
   }
@@ -405,13 +436,14 @@ export class MemoryObjectStore implements ObjectStore {
    * @throws {RangeError} when `start`/`end` are not integers with `0 <= start <= end`
    *   (S3 would ignore such a Range and answer the whole object).
    */
-  async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<GetResult> {
+  async getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
       throw new RangeError(`getRange(${JSON.stringify(key)}, ${start}, ${end}): need integers 0 <= start <= end`);
     }
     await this.request('getRange', key, signal);
     const obj = this.objects.get(key);
     if (obj === undefined) throw this.error('NoSuchKey', 404, key);
+    this.checkRead(obj, condition, false); // S3 evaluates conditions before the range
     if (start >= obj.body.length) throw this.error('InvalidRange', 416, key);
     this.afterFault('getRange', key);
     const part = obj.body.subarray(start, Math.min(end, obj.body.length - 1) + 1);
@@ -433,7 +465,7 @@ export class MemoryObjectStore implements ObjectStore {
     const metadata = this.metadataFor(key, input.params, input.md5, input.mtimeMs, undefined, replayable);
     signalCheck(signal !== undefined && !isSoftSignal(signal) ? signal : undefined); // the body may have taken a while
     // S3 evaluates the condition when the object is committed.
-    if (input.ifNoneMatch === true && this.objects.has(key)) throw this.error('PreconditionFailed', 412, key, undefined, replayable);
+    this.checkWrite(key, input, replayable);
     const { sse, kmsKeyId } = this.encryptionFor(input.params);
     const obj: StoredObject = {
       key,
@@ -452,33 +484,53 @@ export class MemoryObjectStore implements ObjectStore {
     return { etag: obj.etag, serverSideEncryption: sse };
   }
 
-  async deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]> {
+  async deleteMany(keys: ReadonlyArray<string | DeleteTarget>, signal?: AbortSignal): Promise<DeleteFailure[]> {
     const failures: DeleteFailure[] = [];
+    const perKey = (key: string, s3Code: string): DeleteFailure => ({ key, error: `${s3Code}: ${DEFAULT_MESSAGES[s3Code] ?? 'delete failed'}`, code: storageCodeOf(s3Code) });
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-      const batch = keys.slice(i, i + DELETE_BATCH);
+      const batch = keys.slice(i, i + DELETE_BATCH).map((k) => (typeof k === 'string' ? { key: k, etag: undefined } : k));
+      const subject = batch[0]?.key ?? '';
       try {
-        await this.request('deleteMany', batch[0] ?? '', signal);
+        await this.request('deleteMany', subject, signal);
       } catch (error) {
         if (signal?.aborted && !isSoftSignal(signal) && error === signal.reason) throw error;
         // As S3ObjectStore: a batch that fails is reported key by key, unless the error is fatal.
         if (error instanceof StorageError && !error.retryable && error.code !== 'STORAGE') throw error;
-        for (const key of batch) failures.push({ key, error: messageOf(error) });
+        const code = error instanceof StorageError ? error.code : 'STORAGE';
+        for (const { key } of batch) failures.push({ key, error: messageOf(error), code });
         continue;
       }
-      for (const key of batch) {
+      for (const { key, etag } of batch) {
         const rule = this.deleteRules.find((r) => r.remaining > 0 && (typeof r.key === 'string' ? r.key === key : r.key.test(key)));
         if (rule !== undefined) {
           rule.remaining--;
-          failures.push({ key, error: `${rule.code}: ${DEFAULT_MESSAGES[rule.code] ?? 'delete failed'}` });
+          failures.push(perKey(key, rule.code));
           continue;
         }
-        this.remove(key); // a missing key is deleted too, as on S3
+        if (etag !== undefined) {
+          // A conditional delete (DeleteObjects <ETag>): evaluated against the current object.
+          if (this.drawConflict(key)) {
+            failures.push(perKey(key, 'ConditionalRequestConflict'));
+            continue;
+          }
+          const obj = this.objects.get(key);
+          if (obj === undefined) {
+            failures.push(perKey(key, 'NoSuchKey'));
+            continue;
+          }
+          if (!etagMatches(etag, obj.etag)) {
+            failures.push(perKey(key, 'PreconditionFailed'));
+            continue;
+          }
+        }
+        this.remove(key); // without an ETag a missing key is deleted too, as on S3
       }
       try {
-        this.afterFault('deleteMany', batch[0] ?? '');
+        this.afterFault('deleteMany', subject);
       } catch (error) {
         if (error instanceof StorageError && !error.retryable && error.code !== 'STORAGE') throw error;
-        for (const key of batch) failures.push({ key, error: messageOf(error) });
+        const code = error instanceof StorageError ? error.code : 'STORAGE';
+        for (const { key } of batch) failures.push({ key, error: messageOf(error), code });
       }
     }
     return failures;
@@ -527,6 +579,7 @@ export class MemoryObjectStore implements ObjectStore {
     uploadId: string,
     parts: Array<{ partNumber: number; etag: string }>,
     signal?: AbortSignal,
+    condition?: WriteCondition,
   ): Promise<PutResult> {
     await this.request('completeMultipart', key, signal);
     const signature = JSON.stringify(parts.map((p) => [p.partNumber, unquoteEtag(p.etag)]));
@@ -554,6 +607,8 @@ export class MemoryObjectStore implements ObjectStore {
         throw this.error('EntityTooSmall', 400, key, `Part ${part.partNumber} has ${part.body.length} bytes, the minimum is ${this.minPartSize}`);
       }
     }
+    // Evaluated at completion; a failure leaves the upload pending (the caller aborts it).
+    this.checkWrite(key, condition, true);
     // S3's multipart ETag: the MD5 of the parts' binary ETags (their MD5s, unless SSE-KMS), `-N`.
     const etag = multipartEtag(chosen.map((p) => Buffer.from(p.etag, 'hex')));
     const obj: StoredObject = {
@@ -736,15 +791,34 @@ export class MemoryObjectStore implements ObjectStore {
     this.deleteRules.push({ key, code, remaining: times });
   }
 
-  /** **Test hook.** Failures still to fire (from {@link failNext} and {@link failDeleteOf}). */
+  /**
+   * **Test hook.** The next `times` conditional writes (a `put` or
+   * `completeMultipart` with `ifMatch` / `ifNoneMatch`, or a `deleteMany`
+   * target with an ETag) of a matching key (default: any) answer 409
+   * `ConditionalRequestConflict` (CONFLICT) instead of being evaluated, as S3
+   * does when another write of the key is in progress. Nothing is written; a
+   * multipart upload stays pending; a delete target is reported per key.
+   * Unconditional writes are not affected.
+   */
+  conflictNext(times = 1, key?: string | RegExp): void {
+    if (!Number.isSafeInteger(times) || times < 1) throw new RangeError(`times must be a positive integer (got ${times})`);
+    this.conflictRules.push({ key, remaining: times });
+  }
+
+  /** **Test hook.** Failures still to fire (from {@link failNext}, {@link failDeleteOf} and {@link conflictNext}). */
   pendingFaults(): number {
-    return this.faults.filter((f) => f.remaining > 0).length + this.deleteRules.filter((r) => r.remaining > 0).length;
+    return (
+      this.faults.filter((f) => f.remaining > 0).length +
+      this.deleteRules.filter((r) => r.remaining > 0).length +
+      this.conflictRules.filter((r) => r.remaining > 0).length
+    );
   }
 
   /** **Test hook.** Forget every injected failure. */
   clearFaults(): void {
     this.faults.length = 0;
     this.deleteRules.length = 0;
+    this.conflictRules.length = 0;
   }
 
   /**
@@ -789,6 +863,43 @@ export class MemoryObjectStore implements ObjectStore {
     );
     if (rule !== undefined) rule.remaining--;
     return rule;
+  }
+
+  /** A {@link conflictNext} rule for this key, used up by one conditional write. */
+  private drawConflict(key: string): boolean {
+    const rule = this.conflictRules.find((r) => r.remaining > 0 && (r.key === undefined || (typeof r.key === 'string' ? r.key === key : r.key.test(key))));
+    if (rule === undefined) return false;
+    rule.remaining--;
+    return true;
+  }
+
+  /**
+   * A write's precondition against the current object, as S3 evaluates it at
+   * commit: If-None-Match: * → 412 when the key exists; If-Match → 404
+   * NoSuchKey when it does not, 412 when its ETag differs.
+   */
+  private checkWrite(key: string, condition: WriteCondition | undefined, replayable: boolean): void {
+    if (condition === undefined || (condition.ifMatch === undefined && condition.ifNoneMatch !== true)) return;
+    if (this.drawConflict(key)) throw this.error('ConditionalRequestConflict', 409, key, undefined, replayable);
+    const existing = this.objects.get(key);
+    if (condition.ifNoneMatch === true && existing !== undefined) throw this.error('PreconditionFailed', 412, key, undefined, replayable);
+    if (condition.ifMatch !== undefined) {
+      if (existing === undefined) throw this.error('NoSuchKey', 404, key, undefined, replayable);
+      if (!etagMatches(condition.ifMatch, existing.etag)) throw this.error('PreconditionFailed', 412, key, undefined, replayable);
+    }
+  }
+
+  /**
+   * A read's precondition (RFC 7232 order, as S3): If-Match mismatch → 412;
+   * then If-None-Match match → 304. A HEAD's errors and any 304 have no
+   * body: the SDK names them `Unknown`, and so does this store.
+   */
+  private checkRead(obj: StoredObject, condition: ReadCondition | undefined, head: boolean): void {
+    if (condition === undefined) return;
+    if (condition.ifMatch !== undefined && !etagMatches(condition.ifMatch, obj.etag)) {
+      throw head ? this.error('Unknown', 412, obj.key) : this.error('PreconditionFailed', 412, obj.key);
+    }
+    if (condition.ifNoneMatch !== undefined && etagMatches(condition.ifNoneMatch, obj.etag)) throw this.error('Unknown', 304, obj.key);
   }
 
   private error(name: string, status: number, subject: string, message?: string, replayable = true): StorageError {
@@ -868,6 +979,12 @@ export class MemoryObjectStore implements ObjectStore {
     }
     return this.sorted;
   }
+}
+
+/** Does an ETag condition (quoted or not; `*`: any) match an object's (unquoted) ETag? */
+function etagMatches(condition: string, etag: string): boolean {
+  const wanted = unquoteEtag(condition.trim());
+  return wanted === '*' || wanted === etag;
 }
 
 function isKms(sse: string | undefined): boolean {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ListedObject } from '../core/model.js';
+import type { StorageErrorCode } from '../errors.js';
 
 export type { ListedObject };
 import type { CheckedUploadParams } from '../upload-params.js';
@@ -59,6 +60,13 @@ export interface PutInput {
   mtimeMs: number;
   /** Create only: the server refuses (412, PRECONDITION_FAILED) when the key exists (`If-None-Match: *`). */
   ifNoneMatch?: boolean | undefined;
+  /**
+   * Overwrite only this version: the key's current ETag (unquoted; the store
+   * quotes it) must be this one (`If-Match`). Else PRECONDITION_FAILED (412)
+   * when it differs, NOT_FOUND (404, S3's NoSuchKey) when the key does not
+   * exist. See {@link WriteCondition}.
+   */
+  ifMatch?: string | undefined;
   /** The user's S3 settings for this object (encryption, storage class, tags, metadata…). */
   params?: CheckedUploadParams | undefined;
   signal?: AbortSignal | undefined;
@@ -72,7 +80,60 @@ export interface PutResult {
 /** Per-key result of a batch delete. */
 export interface DeleteFailure {
   key: string;
+  /** S3's code and message (`PreconditionFailed: …`), or the batch's error. */
   error: string;
+  /**
+   * The library's code for it: `PRECONDITION_FAILED` (the key's ETag is not
+   * the one given), `NOT_FOUND` (an ETag was given and the key does not
+   * exist), `CONFLICT`, `ACCESS_DENIED`… for a per-key error; the batch
+   * error's code when the whole request failed (`THROTTLED`, `STORAGE`…).
+   */
+  code?: StorageErrorCode | undefined;
+}
+
+/**
+ * A precondition on a write (PutObject, CompleteMultipartUpload), evaluated
+ * by the server when the object is committed:
+ * - `ifNoneMatch: true` (`If-None-Match: *`): create only; 412
+ *   PRECONDITION_FAILED when the key exists.
+ * - `ifMatch: etag` (unquoted; `If-Match: "etag"`): replace only that
+ *   version; 412 PRECONDITION_FAILED when the current ETag differs, 404
+ *   NOT_FOUND when the key does not exist.
+ * - Either may instead answer 409 CONFLICT (S3's ConditionalRequestConflict:
+ *   another write of the key was in progress): re-read, then decide again.
+ *
+ * A server that does not enforce preconditions (s3rver, some S3-compatible
+ * stores) ignores them and overwrites: see `probeConditionalWrites`
+ * (storage/capabilities.ts).
+ */
+export interface WriteCondition {
+  ifMatch?: string | undefined;
+  ifNoneMatch?: boolean | undefined;
+}
+
+/**
+ * A precondition on a read (GetObject, HeadObject), as HTTP defines them:
+ * - `ifMatch: etag` (unquoted): 412 PRECONDITION_FAILED unless the current
+ *   ETag is this one (e.g. the object was replaced since it was listed).
+ * - `ifNoneMatch: etag` (unquoted, or `*`): 304 NOT_MODIFIED when the current
+ *   ETag is this one (nothing changed), else the object as usual.
+ * A missing key is NOT_FOUND (404) whatever the condition.
+ */
+export interface ReadCondition {
+  ifMatch?: string | undefined;
+  ifNoneMatch?: string | undefined;
+}
+
+/**
+ * A key to delete only if its current ETag is `etag` (unquoted; `*`: only if
+ * it exists). A key whose ETag differs is not deleted and is reported
+ * (PRECONDITION_FAILED); a key that does not exist is reported NOT_FOUND
+ * (AWS: "If the object doesn't exist when evaluating either of the
+ * preconditions, S3 rejects the request and returns a Not Found error").
+ */
+export interface DeleteTarget {
+  key: string;
+  etag: string;
 }
 
 /** Metadata of an object being created in parts. */
@@ -103,15 +164,28 @@ export interface PendingUpload {
 export interface ObjectStore {
   /** All objects under `prefix`, page by page. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]>;
-  head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
+  /** An object's metadata; `condition`: see {@link ReadCondition} (HEAD errors have no body: mapped by status). */
+  head(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<ObjectInfo>;
   /** The size of part 1 of a multipart object (its part size), or `undefined` when the server does not say. */
   firstPartSize(key: string, signal?: AbortSignal): Promise<number | undefined>;
-  get(key: string, signal?: AbortSignal): Promise<GetResult>;
+  /** An object's content; `condition`: see {@link ReadCondition}. */
+  get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult>;
+  /** Upload one object; `ifNoneMatch` / `ifMatch`: see {@link WriteCondition}. */
   put(input: PutInput): Promise<PutResult>;
-  /** Delete keys in batches; returns the keys that could not be deleted. */
-  deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]>;
-  /** Bytes `start`…`end` (inclusive) of an object. */
-  getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<GetResult>;
+  /**
+   * Delete keys in batches of 1,000 (DeleteObjects); returns the keys that
+   * could not be deleted. A plain key is deleted whether or not it exists (no
+   * failure); a {@link DeleteTarget} only if its ETag still is the one given
+   * (per-key failures: PRECONDITION_FAILED, NOT_FOUND). Throws for a fatal
+   * batch error (access denied, missing bucket) or an aborted signal.
+   */
+  deleteMany(keys: ReadonlyArray<string | DeleteTarget>, signal?: AbortSignal): Promise<DeleteFailure[]>;
+  /**
+   * Bytes `start`…`end` (inclusive) of an object. `condition`: see
+   * {@link ReadCondition} (`ifMatch` keeps every range of one download on one
+   * version of the object).
+   */
+  getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult>;
   /** Start a multipart upload; returns its upload id. */
   createMultipart(init: MultipartInit): Promise<string>;
   /**
@@ -119,8 +193,20 @@ export interface ObjectStore {
    * encrypted (an SSE-KMS or SSE-C part's ETag is not its MD5).
    */
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, md5: string, signal?: AbortSignal): Promise<PutResult>;
-  /** Complete a multipart upload from its parts in order; returns the object's ETag. */
-  completeMultipart(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>, signal?: AbortSignal): Promise<PutResult>;
+  /**
+   * Complete a multipart upload from its parts in order; returns the object's
+   * ETag. `condition` is checked by the server at completion (see
+   * {@link WriteCondition}); when it fails (412, 404, 409) nothing is
+   * written and the upload is left as it was: the caller aborts it (S3 asks
+   * for a new upload after a 409).
+   */
+  completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: Array<{ partNumber: number; etag: string }>,
+    signal?: AbortSignal,
+    condition?: WriteCondition,
+  ): Promise<PutResult>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
   /** Multipart uploads in progress under a prefix. */
   listMultipartUploads(prefix: string, signal?: AbortSignal): Promise<PendingUpload[]>;

@@ -26,12 +26,13 @@ import {
 import { isMd5Hex, md5Base64ToHex, md5HexToBase64, unquoteEtag } from '../core/md5.js';
 import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
-import { toStorageError } from './storage-error.js';
+import { storageCodeOf, toStorageError } from './storage-error.js';
 
 export { toStorageError };
 import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../core/backoff.js';
 import type {
   DeleteFailure,
+  DeleteTarget,
   GetResult,
   MultipartInit,
   ObjectInfo,
@@ -39,6 +40,8 @@ import type {
   PendingUpload,
   PutInput,
   PutResult,
+  ReadCondition,
+  WriteCondition,
 } from './ObjectStore.js';
 import { isSoftSignal, SSE_C } from './ObjectStore.js';
 import type { CheckedUploadParams } from '../upload-params.js';
@@ -157,8 +160,12 @@ export class S3ObjectStore implements ObjectStore {
     } while (token !== undefined);
   }
 
-  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.ssec, ...this.owner }), signal, key);
+  async head(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<ObjectInfo> {
+    const out = await this.send<HeadObjectCommandOutput>(
+      new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
+      signal,
+      key,
+    );
     return infoFrom(out);
   }
 
@@ -167,8 +174,12 @@ export class S3ObjectStore implements ObjectStore {
     return out.PartsCount !== undefined && out.PartsCount > 0 && out.ContentLength !== undefined && out.ContentLength > 0 ? out.ContentLength : undefined;
   }
 
-  async get(key: string, signal?: AbortSignal): Promise<GetResult> {
-    const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.ssec, ...this.owner }), signal, key);
+  async get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
+    const out = await this.send<GetObjectCommandOutput>(
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
+      signal,
+      key,
+    );
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
     return { ...infoFrom(out), body: out.Body as Readable };
   }
@@ -190,7 +201,7 @@ export class S3ObjectStore implements ObjectStore {
           ContentType: input.contentType,
           ...uploadFields(input.params),
           Metadata: { ...input.params?.Metadata, ...metadataFor(input.md5, input.mtimeMs) },
-          ...(input.ifNoneMatch === true ? { IfNoneMatch: '*' } : {}),
+          ...writeConditionFields(input),
           ...this.ssec,
           ...this.owner,
         }),
@@ -204,9 +215,9 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<GetResult> {
+  async getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
     const out = await this.send<GetObjectCommandOutput>(
-      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...this.ssec, ...this.owner }),
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
       key,
     );
@@ -256,6 +267,7 @@ export class S3ObjectStore implements ObjectStore {
     uploadId: string,
     parts: Array<{ partNumber: number; etag: string }>,
     signal?: AbortSignal,
+    condition?: WriteCondition,
   ): Promise<PutResult> {
     const out = await this.send<CompleteMultipartUploadCommandOutput>(
       new CompleteMultipartUploadCommand({
@@ -263,6 +275,7 @@ export class S3ObjectStore implements ObjectStore {
         Key: key,
         UploadId: uploadId,
         MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
+        ...writeConditionFields(condition),
         ...this.owner,
       }),
       signal,
@@ -302,27 +315,34 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async deleteMany(keys: string[], signal?: AbortSignal): Promise<DeleteFailure[]> {
+  /**
+   * DeleteObjects in batches of 1,000 (Quiet: only errors come back). A
+   * {@link DeleteTarget} is sent with its `ETag` (quoted), so S3 deletes it
+   * only if its current ETag is that one; otherwise S3 reports it in
+   * `Errors` (PreconditionFailed; NoSuchKey when it does not exist).
+   */
+  async deleteMany(keys: ReadonlyArray<string | DeleteTarget>, signal?: AbortSignal): Promise<DeleteFailure[]> {
     const failures: DeleteFailure[] = [];
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-      const batch = keys.slice(i, i + DELETE_BATCH);
+      const batch = keys.slice(i, i + DELETE_BATCH).map((k) => (typeof k === 'string' ? { key: k, etag: undefined } : k));
       try {
         const out = await this.send<DeleteObjectsCommandOutput>(
           new DeleteObjectsCommand({
             Bucket: this.bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            Delete: { Objects: batch.map((t) => (t.etag === undefined ? { Key: t.key } : { Key: t.key, ETag: quoteEtag(t.etag) })), Quiet: true },
             ...this.owner,
           }),
           signal,
-          batch[0] ?? '',
+          batch[0]?.key ?? '',
         );
         for (const err of out.Errors ?? []) {
-          failures.push({ key: err.Key ?? '?', error: `${err.Code ?? 'Error'}: ${err.Message ?? 'delete failed'}` });
+          failures.push({ key: err.Key ?? '?', error: `${err.Code ?? 'Error'}: ${err.Message ?? 'delete failed'}`, code: storageCodeOf(err.Code ?? '') });
         }
       } catch (error) {
         if (signal?.aborted) throw error; // stopped: not a per-key failure, and no further batch
         if (error instanceof StorageError && !error.retryable && error.code !== 'STORAGE') throw error;
-        for (const key of batch) failures.push({ key, error: messageOf(error) });
+        const code = error instanceof StorageError ? error.code : 'STORAGE';
+        for (const t of batch) failures.push({ key: t.key, error: messageOf(error), code });
       }
     }
     return failures;
@@ -417,6 +437,33 @@ export class S3ObjectStore implements ObjectStore {
       details: { stalled: stall.phase, idleMs: stall.idleMs, allowedMs: stall.allowedMs, stallTimeoutMs: this.stallTimeoutMs, ...(attempts !== undefined ? { attempts } : {}) },
     });
   }
+}
+
+/**
+ * An ETag as an HTTP entity-tag (`If-Match`, `If-None-Match`, a DeleteObjects
+ * `<ETag>`): quoted, as S3 sends them; `*` as is.
+ */
+function quoteEtag(etag: string): string {
+  const bare = unquoteEtag(etag);
+  return bare === '*' ? '*' : `"${bare}"`;
+}
+
+/** The request fields of a write's precondition (PutObject, CompleteMultipartUpload). */
+function writeConditionFields(c: WriteCondition | undefined): { IfMatch?: string; IfNoneMatch?: string } {
+  if (c === undefined) return {};
+  return {
+    ...(c.ifMatch !== undefined ? { IfMatch: quoteEtag(c.ifMatch) } : {}),
+    ...(c.ifNoneMatch === true ? { IfNoneMatch: '*' } : {}),
+  };
+}
+
+/** The request fields of a read's precondition (GetObject, HeadObject). */
+function readConditionFields(c: ReadCondition | undefined): { IfMatch?: string; IfNoneMatch?: string } {
+  if (c === undefined) return {};
+  return {
+    ...(c.ifMatch !== undefined ? { IfMatch: quoteEtag(c.ifMatch) } : {}),
+    ...(c.ifNoneMatch !== undefined ? { IfNoneMatch: quoteEtag(c.ifNoneMatch) } : {}),
+  };
 }
 
 /** The metadata every upload carries: the content's MD5 (base64) and the file's mtime (seconds), as rclone names them. */

@@ -42,7 +42,15 @@ export function toStorageError(raw: unknown, bucket: string, subject: string, re
       retriedBySdk,
     });
   }
-  if (name === 'NoSuchBucket') {
+  if (status === 304 || name === 'NotModified') {
+    // A GET/HEAD whose If-None-Match still matches: no body (so no S3 code either).
+    code = 'NOT_MODIFIED';
+    what = 'not modified (If-None-Match matched the current ETag)';
+  } else if (isConflict(name, status)) {
+    // S3 asks the client to re-read the ETag and decide again: not a blind retry.
+    code = 'CONFLICT';
+    what = 'conflicting conditional request in progress on this key';
+  } else if (name === 'NoSuchBucket') {
     code = 'BUCKET_NOT_FOUND';
     what = `bucket "${bucket}" does not exist`;
   } else if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
@@ -74,6 +82,51 @@ export function toStorageError(raw: unknown, bucket: string, subject: string, re
     }
     what = `network error (${e.code ?? name})`;
   }
-  const detail = e.message && e.message !== name ? `: ${redactSecrets(e.message)}` : name ? ` (${name})` : '';
+  // A status-only answer (HEAD errors and 304 have no body): the SDK names it `Unknown`, "UnknownError".
+  const bodiless = name === 'Unknown' && (e.message === undefined || e.message === 'UnknownError');
+  const detail = bodiless ? ` (HTTP ${status ?? '?'})` : e.message && e.message !== name ? `: ${redactSecrets(e.message)}` : name ? ` (${name})` : '';
   return new StorageError(code, `${where}: ${what}${detail}`, { cause: error, statusCode: status, retryable, retriedBySdk });
+}
+
+/**
+ * A 409 about a conditional request: S3's `ConditionalRequestConflict` (a
+ * conditional write racing another write of the same key). A 409 without a
+ * body (a HEAD, named `Unknown` by the SDK) counts too; other 409 codes
+ * (`BucketNotEmpty`, `OperationAborted`…) do not.
+ */
+function isConflict(name: string, status: number | undefined): boolean {
+  return name === 'ConditionalRequestConflict' || (status === 409 && (name === '' || name === 'Unknown' || name === 'Conflict'));
+}
+
+/**
+ * The library's code for an S3 error code reported without an HTTP status of
+ * its own: a per-key `<Error><Code>` of a DeleteObjects answer
+ * (`PreconditionFailed` → `PRECONDITION_FAILED`, `NoSuchKey` → `NOT_FOUND`,
+ * `AccessDenied` → `ACCESS_DENIED`…). The same names as {@link toStorageError}.
+ */
+export function storageCodeOf(s3Code: string): StorageErrorCode {
+  switch (s3Code) {
+    case 'PreconditionFailed':
+      return 'PRECONDITION_FAILED';
+    case 'ConditionalRequestConflict':
+      return 'CONFLICT';
+    case 'NoSuchKey':
+    case 'NotFound':
+      return 'NOT_FOUND';
+    case 'NoSuchBucket':
+      return 'BUCKET_NOT_FOUND';
+    case 'AccessDenied':
+    case 'Forbidden':
+      return 'ACCESS_DENIED';
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+      return 'INVALID_CREDENTIALS';
+    case 'SlowDown':
+    case 'Throttling':
+    case 'ThrottlingException':
+    case 'ServiceUnavailable':
+      return 'THROTTLED';
+    default:
+      return 'STORAGE';
+  }
 }

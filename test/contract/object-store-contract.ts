@@ -20,13 +20,27 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { multipartEtag } from '../../src/core/md5.js';
 import { StorageError } from '../../src/errors.js';
 import { etagIsNotMd5, type GetResult, type ObjectStore } from '../../src/storage/ObjectStore.js';
+import { PROBE_NAME_PREFIX, probeConditionalWrites } from '../../src/storage/capabilities.js';
 
 /** What a store under test can do. Every `false` names the server gap it stands for. */
 export interface ObjectStoreCapabilities {
   /** Minimum size of every part but the last (EntityTooSmall); the multipart cases use parts of this size. */
   minPartSize: number;
-  /** `ifNoneMatch` writes refused with 412 when the key exists (If-None-Match: *). */
+  /**
+   * Conditional writes are enforced (PutObject and CompleteMultipartUpload):
+   * `If-None-Match: *` refused with 412 when the key exists, `If-Match` with
+   * 412 when the ETag differs and 404 when the key does not exist.
+   */
   conditionalWrites: boolean;
+  /**
+   * DeleteObjects honours a per-object `<ETag>`: a key whose ETag differs is
+   * reported (PreconditionFailed) and kept, a missing one reported (NoSuchKey).
+   */
+  conditionalDeletes: boolean;
+  /** GET (ranged too) and HEAD honour `If-Match`: 412 when the ETag differs. */
+  readIfMatch: boolean;
+  /** GET (ranged too) and HEAD honour `If-None-Match`: 304 when the ETag (or `*`) matches. */
+  readIfNoneMatch: boolean;
   /** A put or part whose Content-MD5 does not match its body is refused (BadDigest). */
   contentMd5: boolean;
   /** A multipart object's ETag is S3's: md5 of the binary part MD5s, `-N`. */
@@ -82,6 +96,8 @@ export interface ContractStore {
   requests(kind: CountedRequest): number;
   /** Report a per-key error (AccessDenied) for this key in the next DeleteObjects; `undefined`: the store cannot. */
   failDeleteOf?: ((key: string) => void) | undefined;
+  /** The next conditional write of this key answers 409 ConditionalRequestConflict; `undefined`: the store cannot. */
+  conflictNext?: ((key: string) => void) | undefined;
   /** Called when the test ends. */
   cleanup?: (() => Promise<void> | void) | undefined;
 }
@@ -479,7 +495,7 @@ export function describeObjectStoreContract(
         await h.seed([['e/a', Buffer.from('a')], ['e/b', Buffer.from('b')]]);
         h.failDeleteOf('e/a');
         const failures = await h.store.deleteMany(['e/a', 'e/b']);
-        expect(failures).toEqual([{ key: 'e/a', error: expect.stringContaining('AccessDenied') }]);
+        expect(failures).toEqual([{ key: 'e/a', error: expect.stringContaining('AccessDenied'), code: 'ACCESS_DENIED' }]);
         expect((await listAll(h.store, 'e/')).objects.map((o) => o.key)).toEqual(['e/a']);
       });
     });
@@ -616,6 +632,198 @@ export function describeObjectStoreContract(
           await store.abortMultipart('elsewhere/c', other);
         },
       );
+    });
+
+    describe('conditional requests', () => {
+      const writesSkip = caps.conditionalWrites ? '' : ' -- SKIPPED: the server ignores If-Match / If-None-Match on writes';
+      const deletesSkip = caps.conditionalDeletes ? '' : ' -- SKIPPED: the server ignores the per-object <ETag> of DeleteObjects';
+      const ifMatchSkip = caps.readIfMatch ? '' : ' -- SKIPPED: the server ignores If-Match on GET and HEAD';
+      const ifNoneMatchSkip = caps.readIfNoneMatch ? '' : ' -- SKIPPED: the server ignores If-None-Match on GET and HEAD';
+
+      it.skipIf(!caps.conditionalWrites)(`put ifMatch: the current ETag replaces; a stale one is PRECONDITION_FAILED (412); a missing key is NOT_FOUND (404, NoSuchKey)${writesSkip}`, QUICK, async () => {
+        const { store } = await fresh();
+        const v1 = Buffer.from('version 1');
+        const v2 = Buffer.from('version 2');
+        const v3 = Buffer.from('version 3');
+        const first = await store.put(putInput('cas', v1));
+        const second = await store.put(putInput('cas', v2, { ifMatch: first.etag }));
+        expect(second.etag).toBe(md5(v2));
+        await expectStorageError(store.put(putInput('cas', v3, { ifMatch: first.etag })), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'PreconditionFailed' });
+        expect((await readBody(await store.get('cas'))).equals(v2)).toBe(true);
+        // S3 answers NoSuchKey, not 412, for If-Match on a key that does not exist; nothing is created.
+        await expectStorageError(store.put(putInput('absent', v1, { ifMatch: first.etag })), { code: 'NOT_FOUND', statusCode: 404, s3: 'NoSuchKey' });
+        await expectStorageError(store.head('absent'), { code: 'NOT_FOUND', statusCode: 404, s3: 'NotFound' });
+        // A quoted ETag is the same ETag.
+        await store.put(putInput('cas', v3, { ifMatch: `"${second.etag}"` }));
+        expect((await readBody(await store.get('cas'))).equals(v3)).toBe(true);
+      });
+
+      it(`a conditional write racing another one is CONFLICT (409 ConditionalRequestConflict, not retryable); nothing is written${caps.conditionalWrites ? '' : writesSkip}`, QUICK, async (ctx) => {
+        const h = await fresh();
+        if (!caps.conditionalWrites) {
+          ctx.skip('the server ignores conditional writes');
+          return;
+        }
+        if (h.conflictNext === undefined) {
+          ctx.skip('the server has no hook to answer 409');
+          return;
+        }
+        const { store } = h;
+        const v1 = Buffer.from('v1');
+        const { etag } = await store.put(putInput('race', v1));
+        h.conflictNext('race');
+        await expectStorageError(store.put(putInput('race', Buffer.from('v2'), { ifMatch: etag })), { code: 'CONFLICT', statusCode: 409, s3: 'ConditionalRequestConflict' });
+        expect((await store.head('race')).etag).toBe(etag);
+        h.conflictNext('new');
+        await expectStorageError(store.put(putInput('new', v1, { ifNoneMatch: true })), { code: 'CONFLICT', statusCode: 409, s3: 'ConditionalRequestConflict' });
+        await expectStorageError(store.head('new'), { code: 'NOT_FOUND', statusCode: 404, s3: 'NotFound' });
+        // An unconditional write is not a conditional one: it neither gets nor uses up the 409.
+        h.conflictNext('other');
+        await store.put(putInput('other', v1));
+        await expectStorageError(store.put(putInput('other', v1, { ifMatch: md5(v1) })), { code: 'CONFLICT', statusCode: 409, s3: 'ConditionalRequestConflict' });
+        // Re-read, then write again: it goes through.
+        await store.put(putInput('race', Buffer.from('v2'), { ifMatch: (await store.head('race')).etag }));
+      });
+
+      it.skipIf(!caps.conditionalWrites || !caps.multipartAbortAndListing)(
+        `completeMultipart honours ifNoneMatch and ifMatch at completion; a refused completion writes nothing and leaves the upload to abort${caps.conditionalWrites ? (caps.multipartAbortAndListing ? '' : ' -- SKIPPED: the server cannot abort uploads') : writesSkip}`,
+        QUICK,
+        async () => {
+          const h = await fresh();
+          const { store } = h;
+          const part = bytes(300, 31);
+          const start = async (key: string) => {
+            const uploadId = await store.createMultipart({ key, partSize: P, contentType: 'x', mtimeMs: 1 });
+            const { etag } = await store.uploadPart(key, uploadId, 1, part, md5(part));
+            return { uploadId, list: [{ partNumber: 1, etag }] };
+          };
+          const old = await store.put(putInput('mc/k', Buffer.from('old')));
+          // If-None-Match: * on an existing key: 412; the object stays, the upload is still there and can be aborted.
+          const a = await start('mc/k');
+          await expectStorageError(store.completeMultipart('mc/k', a.uploadId, a.list, undefined, { ifNoneMatch: true }), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'PreconditionFailed' });
+          // If-Match with a stale ETag: 412.
+          await expectStorageError(store.completeMultipart('mc/k', a.uploadId, a.list, undefined, { ifMatch: 'f'.repeat(32) }), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'PreconditionFailed' });
+          expect((await store.head('mc/k')).etag).toBe(old.etag);
+          expect((await store.listMultipartUploads('mc/')).map((u) => u.uploadId)).toEqual([a.uploadId]);
+          await store.abortMultipart('mc/k', a.uploadId);
+          expect(await store.listMultipartUploads('mc/')).toEqual([]);
+          // If-Match on a key that does not exist: 404 NoSuchKey.
+          const b = await start('mc/absent');
+          await expectStorageError(store.completeMultipart('mc/absent', b.uploadId, b.list, undefined, { ifMatch: old.etag }), { code: 'NOT_FOUND', statusCode: 404, s3: 'NoSuchKey' });
+          await expectStorageError(store.head('mc/absent'), { code: 'NOT_FOUND', statusCode: 404, s3: 'NotFound' });
+          await store.abortMultipart('mc/absent', b.uploadId);
+          // The current ETag: completed.
+          const c = await start('mc/k');
+          const done = await store.completeMultipart('mc/k', c.uploadId, c.list, undefined, { ifMatch: old.etag });
+          expect((await store.head('mc/k')).etag).toBe(done.etag);
+          expect((await readBody(await store.get('mc/k'))).equals(part)).toBe(true);
+          // If-None-Match: * on a new key: completed.
+          const d = await start('mc/new');
+          await store.completeMultipart('mc/new', d.uploadId, d.list, undefined, { ifNoneMatch: true });
+          expect((await store.head('mc/new')).size).toBe(part.length);
+          // A 409 at completion: nothing written, the upload is left to abort.
+          if (h.conflictNext !== undefined) {
+            const e = await start('mc/k');
+            h.conflictNext('mc/k');
+            await expectStorageError(store.completeMultipart('mc/k', e.uploadId, e.list, undefined, { ifMatch: done.etag }), { code: 'CONFLICT', statusCode: 409, s3: 'ConditionalRequestConflict' });
+            expect((await store.head('mc/k')).etag).toBe(done.etag);
+            await store.abortMultipart('mc/k', e.uploadId);
+          }
+          expect(await store.listMultipartUploads('mc/')).toEqual([]);
+        },
+      );
+
+      it.skipIf(!caps.conditionalDeletes)(
+        `deleteMany with ETags: a matching (or *) ETag deletes; a different one is a per-key PRECONDITION_FAILED, a missing key a per-key NOT_FOUND; plain keys as before; one request${deletesSkip}`,
+        QUICK,
+        async () => {
+          const { store, seed, requests } = await fresh();
+          await seed([['cd/a', Buffer.from('a')], ['cd/b', Buffer.from('b')], ['cd/c', Buffer.from('c')], ['cd/star', Buffer.from('s')], ['cd/keep', Buffer.from('k')]]);
+          const failures = await store.deleteMany([
+            { key: 'cd/a', etag: md5(Buffer.from('a')) },
+            { key: 'cd/b', etag: md5(Buffer.from('not b')) },
+            { key: 'cd/missing', etag: md5(Buffer.from('m')) },
+            'cd/c',
+            'cd/plain-missing',
+            { key: 'cd/star', etag: '*' },
+            { key: 'cd/star-missing', etag: '*' },
+          ]);
+          expect(failures).toEqual([
+            { key: 'cd/b', error: expect.stringContaining('PreconditionFailed'), code: 'PRECONDITION_FAILED' },
+            { key: 'cd/missing', error: expect.stringContaining('NoSuchKey'), code: 'NOT_FOUND' },
+            { key: 'cd/star-missing', error: expect.stringContaining('NoSuchKey'), code: 'NOT_FOUND' },
+          ]);
+          expect((await listAll(store, 'cd/')).objects.map((o) => o.key).sort(byteOrder)).toEqual(['cd/b', 'cd/keep']);
+          expect(requests('deleteMany')).toBe(1);
+        },
+      );
+
+      it(`deleteMany: a conditional delete racing a write is a per-key CONFLICT${caps.conditionalDeletes ? '' : deletesSkip}`, QUICK, async (ctx) => {
+        const h = await fresh();
+        if (!caps.conditionalDeletes) {
+          ctx.skip('the server ignores conditional deletes');
+          return;
+        }
+        if (h.conflictNext === undefined) {
+          ctx.skip('the server has no hook to answer 409');
+          return;
+        }
+        await h.seed([['cr/a', Buffer.from('a')], ['cr/b', Buffer.from('b')]]);
+        h.conflictNext('cr/a');
+        const failures = await h.store.deleteMany([{ key: 'cr/a', etag: md5(Buffer.from('a')) }, { key: 'cr/b', etag: md5(Buffer.from('b')) }]);
+        expect(failures).toEqual([{ key: 'cr/a', error: expect.stringContaining('ConditionalRequestConflict'), code: 'CONFLICT' }]);
+        expect((await listAll(h.store, 'cr/')).objects.map((o) => o.key)).toEqual(['cr/a']);
+      });
+
+      it.skipIf(!caps.readIfMatch)(
+        `head, get and getRange with ifMatch: the current ETag reads as usual, another is PRECONDITION_FAILED (412); a missing key stays NOT_FOUND${ifMatchSkip}`,
+        QUICK,
+        async () => {
+          const { store } = await fresh();
+          const body = bytes(200, 32);
+          const { etag } = await store.put(putInput('rm/k', body));
+          const stale = md5(Buffer.from('stale'));
+          expect((await store.head('rm/k', undefined, { ifMatch: etag })).etag).toBe(etag);
+          expect((await readBody(await store.get('rm/k', undefined, { ifMatch: `"${etag}"` }))).equals(body)).toBe(true);
+          expect((await readBody(await store.getRange('rm/k', 10, 19, undefined, { ifMatch: etag }))).equals(body.subarray(10, 20))).toBe(true);
+          // The object changed since it was seen. A HEAD's 412 has no body: the SDK names it Unknown.
+          await expectStorageError(store.head('rm/k', undefined, { ifMatch: stale }), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'Unknown' });
+          await expectStorageError(store.get('rm/k', undefined, { ifMatch: stale }), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'PreconditionFailed' });
+          await expectStorageError(store.getRange('rm/k', 0, 9, undefined, { ifMatch: stale }), { code: 'PRECONDITION_FAILED', statusCode: 412, s3: 'PreconditionFailed' });
+          await expectStorageError(store.head('rm/none', undefined, { ifMatch: etag }), { code: 'NOT_FOUND', statusCode: 404, s3: 'NotFound' });
+          await expectStorageError(store.get('rm/none', undefined, { ifMatch: etag }), { code: 'NOT_FOUND', statusCode: 404, s3: 'NoSuchKey' });
+        },
+      );
+
+      it.skipIf(!caps.readIfNoneMatch)(
+        `head, get and getRange with ifNoneMatch: the current ETag (or *) is NOT_MODIFIED (304, no body), another reads as usual; a missing key stays NOT_FOUND${ifNoneMatchSkip}`,
+        QUICK,
+        async () => {
+          const { store } = await fresh();
+          const body = bytes(200, 33);
+          const { etag } = await store.put(putInput('rn/k', body));
+          const stale = md5(Buffer.from('stale'));
+          expect((await store.head('rn/k', undefined, { ifNoneMatch: stale })).etag).toBe(etag);
+          expect((await readBody(await store.get('rn/k', undefined, { ifNoneMatch: `"${stale}"` }))).equals(body)).toBe(true);
+          await expectStorageError(store.head('rn/k', undefined, { ifNoneMatch: etag }), { code: 'NOT_MODIFIED', statusCode: 304, s3: 'Unknown' });
+          await expectStorageError(store.get('rn/k', undefined, { ifNoneMatch: etag }), { code: 'NOT_MODIFIED', statusCode: 304, s3: 'Unknown' });
+          await expectStorageError(store.get('rn/k', undefined, { ifNoneMatch: '*' }), { code: 'NOT_MODIFIED', statusCode: 304, s3: 'Unknown' });
+          await expectStorageError(store.getRange('rn/k', 0, 9, undefined, { ifNoneMatch: etag }), { code: 'NOT_MODIFIED', statusCode: 304, s3: 'Unknown' });
+          await expectStorageError(store.get('rn/none', undefined, { ifNoneMatch: etag }), { code: 'NOT_FOUND', statusCode: 404, s3: 'NoSuchKey' });
+        },
+      );
+
+      it(`probeConditionalWrites: '${caps.conditionalWrites ? 'enforced' : 'ignored'}' here, for exactly 2 PUTs and 1 delete, and the scratch key is gone`, QUICK, async () => {
+        const { store, seed, requests } = await fresh();
+        await seed([['pw/a.txt', Buffer.from('user data')]]);
+        const count = () => ({ put: requests('put'), deleteMany: requests('deleteMany'), get: requests('get'), head: requests('head'), list: requests('list') });
+        const before = count(); // a harness may seed through the same client
+        expect(await probeConditionalWrites(store, 'pw/')).toBe(caps.conditionalWrites ? 'enforced' : 'ignored');
+        const after = count();
+        expect({ put: after.put - before.put, deleteMany: after.deleteMany - before.deleteMany, get: after.get - before.get, head: after.head - before.head, list: after.list - before.list }).toEqual({ put: 2, deleteMany: 1, get: 0, head: 0, list: 0 });
+        expect((await listAll(store, '')).objects.map((o) => o.key)).toEqual(['pw/a.txt']);
+        expect(PROBE_NAME_PREFIX.startsWith('.s3-workspace-sync/')).toBe(true);
+      });
     });
 
     describe('abort signal', () => {

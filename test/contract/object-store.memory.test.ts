@@ -16,11 +16,15 @@ describeObjectStoreContract(
       },
       requests: (kind) => store.requestCount(kind),
       failDeleteOf: (key) => store.failDeleteOf(key),
+      conflictNext: (key) => store.conflictNext(1, key),
     };
   },
   {
     minPartSize: MIN_PART,
     conditionalWrites: true,
+    conditionalDeletes: true,
+    readIfMatch: true,
+    readIfNoneMatch: true,
     contentMd5: true,
     multipartEtag: true,
     multipartValidation: true,

@@ -40,8 +40,9 @@ describeObjectStoreContract(
       store: new S3ObjectStore(client, bucket),
       seed: (objects) => putObjects(client, bucket, Object.fromEntries(objects)),
       requests,
-      // s3rver has no fault hooks: the per-key DeleteObjects error case is skipped.
+      // s3rver has no fault hooks: the per-key DeleteObjects error case and the 409 cases are skipped.
       failDeleteOf: undefined,
+      conflictNext: undefined,
       cleanup: () => client.destroy(),
     };
   },
@@ -51,6 +52,12 @@ describeObjectStoreContract(
       minPartSize: 1024,
       // s3rver ignores If-None-Match: * (and a stale If-Match) on PutObject: it overwrites and answers 200.
       conditionalWrites: false,
+      // s3rver ignores the per-object <ETag> of DeleteObjects: it deletes a key whatever its ETag.
+      conditionalDeletes: false,
+      // s3rver ignores If-Match on GetObject and HeadObject (a stale ETag reads with 200)...
+      readIfMatch: false,
+      // ... but answers If-None-Match (an ETag or *) with 304, ranged GETs and HEAD included.
+      readIfNoneMatch: true,
       // s3rver verifies neither Content-MD5 nor x-amz-checksum-*: a wrong digest is stored with 200.
       contentMd5: false,
       // s3rver's multipart ETag is the plain MD5 of the whole object, not md5(part MD5s)-N.

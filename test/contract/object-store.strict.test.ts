@@ -56,12 +56,18 @@ describeObjectStoreContract(
       failDeleteOf: (key) => {
         s3.state.failDeleteOfKey(key);
       },
+      conflictNext: (key) => {
+        s3.state.conflictNext({ bucket, key });
+      },
       cleanup: () => client.destroy(),
     };
   },
   {
     minPartSize: MIN_PART,
     conditionalWrites: true,
+    conditionalDeletes: true,
+    readIfMatch: true,
+    readIfNoneMatch: true,
     contentMd5: true,
     multipartEtag: true,
     multipartValidation: true,

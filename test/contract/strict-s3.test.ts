@@ -411,6 +411,139 @@ describe('conditional requests', () => {
   });
 });
 
+describe('conditional writes and deletes (AWS: conditional-writes, conditional-deletes)', () => {
+  const T = { timeout: 10_000 };
+
+  test('DeleteObject If-Match: the current ETag or * deletes (204); another is 412; a missing key is 404 NoSuchKey', T, async () => {
+    const bucket = await newBucket();
+    const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'x' }));
+    await expectS3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"0123456789abcdef0123456789abcdef"' })), 'PreconditionFailed', 412);
+    expect(s3.state.getObject(bucket, 'k')).toBeDefined();
+    const ok = await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: put.ETag }));
+    expect(ok.$metadata.httpStatusCode).toBe(204);
+    expect(s3.state.getObject(bucket, 'k')).toBeUndefined();
+    await expectS3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: put.ETag })), 'NoSuchKey', 404);
+    await expectS3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '*' })), 'NoSuchKey', 404);
+    s3.state.putObject(bucket, 'k', 'y');
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '*' }));
+    expect(s3.state.getObject(bucket, 'k')).toBeUndefined();
+    // Without If-Match a missing key is still 204.
+    expect((await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k' }))).$metadata.httpStatusCode).toBe(204);
+  });
+
+  test('DeleteObjects per-object ETag: matching (quoted or not) or * deletes; a different one is a per-key PreconditionFailed; a missing key a per-key NoSuchKey', T, async () => {
+    const bucket = await newBucket();
+    const etags: Record<string, string> = {};
+    for (const k of ['a', 'b', 'c', 'd', 'e']) etags[k] = s3.state.putObject(bucket, k, `body ${k}`).etag;
+    const r = await client.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: {
+          Objects: [
+            { Key: 'a', ETag: `"${etags['a']}"` },
+            { Key: 'b', ETag: etags['b'] },
+            { Key: 'c', ETag: '"0123456789abcdef0123456789abcdef"' },
+            { Key: 'd', ETag: '*' },
+            { Key: 'gone', ETag: '"0123456789abcdef0123456789abcdef"' },
+            { Key: 'gone-star', ETag: '*' },
+            { Key: 'gone-plain' },
+          ],
+        },
+      }),
+    );
+    expect(r.Deleted?.map((d) => d.Key)).toEqual(['a', 'b', 'd', 'gone-plain']);
+    expect(r.Errors?.map((e) => [e.Key, e.Code])).toEqual([
+      ['c', 'PreconditionFailed'],
+      ['gone', 'NoSuchKey'],
+      ['gone-star', 'NoSuchKey'],
+    ]);
+    expect(s3.state.keys(bucket)).toEqual(['c', 'e']);
+  });
+
+  test('CompleteMultipartUpload If-Match: stale 412, missing key 404 NoSuchKey, current ETag completes; a refused Complete leaves the upload to abort', T, async () => {
+    const bucket = await newBucket();
+    const old = s3.state.putObject(bucket, 'k', 'old');
+    const parts = [bytes(MIN_PART, 70), bytes(10, 71)];
+    const uploadId = await startUpload(bucket, 'k');
+    const done = await uploadParts(bucket, 'k', uploadId, parts);
+    await expectS3Error(complete(bucket, 'k', uploadId, done, { IfMatch: '"0123456789abcdef0123456789abcdef"' }), 'PreconditionFailed', 412);
+    expect(s3.state.getObject(bucket, 'k')?.body.toString()).toBe('old');
+    expect(s3.state.uploads(bucket).map((u) => u.uploadId)).toEqual([uploadId]);
+    const other = await startUpload(bucket, 'absent');
+    const otherParts = await uploadParts(bucket, 'absent', other, [bytes(10, 72)]);
+    await expectS3Error(complete(bucket, 'absent', other, otherParts, { IfMatch: `"${old.etag}"` }), 'NoSuchKey', 404);
+    expect(s3.state.getObject(bucket, 'absent')).toBeUndefined();
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'absent', UploadId: other }));
+    const r = await complete(bucket, 'k', uploadId, done, { IfMatch: `"${old.etag}"` });
+    expect(r.ETag).toBe(multipartEtag(parts));
+    expect(s3.state.uploads(bucket)).toEqual([]);
+  });
+
+  test('If-None-Match with an entity tag on a write is NotImplemented (S3 takes only *); directory-bucket-only delete conditions are NotImplemented', T, async () => {
+    const bucket = await newBucket();
+    await expectS3Error(client.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'x', IfNoneMatch: '"abc"' })), 'NotImplemented', 501);
+    s3.state.putObject(bucket, 'k', 'x');
+    await expectS3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatchSize: 1 })), 'NotImplemented', 501);
+    await expectS3Error(
+      client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: 'k', Size: 1 }] } })),
+      'NotImplemented',
+      501,
+    );
+    expect(s3.state.getObject(bucket, 'k')).toBeDefined();
+  });
+
+  test('conflictNext: the next conditional write of a key answers 409 ConditionalRequestConflict and writes nothing; unconditional requests pass and do not use it up', T, async () => {
+    const bucket = await newBucket();
+    const first = await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'v1' }));
+    const rule = s3.state.conflictNext({ key: 'k', times: 2 });
+    expect(s3.state.pendingFaults()).toBe(1);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'v2' })); // unconditional: not affected
+    const v2 = s3.state.getObject(bucket, 'k')!.etag;
+    expect(rule.fired).toBe(0);
+    await expectS3Error(client.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'v3', IfMatch: `"${v2}"` })), 'ConditionalRequestConflict', 409);
+    await expectS3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: `"${v2}"` })), 'ConditionalRequestConflict', 409);
+    expect(rule.fired).toBe(2);
+    expect(rule.pending).toBe(false);
+    expect(s3.state.getObject(bucket, 'k')?.body.toString()).toBe('v2');
+    expect(first.ETag).not.toBe(`"${v2}"`);
+
+    // At completion: 409, the upload stays (to abort).
+    const uploadId = await startUpload(bucket, 'm');
+    const done = await uploadParts(bucket, 'm', uploadId, [bytes(10, 73)]);
+    s3.state.conflictNext({ key: 'm' });
+    await expectS3Error(complete(bucket, 'm', uploadId, done, { IfNoneMatch: '*' }), 'ConditionalRequestConflict', 409);
+    expect(s3.state.getObject(bucket, 'm')).toBeUndefined();
+    expect(s3.state.uploads(bucket).map((u) => u.uploadId)).toEqual([uploadId]);
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'm', UploadId: uploadId }));
+
+    // In DeleteObjects: a per-key error for the conditional object only.
+    s3.state.putObject(bucket, 'x', 'x');
+    s3.state.conflictNext({ key: /^[kx]$/ });
+    const r = await client.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: 'k' }, { Key: 'x', ETag: '*' }] } }),
+    );
+    expect(r.Deleted?.map((d) => d.Key)).toEqual(['k']);
+    expect(r.Errors?.map((e) => [e.Key, e.Code])).toEqual([['x', 'ConditionalRequestConflict']]);
+    expect(s3.state.keys(bucket)).toEqual(['x']);
+
+    // Bucket-scoped, and cleared with the other faults.
+    const scoped = s3.state.conflictNext({ bucket: 'another-bucket' });
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'x', Body: 'y', IfMatch: '*' }));
+    expect(scoped.fired).toBe(0);
+    s3.state.clearFaults();
+    expect(s3.state.pendingFaults()).toBe(0);
+  });
+
+  test('a HEAD with a failed If-Match is a bodiless 412; a condition on a missing key is 404', T, async () => {
+    const bucket = await newBucket();
+    s3.state.putObject(bucket, 'k', 'x');
+    const e = await rejection(client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"0123"' })));
+    expect({ name: e.name, status: e.$metadata?.httpStatusCode }).toEqual({ name: 'Unknown', status: 412 });
+    await expectS3Error(client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'none', IfMatch: '"0123"' })), 'NotFound', 404);
+    await expectS3Error(client.send(new GetObjectCommand({ Bucket: bucket, Key: 'none', IfNoneMatch: '*' })), 'NoSuchKey', 404);
+  });
+});
+
 describe('ranges', () => {
   test('0-byte, 1-byte and larger objects: exact bytes, Content-Range, suffix ranges, 416 InvalidRange', async () => {
     const bucket = await newBucket();

@@ -17,6 +17,7 @@
 //   s3.state.failNext('AbortMultipartUpload', { status: 403, code: 'AccessDenied' });
 //   s3.state.failAlways({ op: 'UploadPart', key: /big/ }, { reset: true });  // every one: socket destroyed
 //   s3.state.failNext({ op: 'CompleteMultipartUpload' }, { after: true, reset: true }); // applied, answer lost
+//   s3.state.conflictNext({ key: 'k' });                       // the next conditional write of k: 409 ConditionalRequestConflict
 //   s3.state.count('UploadPart');                              // requests seen (retries included)
 //   s3.state.getObject('b', 'k')?.body;                        // inspect / plant with state.putObject()
 //   await s3.close();
@@ -26,6 +27,28 @@
 // HeadBucket, DeleteBucket, PutObject, GetObject, HeadObject, DeleteObject,
 // DeleteObjects, ListObjectsV2, CreateMultipartUpload, UploadPart,
 // CompleteMultipartUpload, AbortMultipartUpload, ListMultipartUploads, ListParts.
+// Conditional requests, as AWS documents them (user guide "conditional-writes",
+// "conditional-deletes", "conditional-requests"; the API reference):
+//  - PutObject / CompleteMultipartUpload: `If-None-Match: *` → 412 when the key
+//    exists; `If-Match: <etag>` → 412 when the ETag differs, 404 NoSuchKey when
+//    the key does not exist. Evaluated at commit (a Complete that fails them
+//    leaves the upload in place: the client aborts it). `If-None-Match` with an
+//    entity tag on a write is 501 (S3 accepts only `*` there).
+//  - DeleteObject `If-Match: <etag>|*` → 412 when the ETag differs, 404
+//    NoSuchKey when the key does not exist; without If-Match a missing key is 204.
+//  - DeleteObjects `<Object><ETag>` (or `*`): per key, an <Error> with
+//    PreconditionFailed when it differs, NoSuchKey when the key does not exist;
+//    keys without an ETag are deleted (or "deleted") as before.
+//  - GetObject / HeadObject: If-Match → 412, If-None-Match → 304 (RFC 7232
+//    order, with If-(Un)Modified-Since); a HEAD's 412 has no body.
+//  - state.conflictNext(): the next conditional write (a request with
+//    If-Match / If-None-Match, or a DeleteObjects object with an ETag) answers
+//    409 ConditionalRequestConflict, as S3 does when another write of the key
+//    is in progress (per key, in DeleteObjects: an assumption, AWS documents
+//    the 409 for DeleteObject only). Nothing is written.
+//  - The directory-bucket-only conditions (x-amz-if-match-last-modified-time,
+//    x-amz-if-match-size, <LastModifiedTime>, <Size>) are 501.
+//
 // Any other operation, sub-resource (?acl, ?tagging, ?versionId=...) or
 // unsupported feature header (x-amz-copy-source, SSE-C) answers 501
 // NotImplemented naming what is missing: a test never silently gets a
@@ -232,6 +255,14 @@ export interface StrictS3State {
     error?: { code?: string; message?: string },
     times?: number,
   ): FaultHandle;
+  /**
+   * The next conditional write (`match.times` of them, default 1) answers 409
+   * ConditionalRequestConflict instead of being evaluated: a PutObject or
+   * CompleteMultipartUpload with If-Match / If-None-Match, a DeleteObject with
+   * If-Match, or a DeleteObjects object with an <ETag> (an <Error> for that
+   * key). Unconditional requests are not affected; nothing is written.
+   */
+  conflictNext(match?: { key?: string | RegExp; bucket?: string; times?: number }): FaultHandle;
   /** Remove every fault rule. */
   clearFaults(): void;
   /** Rules that can still fire. */
@@ -309,6 +340,7 @@ const DEFAULT_MESSAGE: Record<string, string> = {
   NoSuchUpload:
     'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
   PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',
+  ConditionalRequestConflict: 'A conflicting conditional operation is currently in progress against this resource. Please try again.',
   InvalidRange: 'The requested range is not satisfiable',
 };
 
@@ -375,6 +407,7 @@ const err = {
   noSuchKey: (key: string) => new S3Error(404, 'NoSuchKey', undefined, { Key: key }),
   noSuchUpload: (uploadId: string) => new S3Error(404, 'NoSuchUpload', undefined, { UploadId: uploadId }),
   precondition: (condition: string) => new S3Error(412, 'PreconditionFailed', undefined, { Condition: condition }),
+  conflict: (key: string) => new S3Error(409, 'ConditionalRequestConflict', undefined, { Key: key }),
   invalidArgument: (message: string, name?: string, value?: string) =>
     new S3Error(
       400,
@@ -621,6 +654,14 @@ interface DeleteKeyRule {
   removed: boolean;
 }
 
+interface ConflictRule {
+  key: string | RegExp | undefined;
+  bucket: string | undefined;
+  fired: number;
+  times: number;
+  removed: boolean;
+}
+
 // ---------------------------------------------------------------------------
 // The server
 
@@ -640,6 +681,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
   let requestSeq = 0;
   const faultRules: FaultRule[] = [];
   const deleteKeyRules: DeleteKeyRule[] = [];
+  const conflictRules: ConflictRule[] = [];
   const internalErrors: Error[] = [];
   const timers = new Set<NodeJS.Timeout>();
 
@@ -1054,16 +1096,29 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     return randomBytes(16).toString('hex');
   }
 
+  /** A conflictNext() rule for this key, used up by one conditional write. */
+  function drawConflict(bucket: string, key: string): boolean {
+    const rule = conflictRules.find(
+      (r) =>
+        !r.removed &&
+        r.fired < r.times &&
+        (r.bucket === undefined || r.bucket === bucket) &&
+        (r.key === undefined || (typeof r.key === 'string' ? r.key === key : r.key.test(key))),
+    );
+    if (rule === undefined) return false;
+    rule.fired += 1;
+    return true;
+  }
+
   /** If-None-Match: * / If-Match: <etag> on a write (PutObject, CompleteMultipartUpload). */
-  function checkWritePreconditions(req: IncomingMessage, existing: StoredObject | undefined, key: string): void {
+  function checkWritePreconditions(req: IncomingMessage, existing: StoredObject | undefined, key: string, bucket: string): void {
     const ifNoneMatch = headerString(req, 'if-none-match');
     const ifMatch = headerString(req, 'if-match');
-    if (ifNoneMatch !== undefined) {
-      if (ifNoneMatch.trim() !== '*') {
-        throw err.notImplemented('If-None-Match on a write accepts only *');
-      }
-      if (existing !== undefined) throw err.precondition('If-None-Match');
+    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+      throw err.notImplemented('If-None-Match on a write accepts only *');
     }
+    if ((ifNoneMatch !== undefined || ifMatch !== undefined) && drawConflict(bucket, key)) throw err.conflict(key);
+    if (ifNoneMatch !== undefined && existing !== undefined) throw err.precondition('If-None-Match');
     if (ifMatch !== undefined) {
       if (existing === undefined) throw err.noSuchKey(key);
       if (!etagListMatches(ifMatch, existing.etag)) throw err.precondition('If-Match');
@@ -1198,7 +1253,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
     verifyIntegrityHeaders(ctx.req, ctx.body);
     const attrs = objectAttributes(ctx.req);
     const sse = requestSse(ctx.req, b);
-    checkWritePreconditions(ctx.req, b.objects.get(key), key);
+    checkWritePreconditions(ctx.req, b.objects.get(key), key, bucketName);
     const obj: MutableObject = {
       key,
       body: ctx.body,
@@ -1345,6 +1400,17 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
 
   function deleteObject(ctx: Ctx, bucketName: string, key: string): void {
     const b = bucketOrThrow(bucketName);
+    for (const h of ['x-amz-if-match-last-modified-time', 'x-amz-if-match-size']) {
+      if (headerString(ctx.req, h) !== undefined) throw err.notImplemented(`DeleteObject with ${h} (directory buckets only)`);
+    }
+    const ifMatch = headerString(ctx.req, 'if-match');
+    if (ifMatch !== undefined) {
+      // Conditional delete: evaluated against the current object; a missing key is 404.
+      if (drawConflict(bucketName, key)) throw err.conflict(key);
+      const existing = b.objects.get(key);
+      if (existing === undefined) throw err.noSuchKey(key);
+      if (!etagListMatches(ifMatch, existing.etag)) throw err.precondition('If-Match');
+    }
     removeObject(b, key);
     sendEmpty(ctx.res, 204);
   }
@@ -1369,6 +1435,10 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       const key = xmlChild(o, 'Key');
       if (key === undefined) throw err.malformedXml();
       if (xmlChild(o, 'VersionId') !== undefined) throw err.notImplemented('DeleteObjects with VersionId');
+      for (const tag of ['LastModifiedTime', 'Size']) {
+        if (xmlChild(o, tag) !== undefined) throw err.notImplemented(`DeleteObjects with <${tag}> (directory buckets only)`);
+      }
+      const etag = xmlChild(o, 'ETag');
       const rule = deleteKeyRules.find(
         (r) => !r.removed && r.fired < r.times && (typeof r.key === 'string' ? r.key === key : r.key.test(key)),
       );
@@ -1376,6 +1446,24 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
         rule.fired += 1;
         out += `<Error>${el('Key', key)}${el('Code', rule.code)}${el('Message', rule.message)}</Error>`;
         continue;
+      }
+      if (etag !== undefined) {
+        // A conditional delete of this key: PreconditionFailed when its ETag differs, NoSuchKey when it is missing.
+        const perKey = (code: string): string =>
+          `<Error>${el('Key', key)}${el('Code', code)}${el('Message', DEFAULT_MESSAGE[code] ?? code)}</Error>`;
+        if (drawConflict(bucketName, key)) {
+          out += perKey('ConditionalRequestConflict');
+          continue;
+        }
+        const existing = b.objects.get(key);
+        if (existing === undefined) {
+          out += perKey('NoSuchKey');
+          continue;
+        }
+        if (!etagListMatches(etag, existing.etag)) {
+          out += perKey('PreconditionFailed');
+          continue;
+        }
       }
       removeObject(b, key);
       if (!quiet) out += `<Deleted>${el('Key', key)}</Deleted>`;
@@ -1601,7 +1689,8 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
         });
       }
     }
-    checkWritePreconditions(ctx.req, b.objects.get(key), key);
+    // Evaluated at completion; a failure leaves the upload in place (the client aborts it).
+    checkWritePreconditions(ctx.req, b.objects.get(key), key, bucketName);
     // The MD5 of the parts' binary ETags (their MD5s, unless SSE-KMS), then -N.
     const etag = `${md5(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).toString('hex')}-${parts.length}`;
     const body = Buffer.concat(parts.map((p) => p.body));
@@ -2002,16 +2091,36 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
         },
       };
     },
+    conflictNext(match = {}) {
+      const times = match.times ?? 1;
+      if (!Number.isInteger(times) || times < 1) throw new Error(`strict-s3: times must be an integer >= 1, got ${times}`);
+      const rule: ConflictRule = { key: match.key, bucket: match.bucket, fired: 0, times, removed: false };
+      conflictRules.push(rule);
+      return {
+        get fired() {
+          return rule.fired;
+        },
+        get pending() {
+          return !rule.removed && rule.fired < rule.times;
+        },
+        remove() {
+          rule.removed = true;
+        },
+      };
+    },
     clearFaults() {
       for (const r of faultRules) r.removed = true;
       for (const r of deleteKeyRules) r.removed = true;
+      for (const r of conflictRules) r.removed = true;
       faultRules.length = 0;
       deleteKeyRules.length = 0;
+      conflictRules.length = 0;
     },
     pendingFaults() {
       return (
         faultRules.filter((r) => !r.removed && r.fired < r.times).length +
-        deleteKeyRules.filter((r) => !r.removed && r.fired < r.times).length
+        deleteKeyRules.filter((r) => !r.removed && r.fired < r.times).length +
+        conflictRules.filter((r) => !r.removed && r.fired < r.times).length
       );
     },
     get internalErrors() {

@@ -12,6 +12,7 @@ import { StorageError } from '../../src/errors.js';
 import { MemoryObjectStore, s3LikeError } from '../../src/storage/MemoryObjectStore.js';
 import { softSignal, type GetResult, type PutInput } from '../../src/storage/ObjectStore.js';
 import { toStorageError } from '../../src/storage/S3ObjectStore.js';
+import { probeConditionalWrites, probeConditionalWritesDetailed } from '../../src/storage/capabilities.js';
 
 const T = { timeout: 5_000 };
 const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
@@ -55,6 +56,9 @@ describe('s3LikeError: the StorageError S3ObjectStore makes of the same S3 answe
     ['NoSuchUpload', 404],
     ['NoSuchBucket', 404],
     ['PreconditionFailed', 412],
+    ['ConditionalRequestConflict', 409],
+    ['Unknown', 304],
+    ['Unknown', 412],
     ['AccessDenied', 403],
     ['InvalidAccessKeyId', 403],
     ['SlowDown', 503],
@@ -395,14 +399,14 @@ describe('MemoryObjectStore: test hooks', () => {
     store.failDeleteOf(/^d\/001/, 'InternalError', 2);
     store.failNext('deleteMany', s3LikeError('InternalError', 500)); // the first batch fails as a whole
     const failures = await store.deleteMany(keys);
-    expect(failures.filter((f) => /server error 500/.test(f.error))).toHaveLength(1000);
+    expect(failures.filter((f) => /server error 500/.test(f.error) && f.code === 'STORAGE')).toHaveLength(1000);
     expect(failures.filter((f) => !/server error 500/.test(f.error))).toEqual([]);
     expect(store.keys('d/')).toEqual(keys.slice(0, 1000));
     const again = await store.deleteMany(store.keys('d/'));
     expect(again).toEqual([
-      { key: 'd/0003', error: 'AccessDenied: Access Denied' },
-      { key: 'd/0010', error: expect.stringMatching(/^InternalError: /) },
-      { key: 'd/0011', error: expect.stringMatching(/^InternalError: /) },
+      { key: 'd/0003', error: 'AccessDenied: Access Denied', code: 'ACCESS_DENIED' },
+      { key: 'd/0010', error: expect.stringMatching(/^InternalError: /), code: 'STORAGE' },
+      { key: 'd/0011', error: expect.stringMatching(/^InternalError: /), code: 'STORAGE' },
     ]);
     expect(store.keys('d/')).toEqual(['d/0003', 'd/0010', 'd/0011']);
     store.failNext('deleteMany', s3LikeError('AccessDenied', 403));
@@ -444,5 +448,108 @@ describe('MemoryObjectStore: encryption', () => {
       return [put.etag, id, part.etag, done.etag];
     };
     expect(await run()).toEqual(await run());
+  });
+});
+
+describe('MemoryObjectStore: conditional requests', () => {
+  it('ifMatch is evaluated when the object is committed: of two racing replacements of one version, one gets 412', T, async () => {
+    const store = new MemoryObjectStore();
+    const { etag } = await store.put(putInput('race', 'v1'));
+    store.setDelay('put', 20);
+    const results = await Promise.allSettled([store.put(putInput('race', 'one', { ifMatch: etag })), store.put(putInput('race', 'two', { ifMatch: etag }))]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(lost.reason).toMatchObject({ code: 'PRECONDITION_FAILED', statusCode: 412 });
+    expect(['one', 'two']).toContain(store.bodyOf('race')?.toString());
+  });
+
+  it('completeMultipart evaluates its condition at completion: a key created after the upload started refuses ifNoneMatch; the upload stays pending', T, async () => {
+    const store = new MemoryObjectStore({ minPartSize: 1 });
+    const id = await store.createMultipart({ key: 'm', partSize: 4, contentType: 'x', mtimeMs: 1 });
+    const part = await store.uploadPart('m', id, 1, Buffer.from('abcd'), md5('abcd'));
+    store.seedObject('m', 'written meanwhile by another writer');
+    await expect(store.completeMultipart('m', id, [{ partNumber: 1, etag: part.etag }], undefined, { ifNoneMatch: true })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    expect(store.bodyOf('m')?.toString()).toBe('written meanwhile by another writer');
+    expect(store.uploads().map((u) => u.uploadId)).toEqual([id]);
+    // With the ETag just read, it completes.
+    const done = await store.completeMultipart('m', id, [{ partNumber: 1, etag: part.etag }], undefined, { ifMatch: store.inspect('m')!.etag });
+    expect(store.inspect('m')?.etag).toBe(done.etag);
+  });
+
+  it('conflictNext: matching conditional writes (put, completeMultipart, ETag deletes) answer 409 for `times` of them; unconditional ones pass; counted in pendingFaults, cleared by clearFaults', T, async () => {
+    const store = new MemoryObjectStore({ minPartSize: 1 });
+    store.seedObject('a/1', 'x');
+    store.conflictNext(2, /^a\//);
+    expect(store.pendingFaults()).toBe(1);
+    await store.put(putInput('a/2', 'unconditional'));
+    await store.put(putInput('b/1', 'other key', { ifNoneMatch: true }));
+    const e = (await rejection(store.put(putInput('a/3', 'y', { ifNoneMatch: true })))) as StorageError;
+    expect(e).toMatchObject({ code: 'CONFLICT', statusCode: 409, retryable: false });
+    expect((e.cause as Error).name).toBe('ConditionalRequestConflict');
+    expect(await store.deleteMany([{ key: 'a/1', etag: md5('x') }, 'a/2'])).toEqual([
+      { key: 'a/1', error: expect.stringMatching(/^ConditionalRequestConflict: /), code: 'CONFLICT' },
+    ]);
+    expect(store.keys()).toEqual(['a/1', 'b/1']);
+    expect(store.pendingFaults()).toBe(0);
+    await store.put(putInput('a/3', 'y', { ifNoneMatch: true }));
+    store.conflictNext(1, 'a/4');
+    store.clearFaults();
+    await store.put(putInput('a/4', 'z', { ifNoneMatch: true }));
+    expect(() => store.conflictNext(0)).toThrow(RangeError);
+  });
+
+  it('reads: a HEAD 412 and any 304 are bodiless answers named Unknown, as the SDK names them; the key must exist first', T, async () => {
+    const store = new MemoryObjectStore();
+    const { etag } = await store.put(putInput('k', 'body'));
+    const head412 = (await rejection(store.head('k', undefined, { ifMatch: md5('other') }))) as StorageError;
+    expect({ code: head412.code, status: head412.statusCode, name: (head412.cause as Error).name, message: head412.message }).toEqual({
+      code: 'PRECONDITION_FAILED',
+      status: 412,
+      name: 'Unknown',
+      message: 's3://memory/k: precondition failed (HTTP 412)',
+    });
+    const get304 = (await rejection(store.get('k', undefined, { ifNoneMatch: `"${etag}"` }))) as StorageError;
+    expect({ code: get304.code, status: get304.statusCode, name: (get304.cause as Error).name }).toEqual({ code: 'NOT_MODIFIED', status: 304, name: 'Unknown' });
+    expect(store.requestCounts()).toMatchObject({ head: 1, get: 1 });
+    await expect(store.get('none', undefined, { ifMatch: etag })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it("probeConditionalWrites: 'enforced', 2 puts + 1 delete, nothing left; 'unknown' on access denied, scratch key still removed; an abort rethrows its reason after the cleanup", T, async () => {
+    const store = new MemoryObjectStore();
+    store.seedObject('ws/keep', 'k');
+    expect(await probeConditionalWrites(store, 'ws/')).toBe('enforced');
+    expect(store.requestCounts()).toMatchObject({ put: 2, deleteMany: 1, head: 0, get: 0, list: 0 });
+    expect(store.keys()).toEqual(['ws/keep']);
+
+    store.resetRequestCounts();
+    store.failNext('put', s3LikeError('AccessDenied', 403), 1);
+    const denied = await probeConditionalWritesDetailed(store, 'ws/');
+    expect(denied).toMatchObject({ support: 'unknown', error: { code: 'ACCESS_DENIED' } });
+    expect(store.requestCounts()).toMatchObject({ put: 1, deleteMany: 1 });
+
+    // The second PUT denied: the first one's object is removed all the same.
+    let puts = 0;
+    const original = store.put.bind(store);
+    store.put = async (input) => {
+      if (++puts === 2) throw s3LikeError('AccessDenied', 403);
+      return original(input);
+    };
+    expect(await probeConditionalWrites(store, 'ws/')).toBe('unknown');
+    expect(store.keys()).toEqual(['ws/keep']);
+    store.put = original;
+
+    // The cleanup fails: still an answer, not a throw (the scratch object stays, named as such).
+    store.failNext('deleteMany', s3LikeError('AccessDenied', 403));
+    expect(await probeConditionalWrites(store, 'ws/')).toBe('enforced');
+    expect(store.keys().filter((k) => k !== 'ws/keep')).toEqual([expect.stringMatching(/^ws\/\.s3-workspace-sync\/probe-[0-9a-f]{16}$/)]);
+    for (const k of store.keys()) if (k !== 'ws/keep') store.removeObject(k);
+
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    store.setDelay('put', 50);
+    const probing = probeConditionalWrites(store, 'ws/', controller.signal);
+    setTimeout(() => controller.abort(reason), 10);
+    await expect(probing).rejects.toBe(reason);
+    expect(store.keys()).toEqual(['ws/keep']);
   });
 });
