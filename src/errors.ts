@@ -348,6 +348,62 @@ export class SyncAbortedError extends SyncError {
   }
 }
 
+/** Who holds a workspace lock, as its lock file says (`undefined` where the file does not say: a garbage or unreadable lock). */
+export interface WorkspaceLockHolder {
+  /** Process id of the holder, on its host. */
+  readonly pid: number | undefined;
+  /** `os.hostname()` of the holder. */
+  readonly host: string | undefined;
+  /** When the holder took the lock (ISO 8601). */
+  readonly startedAt: string | undefined;
+}
+
+/**
+ * Another process holds the workspace's lock (`<workspaceDir>/.s3-workspace-sync/lock`)
+ * and did not release it within the time waited for it, or a lock this process
+ * held was taken over (see `LockHandle.lost`). `holder` says who holds it,
+ * `lockPath` where it is. Code: `WORKSPACE_LOCKED`.
+ *
+ * @example
+ * if (err instanceof WorkspaceLockedError) console.error(`busy: pid ${err.holder.pid} on ${err.holder.host}`);
+ */
+export class WorkspaceLockedError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'WorkspaceLockedError');
+  }
+
+  declare readonly code: 'WORKSPACE_LOCKED';
+  /** The holder, as its lock file says (fields escaped for logs). */
+  readonly holder: WorkspaceLockHolder;
+  /** Absolute path of the lock file (the workspace's real path). */
+  readonly lockPath: string;
+
+  constructor(lockPath: string, holder: WorkspaceLockHolder, options: SyncErrorOptions & { message?: string; waitedMs?: number } = {}) {
+    const shown: WorkspaceLockHolder = {
+      pid: holder.pid,
+      host: holder.host === undefined ? undefined : escapeForLog(holder.host),
+      startedAt: holder.startedAt === undefined ? undefined : escapeForLog(holder.startedAt),
+    };
+    const who =
+      shown.pid === undefined && shown.host === undefined
+        ? 'an unknown holder (its lock file is unreadable, or still being written)'
+        : `pid ${shown.pid ?? '?'} on ${shown.host ?? '?'} since ${shown.startedAt ?? '?'}`;
+    const waited = options.waitedMs === undefined ? '' : ` (waited ${Math.round(options.waitedMs)} ms)`;
+    const message = options.message ?? `The workspace is being synced by another process: ${who}; lock ${escapeForLog(lockPath)}${waited}`;
+    super('WORKSPACE_LOCKED', message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      details: {
+        lockPath: escapeForLog(lockPath),
+        holder: shown,
+        ...(options.waitedMs === undefined ? {} : { waitedMs: Math.round(options.waitedMs) }),
+        ...options.details,
+      },
+    });
+    this.holder = shown;
+    this.lockPath = lockPath;
+  }
+}
+
 /**
  * Fields that S3-compatible servers echo in error bodies (and the SDK copies
  * onto the exception) holding the access key id or what was signed. Any

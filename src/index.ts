@@ -31,11 +31,13 @@ export {
   IncompletePathsError,
   GuardError,
   SyncAbortedError,
+  WorkspaceLockedError,
   isSyncError,
   redactSecrets,
   type GuardCode,
   type StorageErrorCode,
   type SyncErrorOptions,
+  type WorkspaceLockHolder,
 } from './errors.js';
 export { guessContentType } from './core/content-type.js';
 export type { PathsReady } from './core/priority.js';

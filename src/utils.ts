@@ -28,11 +28,13 @@ export {
   IncompletePathsError,
   GuardError,
   SyncAbortedError,
+  WorkspaceLockedError,
   isSyncError,
   redactSecrets,
   type GuardCode,
   type StorageErrorCode,
   type SyncErrorOptions,
+  type WorkspaceLockHolder,
 } from './errors.js';
 export type { SyncLogger } from './types.js';
 export { guessContentType } from './core/content-type.js';
