@@ -15,10 +15,12 @@ import {
 } from './options.js';
 import { defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
 import { execute } from './pipeline/execute.js';
+import { lockWorkspace } from './pipeline/lock.js';
 import { prepare } from './pipeline/prepare.js';
 import { finish, newResult, notePlan } from './pipeline/result.js';
 import { combineSignals, unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
+import type { LockHandle } from './state/WorkspaceLock.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
 import { endpointLabel } from './storage/endpoint.js';
 import type { SyncPlan, SyncResult } from './types.js';
@@ -250,8 +252,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const result = newResult(direction, call.dryRun);
     const outcomes = noOutcomes();
     let root: string | undefined;
+    let lock: LockHandle | undefined;
     let failure: unknown;
     try {
+      lock = await lockWorkspace(ctx, call);
       const prepared = await prepare(ctx, call);
       const { plan, scan, treeSize, listed } = prepared;
       root = prepared.root;
@@ -267,6 +271,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         unchanged: [...plan.unchanged.map((u) => u.path), ...plan.kept.map((k) => k.path)],
         failures: result.failedFiles,
       });
+      if (lock?.lost.aborted) throw lock.lost.reason; // another process took the workspace over: change nothing
       await this.checkSockets();
       if (root === undefined) throw new Error('internal: only a dry-run pull has no workspace');
       await ctx.state.ensureIdentity(ctx.store, direction, listed, signal);
@@ -288,6 +293,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       try {
         if (!call.dryRun && root !== undefined) await ctx.state.save(root);
       } finally {
+        await lock?.release();
         paths?.end(failure);
       }
     }

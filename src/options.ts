@@ -162,6 +162,17 @@ export interface S3WorkspaceSyncOptions {
    * 20000 (`DEFAULT_STALL_TIMEOUT_MS`); 0 or 100–3,600,000.
    */
   stallTimeoutMs?: number | undefined;
+  /**
+   * How long a `pull()` or `push()` waits (ms) while another process — or
+   * another instance — syncs the same workspace directory, before it rejects
+   * with `WorkspaceLockedError` (code `WORKSPACE_LOCKED`). Syncs of one
+   * workspace take an advisory lock, `<workspaceDir>/.s3-workspace-sync/lock`,
+   * so two never run at once; a lock left by a crashed process is taken over
+   * (at once on the same machine, after 60 s without heartbeat otherwise).
+   * `0`: do not wait. Dry runs and `plan()` take no lock. Default 60000
+   * (`DEFAULT_LOCK_WAIT_MS`); 0 to 2,147,483,647.
+   */
+  lockWaitMs?: number | undefined;
 }
 
 /**
@@ -223,6 +234,8 @@ export interface ResolvedOptions {
   sseCustomer: { SSECustomerAlgorithm: 'AES256'; SSECustomerKey: string } | undefined;
   /** Idle time after which a request is abandoned (0: the client's own timeouts only). */
   stallTimeoutMs: number;
+  /** How long a sync waits for another sync of the same workspace (ms). */
+  lockWaitMs: number;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -230,6 +243,8 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_PART_CONCURRENCY = 8;
 
 export const DEFAULT_DOWNLOAD_CONCURRENCY = 50;
+/** How long a sync waits for another sync of the same workspace, by default (ms). */
+export const DEFAULT_LOCK_WAIT_MS = 60_000;
 export const DEFAULT_UPLOAD_CONCURRENCY = 10;
 /** Idle time after which a socket that stopped moving bytes fails the request. */
 export const SOCKET_TIMEOUT_MS = 60_000;
@@ -272,6 +287,7 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   uploadParams: true,
   sseCustomerKey: true,
   stallTimeoutMs: true,
+  lockWaitMs: true,
 };
 
 /** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
@@ -346,6 +362,9 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   const stallTimeoutMs =
     checkNumber(o, 'stallTimeoutMs', (v) => Number.isInteger(v) && (v === 0 || (v >= 100 && v <= 3_600_000)), 'must be 0 or a whole number of milliseconds from 100 to 3600000') ??
     DEFAULT_STALL_TIMEOUT_MS;
+  const lockWaitMs =
+    checkNumber(o, 'lockWaitMs', (v) => Number.isInteger(v) && v >= 0 && v <= MAX_TIMEOUT_MS, `must be a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`) ??
+    DEFAULT_LOCK_WAIT_MS;
   const client = s3Client ?? buildClient(region, Math.max(downloadConcurrency, uploadConcurrency, partConcurrency), maxAttempts, stallTimeoutMs);
   return {
     bucket,
@@ -376,6 +395,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     uploadParams,
     sseCustomer,
     stallTimeoutMs,
+    lockWaitMs,
   };
 }
 

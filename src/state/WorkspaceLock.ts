@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { link, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { STATE_DIR_NAME } from '../core/names.js';
 import { ConfigError, LocalFileError, WorkspaceLockedError, type WorkspaceLockHolder } from '../errors.js';
@@ -290,6 +290,16 @@ export class WorkspaceLock {
       const code = codeOf(error);
       if (code === 'EEXIST') return 'exists';
       if (READ_ONLY_CODES.has(code)) return 'read-only';
+      if (code === 'ENOENT') {
+        // the folder went away meanwhile (a sync that made it for its lock alone removes it on release): make it again
+        try {
+          await mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
+        } catch (mkdirError) {
+          if (READ_ONLY_CODES.has(codeOf(mkdirError))) return 'read-only';
+          throw localError(mkdirError, 'create the state folder');
+        }
+        return 'exists'; // the caller looks again (nothing there) and retries at once
+      }
       throw localError(error, 'create the lock file');
     }
     let id: { dev: bigint; ino: bigint } | undefined;

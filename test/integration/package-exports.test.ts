@@ -130,6 +130,7 @@ const UTILS_TYPES = {
   IncompletePathsError: 'function',
   GuardError: 'function',
   SyncAbortedError: 'function',
+  WorkspaceLockedError: 'function',
 } as const;
 const UTILS_NAMES = Object.keys(UTILS_TYPES);
 
@@ -211,6 +212,7 @@ const make = {
   IncompletePathsError: (m) => new m.IncompletePathsError(['a'], []),
   GuardError: (m) => new m.GuardError('MAX_DELETES', 'too many', { wouldDelete: 9 }),
   SyncAbortedError: (m) => new m.SyncAbortedError(result, 'aborted'),
+  WorkspaceLockedError: (m) => new m.WorkspaceLockedError('/ws/.s3-workspace-sync/lock', { pid: 1, host: 'h', startedAt: 'now' }),
 };
 `;
 const ERROR_CLASSES = [
@@ -224,6 +226,7 @@ const ERROR_CLASSES = [
   'IncompletePathsError',
   'GuardError',
   'SyncAbortedError',
+  'WorkspaceLockedError',
 ];
 
 // Loads the four built files in one process (ESM by import, CommonJS by

@@ -2,10 +2,10 @@
 // real temp directories against the strict in-memory store: fast, exact
 // request counts, and faults a real server will not give. The real-server
 // integration tests (test/integration) stay the reference for S3 semantics.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
+import { S3WorkspaceSync, WorkspaceLockedError, silentLogger } from '../../src/index.js';
 import { s3LikeError, MemoryObjectStore, type MemoryObjectStoreOptions } from '../../src/storage/MemoryObjectStore.js';
 import { tempDir } from '../helpers/sync-fixture.js';
 
@@ -103,5 +103,39 @@ describe('whole pipeline on the in-memory store', () => {
     expect(pulled.plan.unchangedFiles).toBe(1);
     expect(store.requestCount('get')).toBe(0);
     expect(store.requestCount('firstPartSize')).toBe(1);
+  });
+});
+
+describe('one sync of a workspace at a time (the workspace lock)', () => {
+  it('a second instance waits for the first sync of the same workspace, or rejects with WorkspaceLockedError after lockWaitMs', { timeout: 15_000 }, async () => {
+    const { store, ws, make } = await setup({}, {});
+    store.seedObject('ws/a.txt', 'alpha', { md5: true });
+    store.setDelay('get', 600);
+    const first = make().pull();
+    await new Promise((r) => setTimeout(r, 150)); // the first pull holds the lock, its GET is under way
+    const impatient = await make({ lockWaitMs: 50 })
+      .push()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(impatient).toBeInstanceOf(WorkspaceLockedError);
+    expect(impatient).toMatchObject({ code: 'WORKSPACE_LOCKED', holder: { pid: process.pid } });
+    const patient = make({ lockWaitMs: 10_000 }).push();
+    expect((await first).success).toBe(true);
+    expect((await patient).success).toBe(true);
+    // both released: no lock file, and (no state kept) no library folder left behind
+    expect(await readdir(ws)).toEqual(['a.txt']);
+  });
+
+  it('a dry run takes no lock: plan() answers while a sync runs', { timeout: 15_000 }, async () => {
+    const { store, make } = await setup({}, {});
+    store.seedObject('ws/a.txt', 'alpha', { md5: true });
+    store.setDelay('get', 600);
+    const running = make().pull();
+    await new Promise((r) => setTimeout(r, 150));
+    const plan = await make({ lockWaitMs: 0 }).plan('push');
+    expect(plan.direction).toBe('push');
+    expect((await running).success).toBe(true);
   });
 });

@@ -17,6 +17,7 @@ import {
   PathValidationError,
   StorageError,
   SyncAbortedError,
+  WorkspaceLockedError,
   SyncError,
   isSyncError,
 } from '../../src/index.js';
@@ -36,6 +37,7 @@ const CASES: Array<[string, () => SyncError, abstract new (...args: never[]) => 
   ['IncompletePathsError', () => new IncompletePathsError(['a'], []), IncompletePathsError],
   ['GuardError', () => new GuardError('MAX_DELETES', 'too many', {}), GuardError],
   ['SyncAbortedError', () => new SyncAbortedError(result, 'timeout'), SyncAbortedError],
+  ['WorkspaceLockedError', () => new WorkspaceLockedError('/ws/.s3-workspace-sync/lock', { pid: 1, host: 'h', startedAt: 'now' }), WorkspaceLockedError],
 ];
 
 /** A value shaped like an error of another copy of the library: its own prototype chain, the same brand. */

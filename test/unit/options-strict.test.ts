@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ConfigError, S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions, type SyncCallOptions } from '../../src/index.js';
+import { ConfigError, DEFAULT_LOCK_WAIT_MS, S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions, type SyncCallOptions } from '../../src/index.js';
 import { closestName, describeValue, resolveOptions, validateGuards } from '../../src/options.js';
 import { tempDir } from '../helpers/sync-fixture.js';
 
@@ -303,6 +303,16 @@ describe('accepted', () => {
     expect(resolveOptions({ bucket: 'workspaces', prefix: 'ws/', workspaceDir: '/tmp/ws', s3Client: minio }).client).toBe(minio);
   });
 
+  it('lockWaitMs defaults to DEFAULT_LOCK_WAIT_MS (60 s)', () => {
+    expect(DEFAULT_LOCK_WAIT_MS).toBe(60_000);
+    expect(resolveOptions(base as S3WorkspaceSyncOptions).lockWaitMs).toBe(DEFAULT_LOCK_WAIT_MS);
+  });
+
+  it.each([-1, 1.5, Infinity, NaN, 2_147_483_648, '1000'])('lockWaitMs: %o is refused with a ConfigError naming the option', (v) => {
+    expect(() => resolveOptions({ ...base, lockWaitMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/lockWaitMs/);
+    expect(() => resolveOptions({ ...base, lockWaitMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
+  });
+
   it('every option at documented values, the range limits included', () => {
     const every: Required<{ [K in keyof S3WorkspaceSyncOptions]: Exclude<S3WorkspaceSyncOptions[K], undefined> }> = {
       bucket: 'my.bucket-1',
@@ -333,13 +343,15 @@ describe('accepted', () => {
       uploadParams: ({ path }) => (path.endsWith('.log') ? { StorageClass: 'STANDARD_IA' } : undefined),
       sseCustomerKey: 'k'.repeat(32),
       stallTimeoutMs: 3_600_000,
+      lockWaitMs: 2_147_483_647,
     };
     const r = resolveOptions(every);
-    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0 });
+    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647 });
     expect(r.ignorePatterns).toEqual(['dist/', '!dist/keep', '*.log']);
   });
 
   it.each([
+    [{ lockWaitMs: 0 }],
     [{ maxDeletes: 0.5 }],
     [{ maxDeletes: Infinity }],
     [{ maxDeletes: 10_000 }],
