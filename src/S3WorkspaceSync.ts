@@ -247,7 +247,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const limits = this.limits(options);
     const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
     const { signal, timedOut, dispose } = combineSignals(options.signal, this.options.timeoutMs, this.lifetimeSignal);
-    const call: SyncCall = { direction, dryRun: options.dryRun === true, overwriteLocalChanges: limits.overwriteLocalChanges, signal, started };
+    const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started };
     const { ctx } = this;
     const result = newResult(direction, call.dryRun);
     const outcomes = noOutcomes();
@@ -299,13 +299,14 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  private limits(call: SyncCallOptions): GuardLimits & { overwriteLocalChanges: boolean } {
+  private limits(call: SyncCallOptions): GuardLimits & Pick<SyncCall, 'overwriteLocalChanges' | 'conflictPolicy'> {
     const overrides = validateGuards(call);
     return {
       maxDeletes: overrides.maxDeletes ?? this.options.maxDeletes,
       maxTotalBytes: overrides.maxTotalBytes ?? this.options.maxTotalBytes,
       allowEmptyRemote: call.allowEmptyRemote ?? this.options.allowEmptyRemote,
       overwriteLocalChanges: call.overwriteLocalChanges ?? this.options.overwriteLocalChanges,
+      conflictPolicy: call.conflictPolicy ?? this.options.conflictPolicy,
     };
   }
 

@@ -1,3 +1,4 @@
+import type { SyncConflict } from './core/model.js';
 /**
  * Error classes. Every error the library throws or reports is a {@link SyncError}
  * with a stable `code`; subclasses group errors by how a caller should react.
@@ -248,6 +249,33 @@ export class IntegrityError extends SyncError {
     this.path = path;
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/**
+ * Per file (never thrown by `pull()`/`push()`; it lands in `failedFiles`):
+ * another writer changed the object since this instance last saw it, so the
+ * push neither overwrote nor deleted it. Code: `CONFLICT`.
+ */
+export class ConflictError extends SyncError {
+  static {
+    CLASS_IDS.set(this, 'ConflictError');
+  }
+
+  readonly path: string;
+  /** What was met (see `SyncResult.conflicts`). */
+  readonly conflict: SyncConflict;
+
+  constructor(conflict: SyncConflict, options: SyncErrorOptions = {}) {
+    const now = conflict.currentEtag === null ? 'has no object there now' : conflict.currentEtag === undefined ? 'has changed' : `now holds version ${conflict.currentEtag}`;
+    const saw = conflict.expectedEtag === null ? 'no object' : `version ${conflict.expectedEtag}`;
+    const message =
+      `Conflict: "${escapeForLog(conflict.path)}" was not ${conflict.action === 'upload' ? 'uploaded' : 'deleted'}: this instance saw ${saw} ` +
+      `in the bucket, which ${now} (another writer). Nothing was changed; pull to get the other version, or push with ` +
+      "conflictPolicy 'keep-local' to replace it.";
+    super('CONFLICT', message, { ...options, details: { path: escapeForLog(conflict.path), expectedEtag: conflict.expectedEtag, currentEtag: conflict.currentEtag ?? 'unknown' } });
+    this.path = conflict.path;
+    this.conflict = conflict;
   }
 }
 

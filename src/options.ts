@@ -9,7 +9,7 @@ import { closestName, describeValue, MAX_SHOWN } from './option-checks.js';
 import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall.js';
 import { checkUploadParams, type CheckedUploadParams, type UploadParamsOption } from './upload-params.js';
 import { createDefaultLogger } from './logger.js';
-import type { SyncLogger } from './types.js';
+import type { ConflictPolicy, SyncLogger } from './types.js';
 import { guessContentType } from './core/content-type.js';
 import { STATE_DIR_NAME } from './core/names.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './core/multipart.js';
@@ -78,6 +78,16 @@ export interface S3WorkspaceSyncOptions {
    * reported in `keptLocal` (possible unpushed work).
    */
   overwriteLocalChanges?: boolean | undefined;
+  /**
+   * What a push does where another writer changed the bucket since this
+   * instance last saw it (or, for an instance without a snapshot, where the
+   * bucket has other content at a path): `'fail'` (default) reports a
+   * conflict in `result.conflicts` (and `failedFiles`, code `CONFLICT`) and
+   * changes neither side; `'keep-local'` uploads anyway, on condition that the
+   * object is still the version just seen. Every write a push makes is
+   * conditional (`If-Match` / `If-None-Match`), where the server enforces it.
+   */
+  conflictPolicy?: ConflictPolicy | undefined;
   /** Attempts per request and per file transfer, the first included. Default 3. */
   maxAttempts?: number | undefined;
   /** Abort a sync that runs longer than this (ms), as if its `signal` fired. Default: none. */
@@ -190,6 +200,7 @@ export interface SyncCallOptions {
   maxTotalBytes?: number | undefined;
   allowEmptyRemote?: boolean | undefined;
   overwriteLocalChanges?: boolean | undefined;
+  conflictPolicy?: ConflictPolicy | undefined;
   /**
    * Transfer these workspace paths first, in this order: a file, or a
    * directory with everything under it (`'config/'`, `'.agents/'`). The rest
@@ -217,6 +228,7 @@ export interface ResolvedOptions {
   maxTotalBytes: number;
   allowEmptyRemote: boolean;
   overwriteLocalChanges: boolean;
+  conflictPolicy: ConflictPolicy;
   maxAttempts: number;
   timeoutMs: number | undefined;
   expectedBucketOwner: string | undefined;
@@ -273,6 +285,7 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   maxTotalBytes: true,
   allowEmptyRemote: true,
   overwriteLocalChanges: true,
+  conflictPolicy: true,
   maxAttempts: true,
   timeoutMs: true,
   expectedBucketOwner: true,
@@ -298,6 +311,7 @@ const CALL_OPTIONS: Record<keyof SyncCallOptions, true> = {
   maxTotalBytes: true,
   allowEmptyRemote: true,
   overwriteLocalChanges: true,
+  conflictPolicy: true,
   priority: true,
 };
 
@@ -344,6 +358,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
   const guards = guardOptions(o);
   const allowEmptyRemote = boolean(o, 'allowEmptyRemote') ?? false;
   const overwriteLocalChanges = boolean(o, 'overwriteLocalChanges') ?? false;
+  const conflictPolicy = checkConflictPolicy(o) ?? 'fail';
   const maxAttempts = integer(o, 'maxAttempts', 1, 1000) ?? DEFAULT_MAX_ATTEMPTS;
   const timeoutMs = checkNumber(o, 'timeoutMs', (v) => v > 0 && v <= MAX_TIMEOUT_MS, `must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (about 24.8 days)`);
   const expectedBucketOwner = o.expectedBucketOwner;
@@ -382,6 +397,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     maxTotalBytes: guards.maxTotalBytes ?? Infinity,
     allowEmptyRemote,
     overwriteLocalChanges,
+    conflictPolicy,
     maxAttempts,
     timeoutMs,
     expectedBucketOwner,
@@ -463,6 +479,7 @@ export function validateGuards(call: SyncCallOptions): { maxDeletes: number | un
   boolean(o, 'dryRun');
   boolean(o, 'allowEmptyRemote');
   boolean(o, 'overwriteLocalChanges');
+  checkConflictPolicy(o);
   // Only the type here; the facade checks each entry is a workspace path.
   stringArray(o, 'priority');
   return guardOptions(o);
@@ -781,4 +798,13 @@ export async function socketWarning(client: S3Client, concurrency: number): Prom
     `The S3 client allows ${max} sockets but up to ${concurrency} transfers run at once; ` +
     'give its requestHandler an agent with maxSockets >= the concurrency, or lower the concurrency.'
   );
+}
+
+const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['fail', 'keep-local'];
+
+function checkConflictPolicy(o: Raw): ConflictPolicy | undefined {
+  const v = o.conflictPolicy;
+  if (v === undefined) return undefined;
+  if (typeof v === 'string' && (CONFLICT_POLICIES as readonly string[]).includes(v)) return v as ConflictPolicy;
+  throw invalid('conflictPolicy', v, `must be one of ${CONFLICT_POLICIES.map((p) => `'${p}'`).join(', ')}`);
 }

@@ -1,7 +1,7 @@
-import type { DeletionReason, FailedFile, MovedAside, SkippedFile, TransferReason } from './core/model.js';
+import type { ConflictPolicy, DeletionReason, FailedFile, MovedAside, SkippedFile, SyncConflict, TransferReason } from './core/model.js';
 
 export type { MovedAside, MovedAsideReason } from './core/model.js';
-export type { DeletionReason, FailedFile, SkippedFile, TransferReason };
+export type { ConflictPolicy, DeletionReason, FailedFile, SkippedFile, SyncConflict, TransferReason };
 
 /** One file a sync would transfer. */
 export interface PlannedTransfer {
@@ -44,6 +44,12 @@ export interface SyncPlan {
   keptLocal: SkippedFile[];
   /** Files that cannot be synced (e.g. a local directory where the bucket has a file): failures if executed. */
   failures: FailedFile[];
+  /**
+   * Push: paths where the bucket holds a version this instance never saw (a
+   * fresh instance over other content), known before anything is sent. More
+   * can appear while the push runs (`SyncResult.conflicts`).
+   */
+  conflicts: SyncConflict[];
   /** Files already identical on both sides. */
   unchangedFiles: number;
   /** Sum of the transfers' sizes. */
@@ -92,6 +98,14 @@ export interface SyncResult {
    * by the library.
    */
   movedAside: MovedAside[];
+  /**
+   * Push: paths where another writer changed the bucket since this instance
+   * last saw it (or, for a fresh instance, where the bucket has other
+   * content). Under the default `conflictPolicy: 'fail'` neither side is
+   * changed, and each is also a failure (code `CONFLICT`), so `success` is
+   * `false`. See "Several writers" in README.
+   */
+  conflicts: SyncConflict[];
   /** `true` when this was a dry run: nothing was changed, `plan` says what would have been. */
   dryRun: boolean;
   /** The plan this sync computed and followed. */

@@ -101,3 +101,30 @@ export interface MovedAside {
   movedTo: string;
   reason: MovedAsideReason;
 }
+
+/**
+ * What a push does when the bucket changed under it (another writer replaced,
+ * created or deleted the key since this instance last saw it):
+ * - `fail`: report a conflict, change neither side;
+ * - `keep-local`: upload anyway, conditionally on the version just seen (a
+ *   third writer in between is still a conflict).
+ */
+export type ConflictPolicy = 'fail' | 'keep-local';
+
+/** A path where this sync met another writer's change, and what became of it. */
+export interface SyncConflict {
+  path: string;
+  key: string;
+  /** What this sync meant to do with the object. */
+  action: 'upload' | 'delete';
+  /** The object this instance last saw at the key: its ETag, or `null` when it saw none (it meant to create the key). */
+  expectedEtag: string | null;
+  /** What the bucket holds now: the ETag, `null` when the key has no object, `undefined` when unknown. */
+  currentEtag: string | null | undefined;
+  /**
+   * `reported` (policy `fail`, or a third writer got in the way): neither side
+   * was changed. `kept-local` (policy `keep-local`): the local file replaced
+   * exactly the version `currentEtag` names.
+   */
+  resolution: 'reported' | 'kept-local';
+}

@@ -6,7 +6,7 @@
 import { MAX_KEY_BYTES, parentDirs, storagePathProblem } from './paths.js';
 import { md5FromEtag, unquoteEtag } from './md5.js';
 import { localMd5Of, sameContent, statMatches, unchangedSinceSync } from './compare.js';
-import type { DeletionReason, ListedObject, LocalFile, RemoteObject, SkippedFile, Snapshot, SnapshotEntry, TransferReason } from './model.js';
+import type { ConflictPolicy, DeletionReason, ListedObject, LocalFile, RemoteObject, SkippedFile, Snapshot, SnapshotEntry, SyncConflict, TransferReason } from './model.js';
 
 export { md5FromEtag, unquoteEtag };
 export { isRacy, pullNeeds, pushNeeds, statMatches } from './compare.js';
@@ -31,6 +31,13 @@ export interface Transfer {
    */
   local?: LocalFile | undefined;
   /**
+   * Push: the condition the write carries — the ETag of the object this
+   * instance last saw at the key (`If-Match`), `null` to create the key only
+   * if it has none (`If-None-Match: *`), `undefined` for none (no version
+   * known). A write whose condition fails is a conflict, never an overwrite.
+   */
+  expectedEtag?: string | null | undefined;
+  /**
    * Pull: the MD5 the replaced file is proven to have — what the last sync
    * recorded, so the bucket had it. `undefined`: unproven, so the file is
    * moved into the recovery area instead of being overwritten.
@@ -47,6 +54,8 @@ export interface Deletion {
   local?: LocalFile | undefined;
   /** Pull: the MD5 the file is proven to have (see {@link Transfer.provenMd5}); an unproven file is moved into the recovery area, never deleted. */
   provenMd5?: string | undefined;
+  /** Push: delete only this version of the object (`If-Match`; see {@link Transfer.expectedEtag}). */
+  expectedEtag?: string | undefined;
 }
 
 /** A path that is already identical on both sides: only the snapshot is refreshed. */
@@ -73,6 +82,8 @@ export interface Plan {
    */
   blocked: Array<SkippedFile & { code: string }>;
   unchanged: Unchanged[];
+  /** Push: paths another writer changed, known from the plan (a fresh instance over a bucket with other content). */
+  conflicts: SyncConflict[];
   /** Sum of `transfers[].size`. */
   transferBytes: number;
 }
@@ -98,6 +109,8 @@ export interface PlanInput {
   remoteBlocked?: ReadonlySet<string>;
   /** Pull: remote wins over files created or modified locally since the last sync. */
   overwriteLocalChanges?: boolean;
+  /** Push: what to do where the bucket changed under this instance (default `fail`). */
+  conflictPolicy?: ConflictPolicy;
 }
 
 /** S3's largest object (5 TiB). */
@@ -278,15 +291,21 @@ export function planPush(input: PlanInput): Plan {
       if (snap !== undefined && md5 === snap.md5) {
         plan.unchanged.push({ path, md5, etag: snap.etag, local });
       } else {
-        addUpload(plan, local, key, md5, snap === undefined ? 'new' : 'changed');
+        // replace exactly the version last synced; a path new to the snapshot is created only if still free
+        addUpload(plan, local, key, md5, snap === undefined ? 'new' : 'changed', snap === undefined ? null : snap.etag);
       }
       continue;
     }
     const remote = input.remote.get(path);
-    if (remote !== undefined && sameContent(local, md5, remote)) {
+    if (remote === undefined) {
+      addUpload(plan, local, key, md5, 'new', null);
+    } else if (sameContent(local, md5, remote)) {
       plan.unchanged.push({ path, md5, etag: remote.etag, local });
+    } else if (input.conflictPolicy === 'keep-local') {
+      addUpload(plan, local, key, md5, 'changed', remote.etag);
     } else {
-      addUpload(plan, local, key, md5, remote === undefined ? 'new' : 'changed');
+      // No snapshot: this instance never saw the bucket's version, so it cannot tell a stale copy from newer work.
+      plan.conflicts.push({ path, key, action: 'upload', expectedEtag: null, currentEtag: remote.etag, resolution: 'reported' });
     }
   }
   if (input.hasSnapshot) {
@@ -302,14 +321,17 @@ export function planPush(input: PlanInput): Plan {
       }
       if (input.isIgnored?.(path) || parentDirs(path).some((dir) => input.isIgnored?.(`${dir}/`))) continue;
       // A directory now standing where the file was does not save the old object.
-      plan.deletions.push({ path, key: input.prefix + path, reason: 'deleted-locally' });
+      const d: Deletion = { path, key: input.prefix + path, reason: 'deleted-locally' };
+      const etag = input.snapshot.get(path)?.etag;
+      if (etag !== undefined) d.expectedEtag = etag; // only the version last synced: a newer one is another writer's
+      plan.deletions.push(d);
     }
   }
   return plan;
 }
 
 function emptyPlan(direction: 'pull' | 'push'): Plan {
-  return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], transferBytes: 0 };
+  return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], conflicts: [], transferBytes: 0 };
 }
 
 function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, local?: LocalFile, provenMd5?: string): void {
@@ -320,7 +342,7 @@ function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, l
   plan.transferBytes += remote.size;
 }
 
-function addUpload(plan: Plan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason): void {
-  plan.transfers.push({ path: local.path, key, size: local.size, md5, mtimeMs: local.mtimeMs, reason });
+function addUpload(plan: Plan, local: LocalFile, key: string, md5: string | undefined, reason: TransferReason, expectedEtag: string | null | undefined): void {
+  plan.transfers.push({ path: local.path, key, size: local.size, md5, mtimeMs: local.mtimeMs, reason, expectedEtag });
   plan.transferBytes += local.size;
 }

@@ -3,7 +3,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { WorkspaceState } from '../state/WorkspaceState.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import { S3ObjectStore } from '../storage/S3ObjectStore.js';
-import type { SyncProgress } from '../types.js';
+import type { ConflictPolicy, SyncProgress } from '../types.js';
 
 /**
  * What every stage of a sync works with: the instance's resolved options, its
@@ -28,6 +28,8 @@ export interface SyncCall {
   readonly dryRun: boolean;
   /** Pull: remote wins over files created or modified locally since the last sync. */
   readonly overwriteLocalChanges: boolean;
+  /** Push: what a write whose condition fails does. */
+  readonly conflictPolicy: ConflictPolicy;
   readonly signal: AbortSignal | undefined;
   /** Wall clock at the start of the sync (no stat taken during it is older). */
   readonly started: number;

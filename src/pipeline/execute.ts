@@ -14,7 +14,7 @@ import pLimit from 'p-limit';
 import type { PathTracker } from '../core/priority.js';
 import type { Plan } from '../core/plan.js';
 import type { Outcomes } from '../core/record.js';
-import { escapeForLog, messageOf } from '../errors.js';
+import { ConflictError, escapeForLog, messageOf } from '../errors.js';
 import { ProgressTracker } from '../events.js';
 import { RecoveryArea } from '../local/RecoveryArea.js';
 import { WorkspaceWriter } from '../local/WorkspaceWriter.js';
@@ -30,7 +30,7 @@ import {
 import type { SyncResult } from '../types.js';
 import type { SyncCall, SyncContext } from './context.js';
 import type { Prepared } from './prepare.js';
-import { settleFailure, UNSTORABLE } from './result.js';
+import { addConflict, settleFailure, UNSTORABLE } from './result.js';
 
 /** One sync's execution: what it writes to, and what it reports to. */
 interface Run {
@@ -98,6 +98,7 @@ async function executePush(run: Run, { root, plan, scan }: Prepared & { root: st
       contentType: ctx.options.contentTypeResolver,
       uploadParams: ctx.options.uploadParams,
       syncIo: scan.fastFs,
+      conflictPolicy: call.conflictPolicy,
       signal: call.signal,
     },
     transferHooks(run, uploads, 'upload'),
@@ -132,7 +133,7 @@ async function runDeletions(
     },
     onFailed: (path, error) => {
       if (call.signal?.aborted) return;
-      settleFailure(result, path, error, paths);
+      settle(run, path, error);
       tracker.fileDone(path);
     },
   });
@@ -144,6 +145,7 @@ function transferHooks(run: Run, tracker: ProgressTracker, kind: 'download' | 'u
     onBytes: (n, path, size) => tracker.addBytes(n, { path, size }),
     onDone: (done) => {
       outcomes.transferred.push({ path: done.path, entry: done.entry });
+      if (done.conflict !== undefined) result.conflicts.push(done.conflict);
       result.bytesTransferred += done.bytes;
       if (kind === 'download') result.downloadedFiles++;
       else result.uploadedFiles++;
@@ -152,10 +154,18 @@ function transferHooks(run: Run, tracker: ProgressTracker, kind: 'download' | 'u
     },
     onFailed: (path, error) => {
       if (call.signal?.aborted) return; // stopped by the abort, not a failure: a later sync finishes it
-      settleFailure(result, path, error, paths);
+      settle(run, path, error);
       tracker.fileDone(path);
     },
   };
+}
+
+/** A file whose transfer or deletion did not happen: a conflict with another writer, or a failure. */
+function settle(run: Run, path: string, error: unknown): void {
+  if (error instanceof ConflictError) {
+    addConflict(run.result, error.conflict);
+    run.paths?.settled(path, run.result.failedFiles[run.result.failedFiles.length - 1]);
+  } else settleFailure(run.result, path, error, run.paths);
 }
 
 /** Large-file settings of one sync: one part limiter shared by all its large files. */

@@ -102,7 +102,7 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   }
   const base = compareInput(ctx, scanned, remote);
   const { learned, scan: readable } = await learn(ctx, root, base, scanned, pushNeeds(base), signal, planning);
-  const plan = planPush(planInput(ctx, readable, filter, base, learned));
+  const plan = planPush({ ...planInput(ctx, readable, filter, base, learned), conflictPolicy: call.conflictPolicy });
   return { root, plan, scan: readable, treeSize: ctx.state.snapshot.size, listed, hashed: learned.localMd5.size };
 }
 

@@ -4,10 +4,10 @@
  * line. `success` means every file is in step: no failure of any kind.
  */
 import type { GuardVerdict } from '../core/guards.js';
-import type { FailedFile } from '../core/model.js';
+import type { FailedFile, SyncConflict } from '../core/model.js';
 import type { Plan } from '../core/plan.js';
 import type { PathTracker } from '../core/priority.js';
-import { LocalFileError, escapeForLog, messageOf } from '../errors.js';
+import { ConflictError, LocalFileError, escapeForLog, messageOf } from '../errors.js';
 import type { ScanResult } from '../local/scanner.js';
 import { CHANGED_DURING_SYNC } from '../local/WorkspaceWriter.js';
 import type { SyncLogger, SyncPlan, SyncResult } from '../types.js';
@@ -29,8 +29,9 @@ export function newResult(direction: 'pull' | 'push', dryRun: boolean): SyncResu
     hashedFiles: 0,
     keptLocal: [],
     movedAside: [],
+    conflicts: [],
     dryRun,
-    plan: { direction, transfers: [], deletions: [], skipped: [], keptLocal: [], failures: [], unchangedFiles: 0, transferBytes: 0 },
+    plan: { direction, transfers: [], deletions: [], skipped: [], keptLocal: [], failures: [], conflicts: [], unchangedFiles: 0, transferBytes: 0 },
   };
 }
 
@@ -58,6 +59,7 @@ export function notePlan(result: SyncResult, plan: Plan, scan: ScanResult, verdi
       plan.direction === 'push' ? `Cannot store "${b.path}" as an object (${b.reason}); it is not in the bucket` : `Cannot write "${b.path}": ${b.reason}`;
     addFailure(result, b.path, new LocalFileError(b.code, b.path, message));
   }
+  for (const c of plan.conflicts) addConflict(result, c);
   logger.debug(
     `Plan ${plan.direction}: ${plan.transfers.length} transfers (${plan.transferBytes} bytes), ` +
       `${plan.deletions.length} deletions, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`,
@@ -80,6 +82,7 @@ function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefi
     skipped: [...result.skippedFiles],
     keptLocal: [...plan.kept],
     failures: [...result.failedFiles],
+    conflicts: [...plan.conflicts],
     unchangedFiles: plan.unchanged.length,
     transferBytes: plan.transferBytes,
   };
@@ -128,4 +131,13 @@ export function addFailure(result: SyncResult, path: string, error: unknown): Fa
   result.failedFiles.push(failed);
   result.errors.push(`${escapeForLog(path)}: ${message}`);
   return failed;
+}
+
+/**
+ * A conflict: in `result.conflicts`, and — unless the local side won
+ * (`kept-local`) — a failure with code `CONFLICT`: the two sides do not agree.
+ */
+export function addConflict(result: SyncResult, conflict: SyncConflict): void {
+  result.conflicts.push(conflict);
+  if (conflict.resolution !== 'kept-local') addFailure(result, conflict.path, new ConflictError(conflict));
 }

@@ -10,7 +10,7 @@ import { contentMd5 } from '../core/compare.js';
 import { multipartEtag, unquoteEtag } from '../core/md5.js';
 import { IntegrityError, LocalFileError, SyncError, messageOf } from '../errors.js';
 import { allocShared, type HashPool, type HashStream } from '../local/HashPool.js';
-import { etagIsNotMd5, type GetResult, type ObjectInfo, type ObjectStore, type PutResult } from '../storage/ObjectStore.js';
+import { etagIsNotMd5, type GetResult, type ObjectInfo, type ObjectStore, type PutResult, type WriteCondition } from '../storage/ObjectStore.js';
 import type { CheckedUploadParams } from '../upload-params.js';
 import { withRetries } from './retry.js';
 
@@ -68,6 +68,8 @@ export interface MultipartUploadInput {
   onPart?: (bytes: number) => void;
   /** Throws when the file changed since it was opened. */
   checkUnchanged: () => void;
+  /** The condition the completion carries (`If-Match` / `If-None-Match: *`); a failed one aborts the upload. */
+  condition?: WriteCondition | undefined;
 }
 
 /**
@@ -156,7 +158,7 @@ export async function uploadMultipart(input: MultipartUploadInput): Promise<PutR
     const md5 = input.md5 ?? (await (whole as HashStream).digest()).md5;
     input.checkUnchanged();
     signal?.throwIfAborted();
-    const done = await store.completeMultipart(key, uploadId, etags, signal);
+    const done = await store.completeMultipart(key, uploadId, etags, signal, input.condition);
     completed = true; // nothing left to abort: the object exists (a mismatch below fails the file)
     const expected = multipartEtag(digests);
     const encrypted = etagIsNotMd5(done.serverSideEncryption);

@@ -4,7 +4,7 @@
  * progress and update the snapshot only for what actually succeeded.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
@@ -12,11 +12,11 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { choosePartSize, multipartPartCount, partSizesFor } from '../core/multipart.js';
 import { contentMd5 } from '../core/compare.js';
 import { unquoteEtag } from '../core/md5.js';
-import type { LocalFile, SnapshotEntry } from '../core/model.js';
+import type { ConflictPolicy, LocalFile, SnapshotEntry, SyncConflict } from '../core/model.js';
 import type { Deletion, Transfer } from '../core/plan.js';
 import { parentDirs } from '../core/paths.js';
-import { BROKEN_CONNECTION_CODES, IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
-import { MultipartEtagHasher, hashFileWithEtags } from '../local/hash.js';
+import { BROKEN_CONNECTION_CODES, ConflictError, IntegrityError, LocalFileError, StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
+import { MultipartEtagHasher, calculateFileHash, hashFileWithEtags } from '../local/hash.js';
 import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
@@ -52,6 +52,8 @@ export interface TransferDone {
   path: string;
   bytes: number;
   entry: SnapshotEntry;
+  /** Push: the upload met another writer's version and replaced it (conflict policy `keep-local`). */
+  conflict?: SyncConflict | undefined;
 }
 
 export interface ExecuteHooks {
@@ -133,6 +135,8 @@ export interface UploadContext extends TransferContext {
   uploadParams?: ((file: { path: string; size: number }) => CheckedUploadParams | undefined) | undefined;
   /** The filesystem answers synchronous calls fast (the scan measured it): small files are read synchronously. */
   syncIo?: boolean | undefined;
+  /** What an upload whose condition fails does (see `ConflictPolicy`). Default `fail`. */
+  conflictPolicy?: ConflictPolicy | undefined;
 }
 
 /** Download every transfer of a pull plan: temp file → verify → rename. */
@@ -325,7 +329,7 @@ export function runUploads(
     async (t) => {
       let counted = 0;
       try {
-        const done = await uploadOne(t, ctx, (n) => {
+        const done = await uploadGuarded(t, ctx, (n) => {
           counted += n;
           hooks.onBytes(n, t.path, t.size);
         });
@@ -338,6 +342,78 @@ export function runUploads(
     },
     hooks,
   );
+}
+
+/**
+ * Upload under the transfer's condition (`If-Match` the version last seen,
+ * or `If-None-Match: *`). A condition that fails is a conflict — another
+ * writer changed the key — and nothing is overwritten, unless:
+ * - the object now holds exactly the local bytes: our own earlier attempt
+ *   landed and its answer was lost (the SDK's retry then met our own write);
+ * - the policy is `keep-local`: the upload runs once more, conditional on the
+ *   version just seen (a third writer in between is still a conflict).
+ */
+async function uploadGuarded(t: Transfer, ctx: UploadContext, onPartBytes: (n: number) => void): Promise<TransferDone> {
+  try {
+    return await uploadOne(t, ctx, onPartBytes);
+  } catch (error) {
+    if (!conditionFailed(error, t.expectedEtag)) throw error;
+    const current = await currentObject(ctx.store, t.key, ctx.signal);
+    const mine = current === null || current === undefined || current.md5 === undefined ? undefined : await ownWrite(ctx.root, t.path, current, ctx.signal);
+    if (mine !== undefined) return { path: t.path, bytes: mine.size, entry: { ...entryStat(mine), md5: current!.md5!, etag: current!.etag } };
+    const conflict: SyncConflict = {
+      path: t.path,
+      key: t.key,
+      action: 'upload',
+      expectedEtag: t.expectedEtag ?? null,
+      currentEtag: current === undefined ? undefined : (current?.etag ?? null),
+      resolution: 'reported',
+    };
+    if (ctx.conflictPolicy !== 'keep-local' || current === undefined) throw new ConflictError(conflict, { cause: error });
+    try {
+      const done = await uploadOne({ ...t, expectedEtag: current === null ? null : current.etag }, ctx, onPartBytes);
+      return { ...done, conflict: { ...conflict, resolution: 'kept-local' } };
+    } catch (again) {
+      if (!conditionFailed(again, current === null ? null : current.etag)) throw again;
+      throw new ConflictError({ ...conflict, currentEtag: undefined }, { cause: again }); // a third writer: report
+    }
+  }
+}
+
+/** The condition a write carries (see `Transfer.expectedEtag`). */
+function writeCondition(expected: string | null | undefined): { ifMatch?: string; ifNoneMatch?: boolean } {
+  if (expected === undefined) return {};
+  return expected === null ? { ifNoneMatch: true } : { ifMatch: expected };
+}
+
+/** Whether a write failed because its condition did not hold (412; 409 while another conditional write runs; 404 for `If-Match` on a key now gone). */
+function conditionFailed(error: unknown, expected: string | null | undefined): boolean {
+  if (expected === undefined || !(error instanceof StorageError)) return false;
+  return error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT' || (error.code === 'NOT_FOUND' && expected !== null);
+}
+
+/** What the key holds now (`null`: nothing; `undefined`: could not tell). */
+async function currentObject(store: ObjectStore, key: string, signal: AbortSignal | undefined): Promise<ObjectInfo | null | undefined> {
+  try {
+    return await store.head(key, signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return error instanceof StorageError && error.code === 'NOT_FOUND' ? null : undefined;
+  }
+}
+
+/** The local file, when the object holds exactly its bytes (same size, same MD5); otherwise `undefined`. */
+async function ownWrite(root: string, path: string, current: ObjectInfo, signal: AbortSignal | undefined): Promise<LocalFile | undefined> {
+  try {
+    const st = await lstat(join(root, path));
+    if (!st.isFile() || st.size !== current.size) return undefined;
+    const md5 = await calculateFileHash(join(root, path), signal);
+    const after = await lstat(join(root, path));
+    return md5 === current.md5 && after.mtimeMs === st.mtimeMs && after.size === st.size ? toLocalFile(path, after) : undefined;
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return undefined;
+  }
 }
 
 async function uploadOne(
@@ -384,6 +460,7 @@ async function uploadOne(
         buffers: ctx.large.buffers,
         hashes: ctx.large.hashes,
         signal: ctx.signal,
+        condition: writeCondition(t.expectedEtag),
         onPart: onPartBytes,
         checkUnchanged: () => {
           if (changedSinceOpen()) {
@@ -417,6 +494,7 @@ async function uploadOne(
       mtimeMs: before.mtimeMs,
       params: ctx.uploadParams?.({ path: t.path, size: before.size }),
       signal: ctx.signal,
+      ...writeCondition(t.expectedEtag),
     });
     return singlePutDone(t.path, before, md5, put, changedSinceOpen);
   } finally {
@@ -464,6 +542,7 @@ async function uploadSmall(t: Transfer, ctx: UploadContext, abs: string): Promis
       mtimeMs: before.mtimeMs,
       params: ctx.uploadParams?.({ path: t.path, size: before.size }),
       signal: ctx.signal,
+      ...writeCondition(t.expectedEtag),
     });
     return singlePutDone(t.path, before, md5, put, () => statMoved(fd, before));
   } finally {
@@ -568,7 +647,11 @@ export async function runLocalDeletes(
   await writer.pruneEmptyDirs(emptied);
 }
 
-/** Delete objects (push) in batches; per-key failures are reported. */
+/**
+ * Delete objects (push) in batches; per-key failures are reported. A deletion
+ * with an expected version deletes only that version: an object another
+ * writer replaced since is a conflict, never deleted; one already gone is done.
+ */
 export async function runRemoteDeletes(
   deletions: Deletion[],
   store: ObjectStore,
@@ -577,17 +660,19 @@ export async function runRemoteDeletes(
 ): Promise<void> {
   if (deletions.length === 0) return;
   const failures = await store.deleteMany(
-    deletions.map((d) => d.key),
+    deletions.map((d) => (d.expectedEtag === undefined ? d.key : { key: d.key, etag: d.expectedEtag })),
     signal,
   );
-  const failed = new Map(failures.map((f) => [f.key, f.error]));
+  const failed = new Map(failures.map((f) => [f.key, f]));
   for (const d of deletions) {
-    const error = failed.get(d.key);
-    if (error === undefined) hooks.onDeleted(d.path);
-    else hooks.onFailed(d.path, new SyncError('DELETE_FAILED', `Could not delete "${d.key}": ${error}`));
+    const f = failed.get(d.key);
+    if (f === undefined || (f.code === 'NOT_FOUND' && d.expectedEtag !== undefined)) hooks.onDeleted(d.path);
+    else if (d.expectedEtag !== undefined && (f.code === 'PRECONDITION_FAILED' || f.code === 'CONFLICT')) {
+      const conflict: SyncConflict = { path: d.path, key: d.key, action: 'delete', expectedEtag: d.expectedEtag, currentEtag: undefined, resolution: 'reported' };
+      hooks.onFailed(d.path, new ConflictError(conflict));
+    } else hooks.onFailed(d.path, new SyncError('DELETE_FAILED', `Could not delete "${d.key}": ${f.error}`));
   }
 }
-
 
 function entryStat(local: LocalFile): Omit<SnapshotEntry, 'md5' | 'etag'> {
   return { size: local.size, mtimeMs: local.mtimeMs, ctimeMs: local.ctimeMs, ino: local.ino };

@@ -442,7 +442,7 @@ afterAll(async () => {
 });
 
 function fresh(bucket: string, prefix: string, workspaceDir: string): S3WorkspaceSync {
-  return new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client: client, logger: silentLogger, downloadConcurrency: 8, uploadConcurrency: 8, timeoutMs: 30_000 });
+  return new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client: client, logger: silentLogger, downloadConcurrency: 8, uploadConcurrency: 8, timeoutMs: 30_000, conflictPolicy: 'keep-local' });
 }
 
 async function putVersions(bucket: string, prefix: string, files: Map<string, Buffer>): Promise<void> {

@@ -168,7 +168,8 @@ async function focused(seed = 1): Promise<FocusedSetup> {
     ws,
     logger,
     sync: (workspaceDir = ws) =>
-      new S3WorkspaceSync({ bucket, prefix: PREFIX, workspaceDir, s3Client: client, logger, downloadConcurrency: 8, uploadConcurrency: 8 }),
+      // writers are fresh instances that push over existing objects on purpose: keep-local (a conflict otherwise)
+      new S3WorkspaceSync({ bucket, prefix: PREFIX, workspaceDir, s3Client: client, logger, downloadConcurrency: 8, uploadConcurrency: 8, conflictPolicy: 'keep-local' }),
   };
 }
 

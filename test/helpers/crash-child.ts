@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     logger: silentLogger,
     downloadConcurrency: cfg.concurrency,
     uploadConcurrency: cfg.concurrency,
+    // a fresh instance pushes its new versions over the old objects on purpose (no snapshot: a conflict otherwise)
+    conflictPolicy: 'keep-local',
   });
   send({ event: 'start' });
   const started = performance.now();

@@ -3,6 +3,7 @@
 // request counts, and faults a real server will not give. The real-server
 // integration tests (test/integration) stay the reference for S3 semantics.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { S3WorkspaceSync, WorkspaceLockedError, silentLogger } from '../../src/index.js';
@@ -10,6 +11,7 @@ import { s3LikeError, MemoryObjectStore, type MemoryObjectStoreOptions } from '.
 import { tempDir } from '../helpers/sync-fixture.js';
 
 const PREFIX = 'ws/';
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 const own = (keys: string[]): string[] => keys.filter((k) => !k.includes('.s3-workspace-sync/'));
 
 async function setup(options: MemoryObjectStoreOptions = {}, files: Record<string, string> = {}) {
@@ -137,5 +139,100 @@ describe('one sync of a workspace at a time (the workspace lock)', () => {
     const plan = await make({ lockWaitMs: 0 }).plan('push');
     expect(plan.direction).toBe('push');
     expect((await running).success).toBe(true);
+  });
+});
+
+describe('several writers: every write a push makes is conditional (the store enforces If-Match / If-None-Match)', () => {
+  /** Two instances on one prefix, each with its own workspace, both synced with the bucket. */
+  async function twoWriters(files: Record<string, string>) {
+    const store = new MemoryObjectStore({ minPartSize: 1024 });
+    for (const [p, body] of Object.entries(files)) store.seedObject(`ws/${p}`, body, { md5: true });
+    const writer = async (extra: Record<string, unknown> = {}) => {
+      const ws = await tempDir();
+      const sync = new S3WorkspaceSync({ bucket: 'mem', prefix: PREFIX, workspaceDir: ws, logger: silentLogger, persistState: false, ...extra }, { store: () => store });
+      onTestFinished(() => sync.destroy());
+      expect((await sync.pull()).success).toBe(true);
+      return { ws, sync, write: (p: string, body: string) => writeFile(path.join(ws, p), body) };
+    };
+    return { store, a: await writer(), b: await writer(), writer };
+  }
+
+  it("B edits a file A changed since B last saw it: B's push is a conflict, A's edit stays in the bucket", { timeout: 10_000 }, async () => {
+    const { store, a, b } = await twoWriters({ 'notes.md': 'v1', 'other.md': 'o1' });
+    await a.write('notes.md', 'A was here');
+    expect((await a.sync.push()).success).toBe(true);
+    await b.write('notes.md', 'B was here');
+    await b.write('other.md', 'o2');
+    const pushed = await b.sync.push();
+    expect(pushed.success).toBe(false);
+    expect(pushed.conflicts).toEqual([
+      { path: 'notes.md', key: 'ws/notes.md', action: 'upload', expectedEtag: md5('v1'), currentEtag: md5('A was here'), resolution: 'reported' },
+    ]);
+    expect(pushed.failedFiles).toEqual([expect.objectContaining({ path: 'notes.md', code: 'CONFLICT' })]);
+    expect(pushed.uploadedFiles).toBe(1); // the rest of the push goes on
+    expect(store.bodyOf('ws/notes.md')?.toString()).toBe('A was here');
+    expect(store.bodyOf('ws/other.md')?.toString()).toBe('o2');
+    expect(await readFile(path.join(b.ws, 'notes.md'), 'utf8')).toBe('B was here'); // B's work is untouched too
+    // B chooses to keep its version: replaced exactly A's version
+    const kept = await b.sync.push({ conflictPolicy: 'keep-local' });
+    expect(kept.success).toBe(true);
+    expect(kept.conflicts).toEqual([expect.objectContaining({ path: 'notes.md', currentEtag: md5('A was here'), resolution: 'kept-local' })]);
+    expect(store.bodyOf('ws/notes.md')?.toString()).toBe('B was here');
+  });
+
+  it('both create the same new path: the second push is a conflict, not an overwrite', { timeout: 10_000 }, async () => {
+    const { store, a, b } = await twoWriters({ 'keep.md': 'k' });
+    await a.write('new.md', 'from A');
+    expect((await a.sync.push()).success).toBe(true);
+    await b.write('new.md', 'from B');
+    const pushed = await b.sync.push();
+    expect(pushed.success).toBe(false);
+    expect(pushed.conflicts).toEqual([expect.objectContaining({ path: 'new.md', expectedEtag: null, currentEtag: md5('from A') })]);
+    expect(store.bodyOf('ws/new.md')?.toString()).toBe('from A');
+  });
+
+  it('B deletes a file A has just changed: the deletion is a conflict, A\'s file stays', { timeout: 10_000 }, async () => {
+    const { store, a, b } = await twoWriters({ 'doc.md': 'v1', 'keep.md': 'k' });
+    await a.write('doc.md', 'v2 by A');
+    expect((await a.sync.push()).success).toBe(true);
+    await rm(path.join(b.ws, 'doc.md'));
+    const pushed = await b.sync.push();
+    expect(pushed.success).toBe(false);
+    expect(pushed.deletedFiles).toBe(0);
+    expect(pushed.conflicts).toEqual([expect.objectContaining({ path: 'doc.md', action: 'delete', expectedEtag: md5('v1') })]);
+    expect(store.bodyOf('ws/doc.md')?.toString()).toBe('v2 by A');
+  });
+
+  it('a fresh instance over a stale copy: differing files are conflicts, known before anything is sent', { timeout: 10_000 }, async () => {
+    const { store, writer } = await twoWriters({ 'a.md': 'newer remote work', 'b.md': 'same' });
+    const stale = await tempDir();
+    await writeFile(path.join(stale, 'a.md'), 'stale copy');
+    await writeFile(path.join(stale, 'b.md'), 'same');
+    await writeFile(path.join(stale, 'c.md'), 'brand new');
+    const sync = new S3WorkspaceSync({ bucket: 'mem', prefix: PREFIX, workspaceDir: stale, logger: silentLogger, persistState: false }, { store: () => store });
+    onTestFinished(() => sync.destroy());
+    store.resetRequestCounts();
+    const plan = await sync.plan('push');
+    expect(plan.conflicts.map((c) => c.path)).toEqual(['a.md']);
+    const pushed = await sync.push();
+    expect(pushed.success).toBe(false);
+    expect(pushed.uploadedFiles).toBe(1); // c.md
+    expect(store.bodyOf('ws/a.md')?.toString()).toBe('newer remote work');
+    expect(store.bodyOf('ws/c.md')?.toString()).toBe('brand new');
+    void writer;
+  });
+
+  it('a write whose answer was lost, retried: meeting its own bytes is not a conflict', { timeout: 10_000 }, async () => {
+    const { store, a } = await twoWriters({ 'x.md': 'v1' });
+    await a.write('x.md', 'v2');
+    // the PUT is applied, then its answer is lost (a retryable error the SDK could not replay): the transfer retries
+    store.failNext('put', s3LikeError('InternalError', 500, { replayable: false }), 1, { after: true, key: 'ws/x.md' });
+    const pushed = await a.sync.push();
+    expect(pushed).toMatchObject({ success: true, uploadedFiles: 1, conflicts: [] });
+    expect(store.bodyOf('ws/x.md')?.toString()).toBe('v2');
+    // and the snapshot knows the object: the next push is a no-op
+    store.resetRequestCounts();
+    expect((await a.sync.push()).uploadedFiles).toBe(0);
+    expect(store.requestCount('put')).toBe(0);
   });
 });

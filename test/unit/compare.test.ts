@@ -163,6 +163,7 @@ function summary(plan: Plan): string {
   for (const d of plan.deletions) out.push(`delete ${d.reason}${d.local !== undefined && d.provenMd5 === undefined ? ', moves aside' : ''}`);
   for (const _ of plan.unchanged) out.push('unchanged');
   for (const k of plan.kept) out.push(`kept ${k.reason}`);
+  for (const c of plan.conflicts) out.push(`conflict (${c.currentEtag === undefined ? '?' : 'remote version kept'})`);
   return out.length === 0 ? 'nothing' : out.join(' + ');
 }
 
@@ -174,6 +175,8 @@ function summary(plan: Plan): string {
  *   ETag: an SSE-KMS copy); changed (other content).
  * - snapshot: fresh (this instance never synced); no-entry (it synced, not
  *   this path); entry (it synced this path).
+ * A fresh instance's push never overwrites an object it did not see before:
+ * other content there is a conflict (policy `fail`, the default).
  */
 const TABLE = `
 absent   absent    fresh    | nothing                         | nothing
@@ -197,7 +200,7 @@ same     same      entry    | unchanged                       | unchanged
 same     rewritten fresh    | unchanged                       | unchanged
 same     rewritten no-entry | unchanged                       | upload new
 same     rewritten entry    | unchanged                       | unchanged
-same     changed   fresh    | download changed, moves aside   | upload changed
+same     changed   fresh    | download changed, moves aside   | conflict (remote version kept)
 same     changed   no-entry | kept created-locally            | upload new
 same     changed   entry    | download changed                | unchanged
 touched  absent    fresh    | delete not-in-remote, moves aside | upload new
@@ -209,19 +212,19 @@ touched  same      entry    | unchanged                       | unchanged
 touched  rewritten fresh    | unchanged                       | unchanged
 touched  rewritten no-entry | unchanged                       | upload new
 touched  rewritten entry    | unchanged                       | unchanged
-touched  changed   fresh    | download changed, moves aside   | upload changed
+touched  changed   fresh    | download changed, moves aside   | conflict (remote version kept)
 touched  changed   no-entry | kept created-locally            | upload new
 touched  changed   entry    | download changed                | unchanged
 modified absent    fresh    | delete not-in-remote, moves aside | upload new
 modified absent    no-entry | kept created-locally            | upload new
 modified absent    entry    | kept modified-locally           | upload changed
-modified same      fresh    | download changed, moves aside   | upload changed
+modified same      fresh    | download changed, moves aside   | conflict (remote version kept)
 modified same      no-entry | kept created-locally            | upload new
 modified same      entry    | kept modified-locally           | upload changed
-modified rewritten fresh    | download changed, moves aside   | upload changed
+modified rewritten fresh    | download changed, moves aside   | conflict (remote version kept)
 modified rewritten no-entry | kept created-locally            | upload new
 modified rewritten entry    | kept modified-locally           | upload changed
-modified changed   fresh    | download changed, moves aside   | upload changed
+modified changed   fresh    | download changed, moves aside   | conflict (remote version kept)
 modified changed   no-entry | kept created-locally            | upload new
 modified changed   entry    | kept modified-locally           | upload changed
 `;

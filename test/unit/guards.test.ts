@@ -11,6 +11,7 @@ function plan(direction: 'pull' | 'push', deletes: number, bytes = 0): Plan {
     kept: [],
     blocked: [],
     unchanged: [],
+    conflicts: [],
     transferBytes: bytes,
   };
 }

@@ -303,6 +303,15 @@ describe('accepted', () => {
     expect(resolveOptions({ bucket: 'workspaces', prefix: 'ws/', workspaceDir: '/tmp/ws', s3Client: minio }).client).toBe(minio);
   });
 
+  it.each(['overwrite', 'keep-both ', '', 1, null])('conflictPolicy: %o is refused, per instance and per call', async (v) => {
+    expect(() => resolveOptions({ ...base, conflictPolicy: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/conflictPolicy.*'fail', 'keep-local'/);
+    expect(() => validateGuards({ conflictPolicy: v } as unknown as SyncCallOptions)).toThrow(ConfigError);
+  });
+
+  it('conflictPolicy defaults to fail', () => {
+    expect(resolveOptions(base as S3WorkspaceSyncOptions).conflictPolicy).toBe('fail');
+  });
+
   it('lockWaitMs defaults to DEFAULT_LOCK_WAIT_MS (60 s)', () => {
     expect(DEFAULT_LOCK_WAIT_MS).toBe(60_000);
     expect(resolveOptions(base as S3WorkspaceSyncOptions).lockWaitMs).toBe(DEFAULT_LOCK_WAIT_MS);
@@ -344,6 +353,7 @@ describe('accepted', () => {
       sseCustomerKey: 'k'.repeat(32),
       stallTimeoutMs: 3_600_000,
       lockWaitMs: 2_147_483_647,
+      conflictPolicy: 'keep-local',
     };
     const r = resolveOptions(every);
     expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647 });

@@ -276,7 +276,7 @@ describe('pullNeeds', () => {
 });
 
 describe('planPush', () => {
-  it('without a snapshot: uploads new and differing files, skips identical ones, deletes nothing', () => {
+  it('without a snapshot: uploads new files (create-only), skips identical ones, reports differing ones as conflicts, deletes nothing', () => {
     const same = local('same.txt');
     const diff = local('diff.txt');
     const fresh = local('fresh.txt', 4);
@@ -290,13 +290,30 @@ describe('planPush', () => {
         ],
       }),
     );
-    expect(plan.transfers.map((t) => [t.path, t.key, t.reason])).toEqual([
-      ['diff.txt', 'ws/diff.txt', 'changed'],
-      ['fresh.txt', 'ws/fresh.txt', 'new'],
-    ]);
-    expect(plan.transferBytes).toBe(14);
+    // A differing object this instance never saw is another writer's: a conflict, not an overwrite (issue 16).
+    expect(plan.transfers.map((t) => [t.path, t.key, t.reason, t.expectedEtag])).toEqual([['fresh.txt', 'ws/fresh.txt', 'new', null]]);
+    expect(plan.conflicts).toEqual([{ path: 'diff.txt', key: 'ws/diff.txt', action: 'upload', expectedEtag: null, currentEtag: MD5('2'), resolution: 'reported' }]);
+    expect(plan.transferBytes).toBe(4);
     expect(plan.unchanged.map((u) => u.path)).toEqual(['same.txt']);
     expect(plan.deletions).toEqual([]);
+    // keep-local: uploaded, on condition that the object is still the version listed
+    const keep = planPush({
+      ...input({
+        local: [same, diff, fresh],
+        remote: [remote('same.txt', MD5('1')), remote('diff.txt', MD5('2')), remote('remote-only.txt', MD5('3'))],
+        md5: [
+          ['same.txt', MD5('1')],
+          ['diff.txt', MD5('9')],
+        ],
+      }),
+      conflictPolicy: 'keep-local',
+    });
+    expect(keep.transfers.map((t) => [t.path, t.key, t.reason, t.expectedEtag])).toEqual([
+      ['diff.txt', 'ws/diff.txt', 'changed', MD5('2')],
+      ['fresh.txt', 'ws/fresh.txt', 'new', null],
+    ]);
+    expect(keep.transferBytes).toBe(14);
+    expect(keep.conflicts).toEqual([]);
   });
 
   it('with a snapshot: uploads what changed, deletes only synced files gone locally', () => {
@@ -326,8 +343,10 @@ describe('planPush', () => {
       ['edited.txt', 'changed'],
       ['new.txt', 'new'],
     ]);
+    // every write is conditional: replace the version last synced; create a new path only if still free
+    expect(plan.transfers.map((t) => t.expectedEtag)).toEqual([MD5('e'), null]);
     expect(plan.unchanged.map((u) => u.path).sort()).toEqual(['kept.txt', 'touched.txt']);
-    expect(plan.deletions).toEqual([{ path: 'deleted.txt', key: 'ws/deleted.txt', reason: 'deleted-locally' }]);
+    expect(plan.deletions).toEqual([{ path: 'deleted.txt', key: 'ws/deleted.txt', reason: 'deleted-locally', expectedEtag: MD5('d') }]);
     expect(plan.skipped).toEqual([{ path: 'now-a-symlink', reason: expect.stringMatching(/^not-deleted/) }]);
   });
 

@@ -107,8 +107,8 @@ describe('errors and logging', () => {
   });
 
   it('IncompleteSyncError carries the result', () => {
-    const plan = { direction: 'pull' as const, transfers: [], deletions: [], skipped: [], keptLocal: [], failures: [], unchangedFiles: 0, transferBytes: 0 };
-    const result = { success: false, downloadedFiles: 0, uploadedFiles: 0, deletedFiles: 0, skippedFiles: [], failedFiles: [{ path: 'a', error: 'boom' }], errors: ['a: boom'], bytesTransferred: 0, duration: 1, hashedFiles: 0, keptLocal: [], movedAside: [], dryRun: false, plan };
+    const plan = { direction: 'pull' as const, transfers: [], deletions: [], skipped: [], keptLocal: [], failures: [], conflicts: [], unchangedFiles: 0, transferBytes: 0 };
+    const result = { success: false, downloadedFiles: 0, uploadedFiles: 0, deletedFiles: 0, skippedFiles: [], failedFiles: [{ path: 'a', error: 'boom' }], errors: ['a: boom'], bytesTransferred: 0, duration: 1, hashedFiles: 0, keptLocal: [], movedAside: [], conflicts: [], dryRun: false, plan };
     const e = new IncompleteSyncError(result);
     expect(e.code).toBe('INCOMPLETE');
     expect(e.result).toBe(result);

@@ -21,6 +21,7 @@ function plan(unchanged: Array<{ path: string; md5: string; mtimeMs?: number }> 
     kept: [],
     blocked: [],
     unchanged: unchanged.map((u) => ({ path: u.path, md5: u.md5, etag: u.md5, local: local(u.path, u.mtimeMs) })),
+    conflicts: [],
     transferBytes: 0,
   };
 }

@@ -55,14 +55,20 @@ describe('SSE-KMS objects (ETags that are not MD5s)', () => {
     expect(result.plan.unchangedFiles).toBe(2);
   });
 
-  it('a push without a snapshot uploads only the file that really differs', { timeout: 20_000 }, async () => {
+  it('a push without a snapshot touches only the file that really differs (a conflict by default; keep-local uploads it, conditionally)', { timeout: 20_000 }, async () => {
     const ws = await tempDir();
     await writeTree(ws, FILES);
     const { s3, sync } = setup(ws);
     const result = await sync.push();
-    expect(result).toMatchObject({ success: true, uploadedFiles: 1 });
-    const keys = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key).filter((k) => !k?.includes('.s3-workspace-sync/'));
-    expect(keys).toEqual(['ws/changed.txt']);
+    expect(result).toMatchObject({ success: false, uploadedFiles: 0 });
+    expect(result.conflicts.map((c) => c.path)).toEqual(['changed.txt']);
+    expect(s3.commandCalls(PutObjectCommand).filter((c) => !c.args[0].input.Key?.includes('.s3-workspace-sync/'))).toEqual([]);
+    // another fresh instance, keep-local: one upload, on condition that the object is still the version listed
+    const other = setup(ws);
+    const keep = await other.sync.push({ conflictPolicy: 'keep-local' });
+    expect(keep).toMatchObject({ success: true, uploadedFiles: 1 });
+    const puts = other.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input).filter((i) => !i.Key?.includes('.s3-workspace-sync/'));
+    expect(puts.map((i) => [i.Key, i.IfMatch])).toEqual([['ws/changed.txt', `"${kmsEtag('changed.txt')}"`]]);
   });
 
   it('without an MD5 in the metadata, equality cannot be known: the same-size files transfer (and nothing is trusted wrongly)', { timeout: 20_000 }, async () => {
