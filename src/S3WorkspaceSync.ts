@@ -7,7 +7,6 @@ import type { SyncEvents } from './events.js';
 import { HashPool } from './local/HashPool.js';
 import {
   resolveOptions,
-  socketWarning,
   validateGuards,
   type ResolvedOptions,
   type S3WorkspaceSyncOptions,
@@ -15,6 +14,7 @@ import {
 } from './options.js';
 import { defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
 import { execute } from './pipeline/execute.js';
+import { ServerChecks } from './pipeline/capabilities.js';
 import { lockWorkspace } from './pipeline/lock.js';
 import { prepare } from './pipeline/prepare.js';
 import { finish, newResult, notePlan } from './pipeline/result.js';
@@ -22,6 +22,7 @@ import { combineSignals, unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
 import type { LockHandle } from './state/WorkspaceLock.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
+import type { ConditionalWriteSupport } from './storage/capabilities.js';
 import { endpointLabel } from './storage/endpoint.js';
 import type { SyncPlan, SyncResult } from './types.js';
 
@@ -50,9 +51,10 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   /** What the background pull has restored so far, per path (for `waitForPaths()`). */
   private backgroundPaths: PathTracker | undefined;
   private pullComplete = false;
-  private socketsChecked = false;
   /** MD5 worker threads for large files, started on first use. */
   private hashPool: HashPool | undefined;
+  /** The client's socket limit, the server's conditional writes: checked once. */
+  private readonly checks: ServerChecks;
 
   /** @throws {ConfigError} when an option is missing or invalid. */
   constructor(options: S3WorkspaceSyncOptions);
@@ -78,6 +80,19 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
       hashPool: () => (this.hashPool ??= new HashPool(o.hashThreads)),
       location,
     };
+    this.checks = new ServerChecks(this.ctx, parts.store === undefined);
+  }
+
+  /**
+   * Whether the bucket's server enforces conditional writes (`If-Match`,
+   * `If-None-Match`), which a push relies on to detect other writers:
+   * `'enforced'` (AWS S3, R2, MinIO), `'ignored'` (some S3-compatible servers,
+   * s3rver: pushes there are last-writer-wins), or `'unknown'` (the check
+   * failed, e.g. no write permission). Costs 2 PUTs and 1 delete of a scratch
+   * object in `<prefix>.s3-workspace-sync/`, once per process and bucket.
+   */
+  checkConditionalWrites(options: { signal?: AbortSignal } = {}): Promise<ConditionalWriteSupport> {
+    return this.destroyed ? Promise.reject(destroyedError()) : this.checks.support(options.signal);
   }
 
   /** Absolute path of the workspace directory. */
@@ -272,7 +287,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         failures: result.failedFiles,
       });
       if (lock?.lost.aborted) throw lock.lost.reason; // another process took the workspace over: change nothing
-      await this.checkSockets();
+      await this.checks.require(plan, signal);
+      await this.checks.sockets();
       if (root === undefined) throw new Error('internal: only a dry-run pull has no workspace');
       await ctx.state.ensureIdentity(ctx.store, direction, listed, signal);
       try {
@@ -321,14 +337,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     if (direction === 'pull' && !complete) return;
     this.ctx.state.markSynced();
     if (direction === 'pull') this.pullComplete = true;
-  }
-
-  /** Warn once when a user-supplied client cannot open as many sockets as transfers run. */
-  private async checkSockets(): Promise<void> {
-    if (this.socketsChecked || this.options.ownsClient) return;
-    this.socketsChecked = true;
-    const warning = await socketWarning(this.options.client, Math.max(this.options.downloadConcurrency, this.options.uploadConcurrency));
-    if (warning !== undefined) this.options.logger.warn(warning);
   }
 }
 

@@ -183,6 +183,16 @@ export interface S3WorkspaceSyncOptions {
    * (`DEFAULT_LOCK_WAIT_MS`); 0 to 2,147,483,647.
    */
   lockWaitMs?: number | undefined;
+  /**
+   * Refuse to push (a `SyncError` of code `CONDITIONAL_WRITES_UNSUPPORTED`,
+   * before anything is written) unless the server is shown to enforce
+   * conditional writes, without which another writer's changes can be
+   * overwritten unseen. Checked once per process and bucket, by the first
+   * push that writes: 2 PUTs and 1 delete of a scratch object in
+   * `<prefix>.s3-workspace-sync/`. Default `false`. See
+   * `checkConditionalWrites()`.
+   */
+  requireConditionalWrites?: boolean | undefined;
 }
 
 /**
@@ -248,6 +258,7 @@ export interface ResolvedOptions {
   stallTimeoutMs: number;
   /** How long a sync waits for another sync of the same workspace (ms). */
   lockWaitMs: number;
+  requireConditionalWrites: boolean;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -301,6 +312,7 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   sseCustomerKey: true,
   stallTimeoutMs: true,
   lockWaitMs: true,
+  requireConditionalWrites: true,
 };
 
 /** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
@@ -412,6 +424,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     sseCustomer,
     stallTimeoutMs,
     lockWaitMs,
+    requireConditionalWrites: boolean(o, 'requireConditionalWrites') ?? false,
   };
 }
 

@@ -236,3 +236,18 @@ describe('several writers: every write a push makes is conditional (the store en
     expect(store.requestCount('put')).toBe(0);
   });
 });
+
+describe('checkConditionalWrites() on a store that enforces them', () => {
+  it("answers 'enforced' with 2 PUTs and 1 delete, leaves no scratch object, and asks once per instance", { timeout: 10_000 }, async () => {
+    const { store, make } = await setup({}, { 'a.txt': 'a' });
+    const sync = make({ requireConditionalWrites: true });
+    expect(await sync.checkConditionalWrites()).toBe('enforced');
+    expect(store.requestCounts()).toMatchObject({ put: 2, deleteMany: 1 });
+    expect(store.keys()).toEqual([]);
+    store.resetRequestCounts();
+    expect(await sync.checkConditionalWrites()).toBe('enforced');
+    expect(store.requestCount()).toBe(0);
+    // requireConditionalWrites: the push goes ahead
+    expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1 });
+  });
+});

@@ -354,6 +354,7 @@ describe('accepted', () => {
       stallTimeoutMs: 3_600_000,
       lockWaitMs: 2_147_483_647,
       conflictPolicy: 'keep-local',
+      requireConditionalWrites: true,
     };
     const r = resolveOptions(every);
     expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647 });
