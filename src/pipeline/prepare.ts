@@ -134,7 +134,7 @@ function planInput(ctx: SyncContext, readable: ScanResult, filter: SyncIgnoreFil
  * not be an MD5: SSE-KMS). A file that cannot be read leaves the scan: it is
  * reported (or, when it vanished, simply gone).
  */
-async function learn(
+export async function learn(
   ctx: SyncContext,
   root: string | undefined,
   base: CompareInput,
@@ -249,7 +249,7 @@ async function headEach(
   return out;
 }
 
-async function listAll(ctx: SyncContext, signal: AbortSignal | undefined): Promise<ListedObject[]> {
+export async function listAll(ctx: SyncContext, signal: AbortSignal | undefined): Promise<ListedObject[]> {
   const all: ListedObject[] = [];
   for await (const page of ctx.store.list(ctx.options.prefix, signal)) all.push(...page);
   return all;
@@ -259,7 +259,7 @@ async function listAll(ctx: SyncContext, signal: AbortSignal | undefined): Promi
  * The workspace's real path. `create`: make it when missing (pull). A pull
  * dry run does not create it: `undefined` stands for "missing, so empty".
  */
-async function workspaceRoot(ctx: SyncContext, create: boolean, dryRunPull = false): Promise<string | undefined> {
+export async function workspaceRoot(ctx: SyncContext, create: boolean, dryRunPull = false): Promise<string | undefined> {
   const dir = ctx.options.workspaceDir;
   try {
     if (create) await mkdir(dir, { recursive: true });
@@ -288,7 +288,7 @@ async function localFilter(ctx: SyncContext, root: string): Promise<SyncIgnoreFi
  * Ignore rules: the workspace's `.syncignore`, or — on a first pull into a
  * workspace that has none — the bucket's copy, so a cold start honours them.
  */
-async function loadFilter(ctx: SyncContext, root: string | undefined, listed: ListedObject[], signal: AbortSignal | undefined): Promise<SyncIgnoreFilter> {
+export async function loadFilter(ctx: SyncContext, root: string | undefined, listed: ListedObject[], signal: AbortSignal | undefined): Promise<SyncIgnoreFilter> {
   const { ignorePatterns: patterns, workspaceDir, prefix, logger } = ctx.options;
   const local = root === undefined ? new SyncIgnoreFilter({ patterns }) : await localFilter(ctx, root);
   const exists = await stat(join(root ?? workspaceDir, SYNCIGNORE_FILE)).then(
@@ -315,7 +315,7 @@ async function loadFilter(ctx: SyncContext, root: string | undefined, listed: Li
  * skips: their changes cannot be synced, so the sync must not report success
  * (and, having failed, deletes nothing).
  */
-async function scan(ctx: SyncContext, root: string, filter: SyncIgnoreFilter, signal: AbortSignal | undefined): Promise<ScanResult> {
+export async function scan(ctx: SyncContext, root: string, filter: SyncIgnoreFilter, signal: AbortSignal | undefined): Promise<ScanResult> {
   try {
     return await scanWorkspace(root, filter, signal);
   } catch (error) {
@@ -330,6 +330,6 @@ function localError(error: unknown, path: string, what: string): LocalFileError 
   return new LocalFileError(code, path, `${what}: ${messageOf(error)}`, { cause: error });
 }
 
-function emptyScan(): ScanResult {
+export function emptyScan(): ScanResult {
   return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
 }
