@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { evaluateGuards, type GuardLimits } from './core/guards.js';
+import { evaluateGuards } from './core/guards.js';
 import { normalizePathPatterns, orderByPriority, PathTracker, type PathsReady } from './core/priority.js';
 import { apply, noOutcomes } from './core/record.js';
 import { ConfigError, GuardError, IncompleteSyncError, SyncAbortedError, SyncError, escapeForLog, messageOf } from './errors.js';
@@ -7,16 +7,16 @@ import type { SyncEvents } from './events.js';
 import { HashPool } from './local/HashPool.js';
 import {
   resolveOptions,
-  validateGuards,
   type ResolvedOptions,
   type S3WorkspaceSyncOptions,
   type SyncCallOptions,
 } from './options.js';
-import { defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
+import { callSettings, defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
 import { execute } from './pipeline/execute.js';
 import { ServerChecks } from './pipeline/capabilities.js';
 import { lockWorkspace } from './pipeline/lock.js';
 import { prepare } from './pipeline/prepare.js';
+import { verify } from './pipeline/verify.js';
 import { finish, newResult, notePlan } from './pipeline/result.js';
 import { combineSignals, unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
@@ -24,7 +24,7 @@ import type { LockHandle } from './state/WorkspaceLock.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
 import type { ConditionalWriteSupport } from './storage/capabilities.js';
 import { endpointLabel } from './storage/endpoint.js';
-import type { SyncPlan, SyncResult } from './types.js';
+import type { SyncPlan, SyncResult, VerifyReport } from './types.js';
 
 /**
  * Keeps a local workspace directory and an S3 prefix in step.
@@ -221,6 +221,17 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return (this.backgroundPaths as PathTracker).waitFor(patterns, [...paths]);
   }
 
+  /**
+   * Compare the workspace and the bucket, file by file, and report every
+   * difference (`missingLocally`, `missingRemotely`, `different`, and
+   * `unknown` where equality cannot be known without a download) — changing
+   * nothing: no transfer, no state save, no lock. Hashes every local file
+   * whose stat the snapshot does not vouch for. Queued like a sync.
+   */
+  verify(options: { signal?: AbortSignal } = {}): Promise<VerifyReport> {
+    return this.exclusive(() => verify(this.ctx, options));
+  }
+
   /** `true` once a pull (background or not) has completed without failed files. */
   isPullComplete(): boolean {
     return this.pullComplete;
@@ -259,7 +270,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    */
   private async run(direction: 'pull' | 'push', options: SyncCallOptions, paths?: PathTracker): Promise<SyncResult> {
     const started = Date.now();
-    const limits = this.limits(options);
+    const limits = callSettings(this.options, options);
     const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
     const { signal, timedOut, dispose } = combineSignals(options.signal, this.options.timeoutMs, this.lifetimeSignal);
     const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started };
@@ -313,17 +324,6 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         paths?.end(failure);
       }
     }
-  }
-
-  private limits(call: SyncCallOptions): GuardLimits & Pick<SyncCall, 'overwriteLocalChanges' | 'conflictPolicy'> {
-    const overrides = validateGuards(call);
-    return {
-      maxDeletes: overrides.maxDeletes ?? this.options.maxDeletes,
-      maxTotalBytes: overrides.maxTotalBytes ?? this.options.maxTotalBytes,
-      allowEmptyRemote: call.allowEmptyRemote ?? this.options.allowEmptyRemote,
-      overwriteLocalChanges: call.overwriteLocalChanges ?? this.options.overwriteLocalChanges,
-      conflictPolicy: call.conflictPolicy ?? this.options.conflictPolicy,
-    };
   }
 
   /**

@@ -19,7 +19,11 @@ export type {
   PlannedDeletion,
   MovedAside,
   MovedAsideReason,
+  SyncConflict,
+  ConflictPolicy,
+  VerifyReport,
 } from './types.js';
+export type { ConditionalWriteSupport } from './storage/capabilities.js';
 export {
   SyncError,
   ConfigError,

@@ -1,7 +1,7 @@
-import type { ConflictPolicy, DeletionReason, FailedFile, MovedAside, SkippedFile, SyncConflict, TransferReason } from './core/model.js';
+import type { ConflictPolicy, DeletionReason, FailedFile, MovedAside, SkippedFile, SyncConflict, TransferReason, VerifyReport } from './core/model.js';
 
 export type { MovedAside, MovedAsideReason } from './core/model.js';
-export type { ConflictPolicy, DeletionReason, FailedFile, SkippedFile, SyncConflict, TransferReason };
+export type { ConflictPolicy, DeletionReason, FailedFile, SkippedFile, SyncConflict, TransferReason, VerifyReport };
 
 /** One file a sync would transfer. */
 export interface PlannedTransfer {

@@ -10,7 +10,10 @@
  *    racy: {@link isRacy}). Otherwise it is hashed when the answer matters.
  * 2. **Unchanged since the sync.** Same stat and the object's ETag is the one
  *    recorded: identical, without knowing any MD5.
- * 3. **The object's MD5**, in order of trust: the MD5 stored in its metadata
+ * 3. **The object's MD5**, in order of trust: the snapshot's, when the
+ *    object's ETag is the one recorded with it (the version this instance
+ *    synced: its content is the MD5 recorded then, whatever the ETag means);
+ *    the MD5 stored in its metadata
  *    (`md5chksum`, as rclone and this library write it); its ETag, when it is
  *    one (32 hex digits, a single-part upload, not SSE-KMS or SSE-C); for a
  *    multipart object, the local file's multipart ETag computed with the
@@ -247,8 +250,8 @@ export function toConfirm(input: CompareInput, learned: Learned): string[] {
     const local = input.local.get(path);
     if (local === undefined || local.size !== remote.size) continue;
     const snap = input.snapshot.get(path);
-    // the object this instance synced, still there: the planner needs no MD5 (no HEAD on every pull of an SSE-KMS tree)
-    if (unchangedSinceSync(local, snap, remote)) continue;
+    // the object this instance synced, still there: the snapshot knows its MD5 (no HEAD on every pull of an SSE-KMS tree)
+    if (snap?.etag !== undefined && snap.etag === remote.etag) continue;
     const md5 = localMd5Of(local, snap, learned.localMd5);
     if (md5 !== undefined && md5 !== known.md5) out.push(path);
   }
@@ -261,9 +264,13 @@ export function toConfirm(input: CompareInput, learned: Learned): string[] {
  * The object as the planner sees it: its MD5 settled by everything learnt
  * (rules 3 and 4). Returns a new object; the listing's is not changed.
  */
-export function resolveRemote(remote: RemoteObject, local: LocalFile | undefined, learned: Learned): RemoteObject {
+export function resolveRemote(remote: RemoteObject, local: LocalFile | undefined, learned: Learned, entry?: SnapshotEntry): RemoteObject {
   const facts = learned.heads.get(remote.path);
   const headed = facts !== undefined && facts.etag === remote.etag;
+  // the version this instance synced: the snapshot knows its content (an SSE-KMS object without metadata MD5 included)
+  if (entry?.etag !== undefined && entry.etag === remote.etag) {
+    return { ...remote, md5: entry.md5, md5FromEtag: false, mtimeMs: headed ? facts.mtimeMs : remote.mtimeMs, partSize: remote.partSize };
+  }
   const known = resolved(remote, facts);
   let md5 = known.md5;
   const mtimeMs = headed ? facts.mtimeMs : remote.mtimeMs;
@@ -284,7 +291,7 @@ export function resolveRemote(remote: RemoteObject, local: LocalFile | undefined
 /** {@link resolveRemote} for every object of the listing. */
 export function resolveRemotes(input: CompareInput, learned: Learned): Map<string, RemoteObject> {
   const out = new Map<string, RemoteObject>();
-  for (const [path, remote] of input.remote) out.set(path, resolveRemote(remote, input.local.get(path), learned));
+  for (const [path, remote] of input.remote) out.set(path, resolveRemote(remote, input.local.get(path), learned, input.snapshot.get(path)));
   return out;
 }
 

@@ -1,5 +1,6 @@
 import type { HashPool } from '../local/HashPool.js';
-import type { ResolvedOptions } from '../options.js';
+import type { GuardLimits } from '../core/guards.js';
+import { validateGuards, type ResolvedOptions, type SyncCallOptions } from '../options.js';
 import type { WorkspaceState } from '../state/WorkspaceState.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import { S3ObjectStore } from '../storage/S3ObjectStore.js';
@@ -53,4 +54,16 @@ export function defaultStore(o: ResolvedOptions): ObjectStore {
     clientDetectsStalls: o.ownsClient,
     sseCustomer: o.sseCustomer,
   });
+}
+
+/** One call's settings: its overrides, else the instance's. */
+export function callSettings(o: ResolvedOptions, call: SyncCallOptions): GuardLimits & Pick<SyncCall, 'overwriteLocalChanges' | 'conflictPolicy'> {
+  const overrides = validateGuards(call);
+  return {
+    maxDeletes: overrides.maxDeletes ?? o.maxDeletes,
+    maxTotalBytes: overrides.maxTotalBytes ?? o.maxTotalBytes,
+    allowEmptyRemote: call.allowEmptyRemote ?? o.allowEmptyRemote,
+    overwriteLocalChanges: call.overwriteLocalChanges ?? o.overwriteLocalChanges,
+    conflictPolicy: call.conflictPolicy ?? o.conflictPolicy,
+  };
 }

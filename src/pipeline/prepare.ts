@@ -65,7 +65,7 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const { prefix } = ctx.options;
   const { signal } = call;
   const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
-  if (root !== undefined) await ctx.state.load(root);
+  if (root !== undefined) await ctx.state.load(root, !call.dryRun);
   // the library's identity object is not part of the workspace
   const { id, own: listed } = splitIdentity(await listAll(ctx, signal), prefix);
   ctx.state.verify(id);
@@ -87,7 +87,7 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const { prefix } = ctx.options;
   const { signal } = call;
   const root = (await workspaceRoot(ctx, false)) as string;
-  await ctx.state.load(root);
+  await ctx.state.load(root, !call.dryRun);
   await ctx.state.verifyBeforePush(ctx.store, signal);
   const filter = await localFilter(ctx, root);
   const scanned = await scan(ctx, root, filter, signal);

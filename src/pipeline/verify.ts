@@ -19,6 +19,7 @@
  */
 import { etagPartSizes, resolveRemotes, sameContent, localMd5Of, statMatches, unchangedSinceSync, type CompareInput, type Learned, type Needs } from '../core/compare.js';
 import { multipartPartCount } from '../core/md5.js';
+import type { VerifyReport } from '../core/model.js';
 import type { LocalFile, RemoteObject, SkippedFile } from '../core/model.js';
 import { WORKSPACE_ID_NAME } from '../core/names.js';
 import { parentDirs } from '../core/paths.js';
@@ -29,48 +30,7 @@ import { splitIdentity } from '../state/remote-identity.js';
 import type { SyncContext } from './context.js';
 import { emptyScan, learn, listAll, loadFilter, scan, workspaceRoot } from './prepare.js';
 
-/** What {@link verify} found. Paths are workspace-relative POSIX paths; keys are full object keys. */
-export interface VerifyReport {
-  /** `true` only when `missingLocally`, `missingRemotely`, `different` and `unknown` are all empty. */
-  ok: boolean;
-  /** Paths compared: every synced local file and every synced object, counted once per path (skipped ones excluded). */
-  checked: number;
-  /** Objects with no local file at their path. */
-  missingLocally: Array<{ path: string; key: string }>;
-  /** Local files with no object at their key. */
-  missingRemotely: Array<{ path: string }>;
-  /**
-   * File and object both present, with different bytes: different sizes, or
-   * the same size and different known MD5s. `localMd5` / `remoteMd5` are given
-   * when known (a remote MD5 only when it is proven: metadata, or an ETag
-   * confirmed to be one).
-   */
-  different: Array<{ path: string; key: string; localMd5?: string; remoteMd5?: string; localSize: number; remoteSize: number }>;
-  /**
-   * File and object both present with the same size, but whether they hold
-   * the same bytes cannot be known without downloading the object. `reason`
-   * starts with a code: `no-md5` (the object has no MD5 metadata and its ETag
-   * is not an MD5: SSE-KMS, SSE-C, another server), `multipart-etag-mismatch`
-   * (another tool's multipart object without MD5 metadata whose ETag the
-   * local file's multipart ETag, computed with the object's likely part
-   * sizes, does not reproduce: different content, or another part layout),
-   * `unconfirmed` (the HEAD that would tell failed, or the object changed
-   * during the verify), `local-not-comparable` (a symlink, special or
-   * unreadable entry stands at the path or above it locally),
-   * `remote-not-comparable` (the key is also a "directory" of other keys).
-   */
-  unknown: Array<{ path: string; key: string; reason: string }>;
-  /**
-   * What was not compared, with a reason, as a sync reports it: objects the
-   * ignore rules exclude (`ignored`, including the library's own folder
-   * `.s3-workspace-sync/` and its workspace identity object), invalid keys
-   * (`invalid-key: …`), folder markers, file/directory collisions, and local
-   * entries that are not regular files (`symlink`, `unreadable: EACCES`…).
-   * Ignored local files are not listed (the scan does not enter ignored
-   * directories).
-   */
-  skipped: SkippedFile[];
-}
+export type { VerifyReport };
 
 /**
  * Compare the workspace and the bucket prefix; change nothing.

@@ -79,8 +79,12 @@ export class StateFile {
    * The saved state for the workspace at `root` (its real path) and `origin`,
    * or `undefined` when there is none or it cannot be trusted (with a warning).
    */
-  async load(root: string, origin: StateOrigin): Promise<LoadedState | undefined> {
-    await this.removeLeftoverTemps();
+  /**
+   * `cleanup`: also remove temp files of saves that crashed — only under the
+   * workspace lock (a temp file may be another process's save in progress).
+   */
+  async load(root: string, origin: StateOrigin, cleanup = false): Promise<LoadedState | undefined> {
+    if (cleanup) await this.removeLeftoverTemps();
     let text: string;
     try {
       const st = await stat(this.path);

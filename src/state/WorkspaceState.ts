@@ -52,10 +52,11 @@ export class WorkspaceState {
    * snapshot, when there is one to trust for this workspace and origin. Its
    * remote identity is checked against the bucket before it is used.
    */
-  async load(root: string): Promise<void> {
+  async load(root: string, locked = false): Promise<void> {
     if (this.loaded || this.file === undefined) return;
     this.loaded = true;
-    const state = await this.file.load(root, await this.stateOrigin());
+    // only a sync that holds the workspace lock cleans up after crashed saves
+    const state = await this.file.load(root, await this.stateOrigin(), locked);
     if (state === undefined) return;
     this.current = new Map(state.snapshot);
     this.synced = state.synced;

@@ -251,3 +251,21 @@ describe('checkConditionalWrites() on a store that enforces them', () => {
     expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1 });
   });
 });
+
+describe('verify() through the facade', () => {
+  it('reports differences, changes nothing, and runs in turn with syncs', { timeout: 10_000 }, async () => {
+    const { store, ws, make } = await setup({}, { 'a.txt': 'alpha', 'b.txt': 'beta' });
+    const sync = make();
+    await sync.push();
+    expect(await sync.verify()).toMatchObject({ ok: true, checked: 2 });
+    await writeFile(path.join(ws, 'a.txt'), 'ALPHA');
+    store.seedObject('ws/c.txt', 'remote only', { md5: true });
+    store.resetRequestCounts();
+    const report = await sync.verify();
+    expect(report.ok).toBe(false);
+    expect(report.different.map((d) => d.path)).toEqual(['a.txt']);
+    expect(report.missingLocally).toEqual([{ path: 'c.txt', key: 'ws/c.txt' }]);
+    expect(store.requestCounts()).toMatchObject({ put: 0, deleteMany: 0, get: 0 });
+    expect(await readFile(path.join(ws, 'a.txt'), 'utf8')).toBe('ALPHA');
+  });
+});
