@@ -102,6 +102,17 @@ describe("an object's MD5 (rules 3 and 4)", () => {
     });
   }
 
+  it("the version this instance synced (ETag recorded in the snapshot): the snapshot's MD5, whatever the ETag means, with no HEAD", { timeout: 5_000 }, () => {
+    const entry = { size: f.size, mtimeMs: 1, ctimeMs: 1, ino: 1, md5: L, etag: ETAG };
+    const out = resolveRemote(listed('x', ETAG, f.size), f, learned({ heads: [['x', { etag: ETAG, serverSideEncryption: 'aws:kms' }]] }), entry);
+    expect(out.md5).toBe(L);
+    expect(out.md5FromEtag).toBe(false);
+    // another version at the key: the snapshot says nothing about it
+    expect(resolveRemote(listed('x', hex('9'), f.size), f, learned({}), entry).md5).toBe(hex('9'));
+    const input = { local: new Map([['x', { ...f, mtimeMs: 2 }]]), remote: new Map([['x', listed('x', ETAG, f.size)]]), snapshot: new Map([['x', entry]]), hasSnapshot: true };
+    expect(toConfirm(input, learned({ localMd5: [['x', hex('2')]] }))).toEqual([]);
+  });
+
   it('contentMd5: what an answer proves (metadata, else an ETag that is an MD5 under its encryption)', { timeout: 5_000 }, () => {
     expect(contentMd5({ etag: ETAG })).toBe(ETAG);
     expect(contentMd5({ etag: `"${ETAG.toUpperCase()}"` })).toBe(ETAG);
