@@ -56,8 +56,9 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isMd5Hex, md5Base64ToHex, md5HexToBase64, multipartEtag, unquoteEtag } from '../core/md5.js';
+import { isMd5Hex, md5HexToBase64, multipartEtag, unquoteEtag } from '../core/md5.js';
 import type { ListedObject } from '../core/model.js';
+import { META_MD5, META_MTIME, META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata.js';
 import { StorageError, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { CheckedUploadParams } from '../upload-params.js';
@@ -76,12 +77,6 @@ import type {
   WriteCondition,
 } from './ObjectStore.js';
 
-/** Metadata keys, as `S3ObjectStore` writes them (rclone's names): base64 MD5, mtime in seconds, part size. */
-const META_MD5 = 'md5chksum';
-const META_MTIME = 'mtime';
-const META_PART_SIZE = 'partsize';
-/** Later `mtime` metadata (about year 5138) is not a usable file time (as S3ObjectStore). */
-const MAX_MTIME_SECONDS = 1e11;
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -927,9 +922,7 @@ export class MemoryObjectStore implements ObjectStore {
     partSize: number | undefined,
     replayable: boolean,
   ): Record<string, string> {
-    const meta = lowerKeys(params?.Metadata);
-    meta[META_MTIME] = (mtimeMs / 1000).toFixed(3);
-    if (md5 !== undefined) meta[META_MD5] = md5HexToBase64(md5);
+    const meta = { ...lowerKeys(params?.Metadata), ...metadataFor(md5, mtimeMs) };
     if (partSize !== undefined) meta[META_PART_SIZE] = String(partSize);
     let bytes = 0;
     for (const [k, v] of Object.entries(meta)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
@@ -995,11 +988,6 @@ function truncateToSecond(ms: number): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function lowerKeys(meta: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta ?? {})) out[k.toLowerCase()] = v;
-  return out;
-}
 
 function otherParams(params: CheckedUploadParams | undefined): MemoryObject['params'] {
   if (params === undefined) return {};
@@ -1009,21 +997,14 @@ function otherParams(params: CheckedUploadParams | undefined): MemoryObject['par
 
 /** What S3ObjectStore's `infoFrom` makes of the same object's HEAD/GET answer. */
 function infoOf(obj: StoredObject): ObjectInfo {
-  const meta = obj.metadata;
-  let md5: string | undefined;
-  const b64 = meta[META_MD5];
-  if (b64 !== undefined) md5 = md5Base64ToHex(b64);
-  if (md5 === undefined && meta.md5 !== undefined && isMd5Hex(meta.md5)) md5 = meta.md5.toLowerCase();
-  const mtime = meta[META_MTIME] !== undefined ? Number(meta[META_MTIME]) : NaN;
-  const partSize = meta[META_PART_SIZE] !== undefined && /^[1-9][0-9]{0,12}$/.test(meta[META_PART_SIZE]) ? Number(meta[META_PART_SIZE]) : undefined;
   return {
     size: obj.body.length,
     etag: obj.etag,
-    md5,
-    mtimeMs: Number.isFinite(mtime) && mtime > 0 && mtime < MAX_MTIME_SECONDS ? Math.round(mtime * 1000) : undefined,
+    md5: undefined,
+    mtimeMs: undefined,
+    ...readMetadata(obj.metadata),
     lastModifiedMs: obj.lastModifiedMs,
     serverSideEncryption: obj.sse,
-    ...(partSize !== undefined ? { partSize } : {}),
   };
 }
 

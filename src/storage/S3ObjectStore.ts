@@ -23,7 +23,8 @@ import {
   type PutObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { isMd5Hex, md5Base64ToHex, md5HexToBase64, unquoteEtag } from '../core/md5.js';
+import { md5HexToBase64, unquoteEtag } from '../core/md5.js';
+import { META_MD5, META_MTIME, META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata.js';
 import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
@@ -57,15 +58,6 @@ import {
   type Stall,
 } from './stall.js';
 
-/** Metadata key holding the base64 MD5 of the content (the name rclone uses). */
-export const META_MD5 = 'md5chksum';
-/** Metadata key holding the file's mtime in seconds with a fraction (the name and format rclone uses). */
-export const META_MTIME = 'mtime';
-
-/** Metadata key holding the part size of a multipart upload (bytes): which multipart ETag to compute. */
-export const META_PART_SIZE = 'partsize';
-/** Later `mtime` metadata (about year 5138) is not a usable file time. */
-const MAX_MTIME_SECONDS = 1e11;
 
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
@@ -466,12 +458,6 @@ function readConditionFields(c: ReadCondition | undefined): { IfMatch?: string; 
   };
 }
 
-/** The metadata every upload carries: the content's MD5 (base64) and the file's mtime (seconds), as rclone names them. */
-function metadataFor(md5: string | undefined, mtimeMs: number): Record<string, string> {
-  const meta: Record<string, string> = { [META_MTIME]: (mtimeMs / 1000).toFixed(3) };
-  if (md5 !== undefined) meta[META_MD5] = md5HexToBase64(md5);
-  return meta;
-}
 
 /** The request fields of the user's upload settings (Metadata is merged by the caller, after them). */
 function uploadFields(params: CheckedUploadParams | undefined): Pick<PutObjectCommandInput, UploadField> {
@@ -496,27 +482,14 @@ function infoFrom(out: {
   ServerSideEncryption?: string | undefined;
   SSECustomerAlgorithm?: string | undefined;
 }): ObjectInfo {
-  const meta = lowerKeys(out.Metadata);
-  let md5: string | undefined;
-  const b64 = meta[META_MD5];
-  if (b64 !== undefined) md5 = md5Base64ToHex(b64);
-  if (md5 === undefined && meta.md5 !== undefined && isMd5Hex(meta.md5)) md5 = meta.md5.toLowerCase();
-  const mtime = meta[META_MTIME] !== undefined ? Number(meta[META_MTIME]) : NaN;
-  const partSize = meta[META_PART_SIZE] !== undefined && /^[1-9][0-9]{0,12}$/.test(meta[META_PART_SIZE]) ? Number(meta[META_PART_SIZE]) : undefined;
   return {
     size: out.ContentLength ?? 0,
     etag: unquoteEtag(out.ETag),
-    md5,
-    // A usable file time only (another writer may store anything there).
-    mtimeMs: Number.isFinite(mtime) && mtime > 0 && mtime < MAX_MTIME_SECONDS ? Math.round(mtime * 1000) : undefined,
+    md5: undefined,
+    mtimeMs: undefined,
+    ...readMetadata(lowerKeys(out.Metadata)),
     lastModifiedMs: out.LastModified?.getTime(),
     serverSideEncryption: encryptionOf(out),
-    ...(partSize !== undefined ? { partSize } : {}),
   };
 }
 
-function lowerKeys(meta: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta ?? {})) out[k.toLowerCase()] = v;
-  return out;
-}
