@@ -24,7 +24,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { md5HexToBase64, unquoteEtag } from '../core/md5.js';
-import { META_MD5, META_MTIME, META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata.js';
+import { META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata.js';
 import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
