@@ -23,6 +23,10 @@
  *   `ifNoneMatch` match: 304 (both bodiless for HEAD and 304, named `Unknown`
  *   as the SDK names them). {@link MemoryObjectStore.conflictNext} makes
  *   conditional writes answer 409 `ConditionalRequestConflict`.
+ * - CopyObject (`copy`): the source must exist (404 `NoSuchKey`) and have
+ *   the ETag `ifSourceMatch` names (412 `PreconditionFailed`), be at most
+ *   5 GiB (400 `InvalidRequest`) and not be the destination; the copy keeps
+ *   metadata and content type and gets the MD5 as ETag (single-part).
  * - Multipart: part numbers 1..10,000 (`InvalidArgument`); at completion the
  *   part list must be non-empty (`MalformedXML`), ascending
  *   (`InvalidPartOrder`), name uploaded parts with their ETags (`InvalidPart`),
@@ -63,7 +67,9 @@ import { StorageError, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { CheckedUploadParams } from '../upload-params.js';
 import { isSoftSignal } from './ObjectStore.js';
+import { MAX_COPY_BYTES } from './ObjectStore.js';
 import type {
+  CopyOptions,
   DeleteFailure,
   DeleteTarget,
   GetResult,
@@ -109,7 +115,8 @@ export type MemoryOperation =
   | 'uploadPart'
   | 'completeMultipart'
   | 'abortMultipart'
-  | 'listMultipartUploads';
+  | 'listMultipartUploads'
+  | 'copy';
 
 const OPERATIONS: readonly MemoryOperation[] = [
   'list',
@@ -124,6 +131,7 @@ const OPERATIONS: readonly MemoryOperation[] = [
   'completeMultipart',
   'abortMultipart',
   'listMultipartUploads',
+  'copy',
 ];
 
 /** Server-side encryption of an object, as S3 reports it (`none`: a server that reports none, like s3rver). */
@@ -624,6 +632,44 @@ export class MemoryObjectStore implements ObjectStore {
     this.finished.set(uploadId, { key, how: 'completed', signature, result });
     this.afterFault('completeMultipart', key);
     return { ...result };
+  }
+
+  /**
+   * CopyObject within the store, as S3 answers it: a missing source is 404
+   * NoSuchKey, a source whose ETag is not `ifSourceMatch` 412
+   * PreconditionFailed, a source over 5 GiB 400 InvalidRequest. Metadata,
+   * content type and the other settings are copied; the encryption is the
+   * one asked for, else the bucket's; the ETag is the content's MD5 (a
+   * multipart source becomes a single-part object), except under SSE-KMS.
+   */
+  async copy(sourceKey: string, destKey: string, options: CopyOptions): Promise<PutResult> {
+    await this.request('copy', sourceKey, options.signal);
+    this.checkKey(destKey, true);
+    const source = this.objects.get(sourceKey);
+    if (source === undefined) throw this.error('NoSuchKey', 404, sourceKey);
+    if (!etagMatches(options.ifSourceMatch, source.etag)) throw this.error('PreconditionFailed', 412, sourceKey);
+    if (source.body.length > MAX_COPY_BYTES) {
+      throw this.error('InvalidRequest', 400, sourceKey, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_COPY_BYTES}`);
+    }
+    if (sourceKey === destKey) {
+      throw this.error('InvalidRequest', 400, sourceKey, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
+    }
+    const { sse, kmsKeyId } = this.encryptionFor(options.params);
+    const obj: StoredObject = {
+      key: destKey,
+      body: source.body, // never mutated: stores replace whole objects
+      etag: isKms(sse) ? this.opaqueEtag(destKey) : md5Hex(source.body),
+      lastModifiedMs: this.lastModified(),
+      contentType: source.contentType,
+      metadata: { ...source.metadata },
+      sse,
+      kmsKeyId,
+      partSizes: undefined,
+      params: { ...source.params, ...otherParams(options.params) },
+    };
+    this.store(obj);
+    this.afterFault('copy', sourceKey);
+    return { etag: obj.etag, serverSideEncryption: sse };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {

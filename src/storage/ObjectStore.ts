@@ -136,6 +136,25 @@ export interface DeleteTarget {
   etag: string;
 }
 
+/** S3's largest source of a single CopyObject request (5 GiB): larger objects need UploadPartCopy. */
+export const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/** The upload settings a server-side copy takes (metadata and content headers are copied from the source). */
+export type CopyParams = Pick<CheckedUploadParams, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'SSEKMSEncryptionContext' | 'BucketKeyEnabled' | 'StorageClass' | 'ACL'>;
+
+/** Options of {@link ObjectStore.copy}. */
+export interface CopyOptions {
+  /**
+   * Copy only this version of the source: its current ETag (unquoted; the
+   * store quotes it) must be this one (`x-amz-copy-source-if-match`). Else
+   * PRECONDITION_FAILED (412); a missing source is NOT_FOUND (404).
+   */
+  ifSourceMatch: string;
+  /** Encryption, storage class and ACL of the copy (default: the bucket's). */
+  params?: CopyParams | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 /** Metadata of an object being created in parts. */
 export interface MultipartInit {
   key: string;
@@ -208,6 +227,16 @@ export interface ObjectStore {
     condition?: WriteCondition,
   ): Promise<PutResult>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
+  /**
+   * Server-side copy of `sourceKey` (same bucket) to `destKey` in one request
+   * (CopyObject), metadata and content type included (`MetadataDirective:
+   * COPY`). Only the version `ifSourceMatch` names is copied (see
+   * {@link CopyOptions}). A source over {@link MAX_COPY_BYTES} is refused by
+   * S3 (400 InvalidRequest): check the size first. The copy's ETag is the MD5
+   * of the content (a multipart source becomes a single-part object), except
+   * under SSE-KMS.
+   */
+  copy(sourceKey: string, destKey: string, options: CopyOptions): Promise<PutResult>;
   /** Multipart uploads in progress under a prefix. */
   listMultipartUploads(prefix: string, signal?: AbortSignal): Promise<PendingUpload[]>;
 }

@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  type CopyObjectCommandOutput,
   CreateMultipartUploadCommand,
   ListMultipartUploadsCommand,
   UploadPartCommand,
@@ -32,6 +34,7 @@ import { storageCodeOf, toStorageError } from './storage-error.js';
 export { toStorageError };
 import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../core/backoff.js';
 import type {
+  CopyOptions,
   DeleteFailure,
   DeleteTarget,
   GetResult,
@@ -277,6 +280,36 @@ export class S3ObjectStore implements ObjectStore {
     return { etag: unquoteEtag(out.ETag), serverSideEncryption: this.ssec.SSECustomerAlgorithm !== undefined ? SSE_C : encryptionOf(out) };
   }
 
+  /**
+   * CopyObject within the bucket: `CopySourceIfMatch` the quoted ETag,
+   * `MetadataDirective: COPY`; under SSE-C the source is read with the
+   * customer key and the copy written with it.
+   */
+  async copy(sourceKey: string, destKey: string, options: CopyOptions): Promise<PutResult> {
+    const sourceSsec =
+      this.ssec.SSECustomerAlgorithm === undefined ? {} : { CopySourceSSECustomerAlgorithm: this.ssec.SSECustomerAlgorithm, CopySourceSSECustomerKey: this.ssec.SSECustomerKey };
+    const out = await this.send<CopyObjectCommandOutput>(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: destKey,
+        CopySource: copySource(this.bucket, sourceKey),
+        CopySourceIfMatch: quoteEtag(options.ifSourceMatch),
+        MetadataDirective: 'COPY',
+        ...(options.params as Record<string, unknown> | undefined),
+        ...sourceSsec,
+        ...this.ssec,
+        ...this.owner,
+        ...(this.owner.ExpectedBucketOwner !== undefined ? { ExpectedSourceBucketOwner: this.owner.ExpectedBucketOwner } : {}),
+      }),
+      options.signal,
+      sourceKey,
+    );
+    return {
+      etag: unquoteEtag(out.CopyObjectResult?.ETag),
+      serverSideEncryption: this.ssec.SSECustomerAlgorithm !== undefined ? SSE_C : encryptionOf(out),
+    };
+  }
+
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     // Never tied to the sync's signal: an aborted sync must still clean up.
     await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, ...this.owner }), undefined, key);
@@ -438,6 +471,11 @@ export class S3ObjectStore implements ObjectStore {
 function quoteEtag(etag: string): string {
   const bare = unquoteEtag(etag);
   return bare === '*' ? '*' : `"${bare}"`;
+}
+
+/** `x-amz-copy-source`: `bucket/key`, each segment of the key URL-encoded (as AWS asks; `/` kept). */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 /** The request fields of a write's precondition (PutObject, CompleteMultipartUpload). */

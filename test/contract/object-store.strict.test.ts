@@ -72,6 +72,8 @@ describeObjectStoreContract(
     multipartEtag: true,
     multipartValidation: true,
     multipartAbortAndListing: true,
+    copySourceConditions: true,
+    copySourceDecoding: true,
     byteOrderListing: true,
     partNumberHead: true,
     sseKms: true,

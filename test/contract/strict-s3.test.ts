@@ -28,6 +28,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
   paginateListObjectsV2,
   type CompletedPart,
   type S3ClientConfig,
@@ -1073,7 +1074,7 @@ describe('fault hooks and request counters', () => {
     const bucket = await newBucket();
     s3.state.putObject(bucket, 'k', 'x');
     s3.state.resetRequests();
-    await expectS3Error(client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'k2', CopySource: `${bucket}/k` })), 'NotImplemented', 501);
+    await expectS3Error(client.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'k2', UploadId: 'u', PartNumber: 1, CopySource: `${bucket}/k` })), 'NotImplemented', 501);
     await expectS3Error(client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'k' })), 'NotImplemented', 501);
     await expectS3Error(client.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', VersionId: 'v1' })), 'NotImplemented', 501);
     expect(s3.state.count('Unsupported')).toBe(3);
@@ -1082,6 +1083,63 @@ describe('fault hooks and request counters', () => {
       ['GET', 501, 'NotImplemented'],
       ['GET', 501, 'NotImplemented'],
     ]);
+  });
+});
+
+describe('CopyObject (AWS: CopyObject API reference)', () => {
+  test('copies bytes, metadata and content type (directive COPY), answers the MD5 ETag in CopyObjectResult; REPLACE takes the request\'s', { timeout: 10_000 }, async () => {
+    const bucket = await newBucket();
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'dir/a b+c.txt', Body: 'hello', ContentType: 'text/x-src', Metadata: { md5chksum: 'x', team: 't' } }));
+    const out = await client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copies/1', CopySource: `${bucket}/dir/${encodeURIComponent('a b+c.txt')}`, CopySourceIfMatch: `"${md5hex(Buffer.from('hello'))}"` }));
+    expect(out.CopyObjectResult?.ETag).toBe(`"${md5hex(Buffer.from('hello'))}"`);
+    expect(out.ServerSideEncryption).toBe('AES256');
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'copies/1' }));
+    expect(head).toMatchObject({ ContentType: 'text/x-src', Metadata: { md5chksum: 'x', team: 't' }, ContentLength: 5 });
+    await client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copies/2', CopySource: `/${bucket}/copies/1`, MetadataDirective: 'REPLACE', ContentType: 'text/x-new', Metadata: { other: 'y' } }));
+    expect(await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'copies/2' }))).toMatchObject({ ContentType: 'text/x-new', Metadata: { other: 'y' } });
+    // onto itself without a change: refused; with REPLACE: allowed
+    await expectS3Error(client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copies/1', CopySource: `${bucket}/copies/1` })), 'InvalidRequest', 400);
+    await client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copies/1', CopySource: `${bucket}/copies/1`, MetadataDirective: 'REPLACE' }));
+  });
+
+  test('source conditions: if-match / if-none-match / (un)modified-since as AWS combines them → 412; a missing source is 404; destination conditions are 501', { timeout: 10_000 }, async () => {
+    const bucket = await newBucket();
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: 'v1' }));
+    const etag = `"${md5hex(Buffer.from('v1'))}"`;
+    const past = new Date(Date.now() - 3_600_000);
+    const future = new Date(Date.now() + 3_600_000);
+    const copy = (extra: Record<string, unknown>) => client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'dst', CopySource: `${bucket}/src`, ...extra }));
+    await expectS3Error(copy({ CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' }), 'PreconditionFailed', 412);
+    await expectS3Error(copy({ CopySourceIfNoneMatch: etag }), 'PreconditionFailed', 412);
+    await expectS3Error(copy({ CopySourceIfUnmodifiedSince: past }), 'PreconditionFailed', 412);
+    await expectS3Error(copy({ CopySourceIfModifiedSince: future }), 'PreconditionFailed', 412);
+    // if-none-match false with modified-since true: 412
+    await expectS3Error(copy({ CopySourceIfNoneMatch: etag, CopySourceIfModifiedSince: past }), 'PreconditionFailed', 412);
+    expect(s3.state.getObject(bucket, 'dst')).toBeUndefined();
+    // if-match true with unmodified-since false: copied
+    await copy({ CopySourceIfMatch: etag, CopySourceIfUnmodifiedSince: past });
+    expect(s3.state.getObject(bucket, 'dst')?.body.toString()).toBe('v1');
+    await expectS3Error(client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'dst2', CopySource: `${bucket}/none` })), 'NoSuchKey', 404);
+    await expectS3Error(copy({ IfNoneMatch: '*' }), 'NotImplemented', 501);
+  });
+
+  test('a source over 5 GiB is InvalidRequest (400); a multipart source becomes a single-part object (MD5 ETag, no parts)', { timeout: 10_000 }, async () => {
+    const bucket = await newBucket();
+    const parts = [Buffer.alloc(MIN_PART, 1), Buffer.from('tail')];
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mp' }));
+    const done: CompletedPart[] = [];
+    for (const [i, body] of parts.entries()) {
+      const r = await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp', UploadId, PartNumber: i + 1, Body: body }));
+      done.push({ PartNumber: i + 1, ETag: r.ETag! });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'mp', UploadId, MultipartUpload: { Parts: done } }));
+    const out = await client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'mp-copy', CopySource: `${bucket}/mp` }));
+    expect(out.CopyObjectResult?.ETag).toBe(`"${md5hex(Buffer.concat(parts))}"`);
+    expect(s3.state.getObject(bucket, 'mp-copy')?.partSizes).toBeUndefined();
+    // a fake 5 GiB + 1 object: only its size is looked at
+    const big = s3.state.putObject(bucket, 'big', 'x');
+    Object.defineProperty(big, 'size', { value: 5 * 1024 ** 3 + 1 });
+    await expectS3Error(client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'big-copy', CopySource: `${bucket}/big` })), 'InvalidRequest', 400);
   });
 });
 

@@ -24,7 +24,8 @@
 //
 // Implemented (each with S3's XML formats, status codes and error codes, so the
 // SDK maps errors to the right exception names): ListBuckets, CreateBucket,
-// HeadBucket, DeleteBucket, PutObject, GetObject, HeadObject, DeleteObject,
+// HeadBucket, DeleteBucket, PutObject, CopyObject (within the double, no
+// versionId, metadata directive COPY or REPLACE), GetObject, HeadObject, DeleteObject,
 // DeleteObjects, ListObjectsV2, CreateMultipartUpload, UploadPart,
 // CompleteMultipartUpload, AbortMultipartUpload, ListMultipartUploads, ListParts.
 // Conditional requests, as AWS documents them (user guide "conditional-writes",
@@ -36,6 +37,14 @@
 //    entity tag on a write is 501 (S3 accepts only `*` there).
 //  - DeleteObject `If-Match: <etag>|*` → 412 when the ETag differs, 404
 //    NoSuchKey when the key does not exist; without If-Match a missing key is 204.
+//  - CopyObject source conditions (x-amz-copy-source-if-match,
+//    -if-none-match, -if-modified-since, -if-unmodified-since) → 412
+//    PreconditionFailed, combined as AWS documents them (if-match true wins
+//    over unmodified-since false; if-none-match false with modified-since true
+//    fails); a missing source is 404 NoSuchKey; a source over 5 GiB is 400
+//    InvalidRequest; the copy's ETag is the MD5 of the content (a multipart
+//    source becomes a single-part object) unless SSE-KMS. Destination
+//    conditions (If-Match / If-None-Match on a copy) are 501.
 //  - DeleteObjects `<Object><ETag>` (or `*`): per key, an <Error> with
 //    PreconditionFailed when it differs, NoSuchKey when the key does not exist;
 //    keys without an ETag are deleted (or "deleted") as before.
@@ -50,7 +59,7 @@
 //    x-amz-if-match-size, <LastModifiedTime>, <Size>) are 501.
 //
 // Any other operation, sub-resource (?acl, ?tagging, ?versionId=...) or
-// unsupported feature header (x-amz-copy-source, SSE-C) answers 501
+// unsupported feature header (x-amz-copy-source on UploadPartCopy, SSE-C) answers 501
 // NotImplemented naming what is missing: a test never silently gets a
 // behaviour the double does not have.
 //
@@ -73,8 +82,8 @@
 // checked, nothing is encrypted.
 //
 // Deliberate simplifications (not S3 behaviour a test should rely on):
-//  - no versioning, ACLs, tagging, object lock, SSE-C, CopyObject,
-//    UploadPartCopy, ListObjects (v1), GetObjectAttributes, presigned POST;
+//  - no versioning, ACLs, tagging, object lock, SSE-C, copies between
+//    buckets of another owner, UploadPartCopy, ListObjects (v1), GetObjectAttributes, presigned POST;
 //  - checksums are verified on upload but never returned by GetObject
 //    (x-amz-checksum-mode is ignored), and multipart checksum composition
 //    (x-amz-checksum-algorithm on CreateMultipartUpload, Checksum* in the
@@ -96,6 +105,7 @@ export type S3Operation =
   | 'DeleteBucket'
   | 'ListObjectsV2'
   | 'PutObject'
+  | 'CopyObject'
   | 'GetObject'
   | 'HeadObject'
   | 'DeleteObject'
@@ -378,6 +388,7 @@ const ALLOWED_PARAMS: Record<Exclude<S3Operation, 'Unsupported'>, readonly strin
   DeleteBucket: [],
   ListObjectsV2: ['list-type', 'prefix', 'delimiter', 'max-keys', 'continuation-token', 'start-after', 'encoding-type', 'fetch-owner'],
   PutObject: [],
+  CopyObject: [],
   GetObject: ['partNumber', ...Object.keys(RESPONSE_OVERRIDES)],
   HeadObject: ['partNumber', ...Object.keys(RESPONSE_OVERRIDES)],
   DeleteObject: [],
@@ -840,7 +851,7 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       else if (method === 'GET' && query['list-type'] === '2') op = 'ListObjectsV2';
       else if (method === 'POST' && has('delete')) op = 'DeleteObjects';
     } else {
-      if (method === 'PUT') op = has('uploadId') || has('partNumber') ? 'UploadPart' : 'PutObject';
+      if (method === 'PUT') op = has('uploadId') || has('partNumber') ? 'UploadPart' : req.headers['x-amz-copy-source'] !== undefined ? 'CopyObject' : 'PutObject';
       else if (method === 'GET') op = has('uploadId') ? 'ListParts' : 'GetObject';
       else if (method === 'HEAD') op = 'HeadObject';
       else if (method === 'DELETE') op = has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
@@ -858,7 +869,8 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       const allowed = ALLOWED_PARAMS[op];
       const extra = Object.keys(query).filter((p) => !NEUTRAL_PARAMS.has(p) && !allowed.includes(p));
       if (extra.length > 0) unsupported = `${op} with query parameter(s) ${extra.join(', ')}`;
-      if (req.headers['x-amz-copy-source'] !== undefined) unsupported = `${op} with x-amz-copy-source (CopyObject / UploadPartCopy)`;
+      if (req.headers['x-amz-copy-source'] !== undefined && op !== 'CopyObject') unsupported = `${op} with x-amz-copy-source (UploadPartCopy)`;
+      if (req.headers['x-amz-copy-source-server-side-encryption-customer-algorithm'] !== undefined) unsupported = `${op} with SSE-C`;
       if (req.headers['x-amz-server-side-encryption-customer-algorithm'] !== undefined) unsupported = `${op} with SSE-C`;
     }
     // GetObjectTagging is not GetObject, CopyObject is not PutObject: count and match them as Unsupported.
@@ -1269,6 +1281,109 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
       ...sseHeaders(sse),
       ...echoedChecksumHeaders(ctx.req, ctx.body),
     });
+  }
+
+  /** S3's largest CopyObject source (5 GiB). */
+  const MAX_COPY_SOURCE = 5 * GiB;
+
+  /**
+   * CopyObject (`PUT` with x-amz-copy-source) within the double. The source
+   * is `bucket/key` or `/bucket/key`, URL-encoded; its conditions
+   * (x-amz-copy-source-if-*) are evaluated as AWS documents them, then the
+   * size limit; the destination gets the request's encryption (else the
+   * bucket default; never the source's), storage class, and — with
+   * x-amz-metadata-directive COPY, the default — the source's metadata and
+   * content headers (REPLACE: the request's).
+   */
+  function copyObject(ctx: Ctx, bucketName: string, key: string): void {
+    const b = bucketOrThrow(bucketName);
+    checkKey(key);
+    const raw = headerString(ctx.req, 'x-amz-copy-source') ?? '';
+    const q = raw.indexOf('?');
+    if (q !== -1) {
+      if (raw.slice(q + 1).startsWith('versionId=')) throw err.notImplemented('CopyObject of a versionId (no versioning)');
+      throw err.invalidArgument('Invalid copy source', 'x-amz-copy-source', raw);
+    }
+    let source: string;
+    try {
+      source = decodeURIComponent(raw.startsWith('/') ? raw.slice(1) : raw);
+    } catch {
+      throw err.invalidArgument('Invalid copy source encoding', 'x-amz-copy-source', raw);
+    }
+    const slash = source.indexOf('/');
+    if (slash <= 0 || slash === source.length - 1) throw err.invalidArgument('Invalid copy source object key', 'x-amz-copy-source', raw);
+    const srcBucket = bucketOrThrow(source.slice(0, slash));
+    const srcKey = source.slice(slash + 1);
+    const expectedSourceOwner = headerString(ctx.req, 'x-amz-source-expected-bucket-owner');
+    if (expectedSourceOwner !== undefined && expectedSourceOwner !== ownerId) throw new S3Error(403, 'AccessDenied', 'Access Denied');
+    for (const h of ['if-match', 'if-none-match']) {
+      if (headerString(ctx.req, h) !== undefined) throw err.notImplemented(`${h} (a destination condition) on CopyObject`);
+    }
+    for (const h of ['x-amz-tagging', 'x-amz-tagging-directive', 'x-amz-object-lock-mode', 'x-amz-website-redirect-location']) {
+      if (headerString(ctx.req, h) !== undefined) throw err.notImplemented(`${h} on CopyObject`);
+    }
+    const src = srcBucket.objects.get(srcKey);
+    if (src === undefined) throw err.noSuchKey(srcKey);
+    checkCopySourcePreconditions(ctx.req, src);
+    if (src.size > MAX_COPY_SOURCE) {
+      throw err.invalidRequest(`The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_COPY_SOURCE}`);
+    }
+    const directive = headerString(ctx.req, 'x-amz-metadata-directive') ?? 'COPY';
+    if (directive !== 'COPY' && directive !== 'REPLACE') throw err.invalidArgument('Unknown metadata directive.', 'x-amz-metadata-directive', directive);
+    const sse = requestSse(ctx.req, b);
+    const storageClass = headerString(ctx.req, 'x-amz-storage-class') ?? 'STANDARD';
+    const changes =
+      directive === 'REPLACE' || headerString(ctx.req, 'x-amz-storage-class') !== undefined || headerString(ctx.req, 'x-amz-server-side-encryption') !== undefined;
+    if (srcBucket === b && srcKey === key && !changes) {
+      throw err.invalidRequest(
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      );
+    }
+    const attrs =
+      directive === 'COPY'
+        ? { contentType: src.contentType, metadata: { ...src.metadata }, headers: { ...src.headers }, storageClass }
+        : { ...objectAttributes(ctx.req), storageClass };
+    const obj: MutableObject = {
+      key,
+      body: src.body,
+      etag: isKms(sse.serverSideEncryption) ? opaqueEtag() : md5(src.body).toString('hex'),
+      size: src.size,
+      lastModified: truncateToSecond(now()),
+      ...attrs,
+      ...sse,
+    };
+    storeObject(b, obj);
+    sendXml(
+      ctx.res,
+      200,
+      xmlDoc('CopyObjectResult', `${el('LastModified', isoTime(obj.lastModified))}${el('ETag', `"${obj.etag}"`)}`),
+      sseHeaders(sse),
+    );
+  }
+
+  /**
+   * x-amz-copy-source-if-* as AWS documents them for CopyObject: if-match
+   * true and unmodified-since false → copied; if-none-match false and
+   * modified-since true → 412; otherwise any false condition → 412.
+   */
+  function checkCopySourcePreconditions(req: IncomingMessage, src: StoredObject): void {
+    const ifMatch = headerString(req, 'x-amz-copy-source-if-match');
+    const ifNoneMatch = headerString(req, 'x-amz-copy-source-if-none-match');
+    const ifModifiedSince = headerString(req, 'x-amz-copy-source-if-modified-since');
+    const ifUnmodifiedSince = headerString(req, 'x-amz-copy-source-if-unmodified-since');
+    const lm = src.lastModified.getTime();
+    if (ifMatch !== undefined) {
+      if (!etagListMatches(ifMatch, src.etag)) throw err.precondition('x-amz-copy-source-If-Match');
+    } else if (ifUnmodifiedSince !== undefined) {
+      const t = Date.parse(ifUnmodifiedSince);
+      if (!Number.isNaN(t) && lm > t) throw err.precondition('x-amz-copy-source-If-Unmodified-Since');
+    }
+    if (ifNoneMatch !== undefined) {
+      if (etagListMatches(ifNoneMatch, src.etag)) throw err.precondition('x-amz-copy-source-If-None-Match');
+    } else if (ifModifiedSince !== undefined) {
+      const t = Date.parse(ifModifiedSince);
+      if (!Number.isNaN(t) && lm <= t) throw err.precondition('x-amz-copy-source-If-Modified-Since');
+    }
   }
 
   /** RFC 7232 evaluation order, as S3 documents it for GetObject/HeadObject. */
@@ -1877,6 +1992,8 @@ export async function startStrictS3(options: StrictS3Options = {}): Promise<Stri
         return listObjectsV2(ctx, bucket);
       case 'PutObject':
         return putObject(ctx, bucket, key);
+      case 'CopyObject':
+        return copyObject(ctx, bucket, key);
       case 'GetObject':
         return getObject(ctx, bucket, key, false);
       case 'HeadObject':

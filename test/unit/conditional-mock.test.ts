@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -365,5 +366,46 @@ describe('cachedProbe', () => {
     expect(probes).toBe(6);
     clearProbeCache();
     expect(await cachedProbe(a, answer('ignored'))).toBe('ignored');
+  });
+});
+
+describe('S3ObjectStore.copy: the exact CopyObject request', () => {
+  it('CopySource URL-encoded per segment, CopySourceIfMatch quoted, MetadataDirective COPY; 412 → PRECONDITION_FAILED, 404 → NOT_FOUND', T, async () => {
+    const { s3, store } = setup();
+    s3.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: `"${ETAG}"` }, ServerSideEncryption: 'AES256' });
+    expect(await store.copy('ws/a dir/ü+x.md', 'ws/.s3-workspace-sync/conflicts/s/a dir/ü+x.md', { ifSourceMatch: ETAG })).toEqual({ etag: ETAG, serverSideEncryption: 'AES256' });
+    expect(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Key: 'ws/.s3-workspace-sync/conflicts/s/a dir/ü+x.md',
+      CopySource: `${BUCKET}/ws/a%20dir/%C3%BC%2Bx.md`,
+      CopySourceIfMatch: `"${ETAG}"`,
+      MetadataDirective: 'COPY',
+    });
+    s3.on(CopyObjectCommand).rejects(awsError('PreconditionFailed', 412));
+    await expect(store.copy('ws/a', 'ws/b', { ifSourceMatch: ETAG })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', statusCode: 412 });
+    s3.on(CopyObjectCommand).rejects(awsError('NoSuchKey', 404));
+    await expect(store.copy('ws/a', 'ws/b', { ifSourceMatch: ETAG })).rejects.toMatchObject({ code: 'NOT_FOUND', statusCode: 404 });
+  });
+
+  it('SSE-C: the source is read and the copy written with the customer key; the expected owner applies to both buckets; encryption params pass through', T, async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    const s3 = mockClient(client);
+    onTestFinished(() => {
+      s3.restore();
+      client.destroy();
+    });
+    const store = new S3ObjectStore(client, BUCKET, { stallTimeoutMs: 0, expectedBucketOwner: '111122223333', sseCustomer: { SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) } });
+    s3.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: `"${ETAG}"` }, SSECustomerAlgorithm: 'AES256' });
+    const out = await store.copy('ws/a', 'ws/b', { ifSourceMatch: ETAG, params: { StorageClass: 'STANDARD_IA' } });
+    expect(out.serverSideEncryption).toBe('sse-c');
+    expect(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input).toMatchObject({
+      CopySourceSSECustomerAlgorithm: 'AES256',
+      CopySourceSSECustomerKey: 'k'.repeat(32),
+      SSECustomerAlgorithm: 'AES256',
+      SSECustomerKey: 'k'.repeat(32),
+      ExpectedBucketOwner: '111122223333',
+      ExpectedSourceBucketOwner: '111122223333',
+      StorageClass: 'STANDARD_IA',
+    });
   });
 });
