@@ -103,30 +103,55 @@ export interface MovedAside {
 }
 
 /**
- * What a push does when the bucket changed under it (another writer replaced,
- * created or deleted the key since this instance last saw it):
- * - `fail`: report a conflict, change neither side;
- * - `keep-local`: upload anyway, conditionally on the version just seen (a
- *   third writer in between is still a conflict).
+ * What a sync does where both sides changed a path since this instance last
+ * synced it (push: a write whose condition failed, or a fresh instance over
+ * other content; pull: a file modified locally whose object changed too).
+ * Nothing a user wrote is lost under any policy:
+ * - `fail` (default): report the conflict, change neither side;
+ * - `keep-local`: the local version wins; the other writer's version is
+ *   first saved into the bucket's conflicts area (a server-side copy), then
+ *   replaced on condition that it is still the version just seen;
+ * - `keep-remote`: the other writer's version wins; the local bytes are first
+ *   saved into the bucket's conflicts area, then the local file is moved into
+ *   the recovery area and the remote version downloaded in its place;
+ * - `keep-both`: the remote version stays at the path; the local file is
+ *   renamed to a conflict copy (`notes (conflict 2026-12-06 054103 host).md`)
+ *   and uploaded as a new object.
  */
-export type ConflictPolicy = 'fail' | 'keep-local';
+export type ConflictPolicy = 'fail' | 'keep-local' | 'keep-remote' | 'keep-both';
 
 /** A path where this sync met another writer's change, and what became of it. */
 export interface SyncConflict {
   path: string;
   key: string;
-  /** What this sync meant to do with the object. */
-  action: 'upload' | 'delete';
+  /**
+   * What this sync meant to do: `upload` / `delete` an object (push), or
+   * `download` it over a file modified locally (pull).
+   */
+  action: 'upload' | 'delete' | 'download';
   /** The object this instance last saw at the key: its ETag, or `null` when it saw none (it meant to create the key). */
   expectedEtag: string | null;
   /** What the bucket holds now: the ETag, `null` when the key has no object, `undefined` when unknown. */
   currentEtag: string | null | undefined;
   /**
-   * `reported` (policy `fail`, or a third writer got in the way): neither side
-   * was changed. `kept-local` (policy `keep-local`): the local file replaced
-   * exactly the version `currentEtag` names.
+   * - `reported` (policy `fail`, or the policy could not be applied: a third
+   *   writer got in the way, an object over 5 GiB to save…): neither side was
+   *   changed; also a failure (code `CONFLICT`).
+   * - `kept-local`: the local file is what the bucket holds at the path now
+   *   (push), or stays in place for the next push (pull).
+   * - `kept-remote`: the bucket's version (or its absence) is what the
+   *   workspace holds at the path now.
+   * - `kept-both`: the bucket's version is at the path on both sides; the
+   *   local bytes are at {@link conflictCopy} on both sides (pull: locally,
+   *   uploaded by the next push).
    */
-  resolution: 'reported' | 'kept-local';
+  resolution: 'reported' | 'kept-local' | 'kept-remote' | 'kept-both';
+  /** Key in the bucket's conflicts area where the other writer's version was saved before it was replaced (`keep-local`). */
+  remoteSavedTo?: string;
+  /** Key in the bucket's conflicts area where the local bytes were saved before the local file was replaced (`keep-remote`). */
+  localSavedTo?: string;
+  /** Workspace path of the conflict copy holding the local bytes (`keep-both`). */
+  conflictCopy?: string;
 }
 
 /** What {@link verify} found. Paths are workspace-relative POSIX paths; keys are full object keys. */

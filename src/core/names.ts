@@ -17,5 +17,11 @@ export const TEMP_SUFFIX = '.s3ws-tmp';
 /** Folder of `STATE_DIR_NAME` where a pull moves local files it could not prove were synced. */
 export const RECOVERY_DIR_NAME = 'recovered';
 
+/**
+ * Folder of `STATE_DIR_NAME` under the bucket prefix where a conflict policy
+ * saves a version before it is replaced (`<prefix>.s3-workspace-sync/conflicts/<stamp>-<hex>/<path>`).
+ */
+export const CONFLICTS_DIR_NAME = 'conflicts';
+
 /** Object under the prefix that identifies the remote workspace (see `state/remote-identity.ts`). */
 export const WORKSPACE_ID_NAME = `${STATE_DIR_NAME}/workspace-id`;
