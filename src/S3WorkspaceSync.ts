@@ -1,8 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
-import { evaluateGuards } from './core/guards.js';
-import { normalizePathPatterns, orderByPriority, PathTracker, type PathsReady } from './core/priority.js';
-import { apply, noOutcomes } from './core/record.js';
-import { ConfigError, GuardError, IncompleteSyncError, SyncAbortedError, SyncError, escapeForLog, messageOf } from './errors.js';
+import { normalizePathPatterns, PathTracker, type PathsReady } from './core/priority.js';
+import { ConfigError, IncompleteSyncError, SyncError, escapeForLog, messageOf } from './errors.js';
 import type { SyncEvents } from './events.js';
 import { HashPool } from './local/HashPool.js';
 import {
@@ -11,16 +9,13 @@ import {
   type S3WorkspaceSyncOptions,
   type SyncCallOptions,
 } from './options.js';
-import { callSettings, defaultStore, type SyncCall, type SyncContext, type SyncParts } from './pipeline/context.js';
-import { execute } from './pipeline/execute.js';
 import { ServerChecks } from './pipeline/capabilities.js';
-import { lockWorkspace } from './pipeline/lock.js';
-import { prepare } from './pipeline/prepare.js';
+import { defaultStore, type SyncContext, type SyncParts } from './pipeline/context.js';
+import { Generations } from './pipeline/generations.js';
+import { runSync } from './pipeline/sync.js';
 import { verify } from './pipeline/verify.js';
-import { finish, newResult, notePlan } from './pipeline/result.js';
-import { combineSignals, unlimited } from './pipeline/signals.js';
+import { unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
-import type { LockHandle } from './state/WorkspaceLock.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
 import type { ConditionalWriteSupport } from './storage/capabilities.js';
 import { endpointLabel } from './storage/endpoint.js';
@@ -66,9 +61,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     const location = `s3://${o.bucket}/${escapeForLog(o.prefix)}`;
     const stateFile = o.stateDir === undefined ? undefined : new StateFile(o.stateDir, o.bucket, o.prefix, o.logger);
     const origin = async (): Promise<StateOrigin> => ({ endpoint: await endpointLabel(o.client), bucket: o.bucket, prefix: o.prefix, owner: o.expectedBucketOwner ?? null });
+    const store = (parts.store ?? defaultStore)(o);
     this.ctx = {
       options: o,
-      store: (parts.store ?? defaultStore)(o),
+      store,
+      generations: new Generations({ store, options: o, location }, parts.leaseTiming),
       state: new WorkspaceState(stateFile, origin, o.prefix, location, o.logger),
       emit: (progress) => {
         try {
@@ -261,69 +258,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return run;
   }
 
-  // ---------------------------------------------------------------- one sync
-
-  /**
-   * The one code path of every sync, stage by stage: prepare (scan, list,
-   * learn, plan), the guards, then — unless this is a dry run — execute and
-   * record. `plan()` and dry runs stop after the guards.
-   */
-  private async run(direction: 'pull' | 'push', options: SyncCallOptions, paths?: PathTracker): Promise<SyncResult> {
-    const started = Date.now();
-    const limits = callSettings(this.options, options);
+  /** One sync (see `pipeline/sync.ts`). */
+  private run(direction: 'pull' | 'push', options: SyncCallOptions, paths?: PathTracker): Promise<SyncResult> {
     const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
-    const { signal, timedOut, dispose } = combineSignals(options.signal, this.options.timeoutMs, this.lifetimeSignal);
-    const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started };
-    const { ctx } = this;
-    const result = newResult(direction, call.dryRun);
-    const outcomes = noOutcomes();
-    let root: string | undefined;
-    let lock: LockHandle | undefined;
-    let failure: unknown;
-    try {
-      lock = await lockWorkspace(ctx, call);
-      const prepared = await prepare(ctx, call);
-      const { plan, scan, treeSize, listed } = prepared;
-      root = prepared.root;
-      result.hashedFiles = prepared.hashed;
-      plan.transfers = orderByPriority(plan.transfers, priority);
-      const verdict = evaluateGuards(plan, { location: ctx.location, treeSize, listed }, limits);
-      notePlan(result, plan, scan, verdict, this.options.logger);
-      if (call.dryRun) return finish(result, started, ctx.location, this.options.logger);
-      if (verdict !== undefined) throw new GuardError(verdict.code, verdict.message, verdict.details);
-      paths?.planned({
-        downloads: plan.transfers.map((t) => t.path),
-        deletions: plan.deletions.map((d) => d.path),
-        unchanged: [...plan.unchanged.map((u) => u.path), ...plan.kept.map((k) => k.path)],
-        failures: result.failedFiles,
-      });
-      if (lock?.lost.aborted) throw lock.lost.reason; // another process took the workspace over: change nothing
-      await this.checks.require(plan, signal);
-      await this.checks.sockets();
-      if (root === undefined) throw new Error('internal: only a dry-run pull has no workspace');
-      await ctx.state.ensureIdentity(ctx.store, direction, listed, signal);
-      try {
-        await execute(ctx, call, { ...prepared, root }, result, outcomes, paths);
-      } finally {
-        ctx.state.commit(apply(ctx.state.snapshot, plan, outcomes, started)); // record: even after an abort
-      }
-      if (signal?.aborted) throw signal.reason;
-      this.markSynced(direction, result);
-      return finish(result, started, ctx.location, this.options.logger);
-    } catch (error) {
-      failure = error;
-      if (!signal?.aborted) throw error;
-      result.duration = Date.now() - started;
-      throw new SyncAbortedError(result, this.lifetime.signal.aborted ? 'destroyed' : timedOut() ? 'timeout' : 'aborted', signal.reason);
-    } finally {
-      dispose();
-      try {
-        if (!call.dryRun && root !== undefined) await ctx.state.save(root);
-      } finally {
-        await lock?.release();
-        paths?.end(failure);
-      }
-    }
+    const env = { ctx: this.ctx, checks: this.checks, lifetime: this.lifetimeSignal, onSynced: this.markSynced.bind(this) };
+    return runSync(env, direction, options, priority, paths);
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 export { S3WorkspaceSync } from './S3WorkspaceSync.js';
 export type { S3WorkspaceSyncOptions, SyncCallOptions } from './options.js';
-export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_LOCK_WAIT_MS } from './options.js';
+export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_LOCK_WAIT_MS, DEFAULT_WAIT_FOR_PUSH_MS } from './options.js';
 export { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall.js';
 export type { UploadParams, UploadParamsOption } from './upload-params.js';
 export type { SyncEvents } from './events.js';

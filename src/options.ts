@@ -79,13 +79,26 @@ export interface S3WorkspaceSyncOptions {
    */
   overwriteLocalChanges?: boolean | undefined;
   /**
-   * What a push does where another writer changed the bucket since this
-   * instance last saw it (or, for an instance without a snapshot, where the
-   * bucket has other content at a path): `'fail'` (default) reports a
-   * conflict in `result.conflicts` (and `failedFiles`, code `CONFLICT`) and
-   * changes neither side; `'keep-local'` uploads anyway, on condition that the
-   * object is still the version just seen. Every write a push makes is
-   * conditional (`If-Match` / `If-None-Match`), where the server enforces it.
+   * What a sync does where both sides changed a path since this instance
+   * last synced it (push: another writer changed the bucket since this
+   * instance last saw it, or, for an instance without a snapshot, the bucket
+   * has other content at a path; pull: a file modified locally whose object
+   * changed too). Nothing is ever lost: a version about to be replaced is
+   * saved first.
+   * - `'fail'` (default): report the conflict in `result.conflicts` (and
+   *   `failedFiles`, code `CONFLICT`), change neither side.
+   * - `'keep-local'`: the local file wins; the other writer's version is saved
+   *   into `<prefix>.s3-workspace-sync/conflicts/` (a server-side copy), then
+   *   replaced on condition that it is still the version just seen. A pull
+   *   keeps the file in place for the next push.
+   * - `'keep-remote'`: the bucket's version wins; the local bytes are saved
+   *   into the conflicts area and the local file is moved into the recovery
+   *   area, then the remote version is downloaded in its place.
+   * - `'keep-both'`: the remote version stays at the path; the local file is
+   *   renamed to a conflict copy (`notes (conflict 2026-12-06 054103 host).md`)
+   *   that a push uploads as a new object.
+   * Every write a push makes is conditional (`If-Match` / `If-None-Match`),
+   * where the server enforces it.
    */
   conflictPolicy?: ConflictPolicy | undefined;
   /** Attempts per request and per file transfer, the first included. Default 3. */
@@ -193,6 +206,26 @@ export interface S3WorkspaceSyncOptions {
    * `checkConditionalWrites()`.
    */
   requireConditionalWrites?: boolean | undefined;
+  /**
+   * How long a sync waits (ms) for another process's push to the same prefix
+   * to commit, before it rejects with a `SyncError` of code
+   * `PUSH_IN_PROGRESS` (nothing changed). A pull that meets a push in
+   * progress waits for its commit so that it returns one whole version, not
+   * a mix; a push waits for the other push's lease. A lease its holder
+   * stopped renewing (a crashed process) expires after 30 s. `0`: do not
+   * wait. Default 60000 (`DEFAULT_WAIT_FOR_PUSH_MS`); 0 to 2,147,483,647.
+   */
+  waitForPushMs?: number | undefined;
+  /**
+   * Pull from the committed manifest (`<prefix>.s3-workspace-sync/manifest.json`)
+   * instead of listing the prefix: one conditional GET (a 304 when nothing
+   * was committed since this instance last looked) instead of one LIST per
+   * 1,000 objects. Only objects committed by pushes of this library are
+   * seen: files that other tools upload into the prefix are not, until a
+   * push of this library commits them. Without a manifest the pull lists, as
+   * usual. Default `false`.
+   */
+  trustManifest?: boolean | undefined;
 }
 
 /**
@@ -259,6 +292,9 @@ export interface ResolvedOptions {
   /** How long a sync waits for another sync of the same workspace (ms). */
   lockWaitMs: number;
   requireConditionalWrites: boolean;
+  /** How long a sync waits for another process's push to commit (ms). */
+  waitForPushMs: number;
+  trustManifest: boolean;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -268,6 +304,8 @@ export const DEFAULT_PART_CONCURRENCY = 8;
 export const DEFAULT_DOWNLOAD_CONCURRENCY = 50;
 /** How long a sync waits for another sync of the same workspace, by default (ms). */
 export const DEFAULT_LOCK_WAIT_MS = 60_000;
+/** How long a sync waits for another process's push to the prefix to commit, by default (ms). */
+export const DEFAULT_WAIT_FOR_PUSH_MS = 60_000;
 export const DEFAULT_UPLOAD_CONCURRENCY = 10;
 /** Idle time after which a socket that stopped moving bytes fails the request. */
 export const SOCKET_TIMEOUT_MS = 60_000;
@@ -313,6 +351,8 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   stallTimeoutMs: true,
   lockWaitMs: true,
   requireConditionalWrites: true,
+  waitForPushMs: true,
+  trustManifest: true,
 };
 
 /** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
@@ -425,6 +465,10 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
     stallTimeoutMs,
     lockWaitMs,
     requireConditionalWrites: boolean(o, 'requireConditionalWrites') ?? false,
+    waitForPushMs:
+      checkNumber(o, 'waitForPushMs', (v) => Number.isInteger(v) && v >= 0 && v <= MAX_TIMEOUT_MS, `must be a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`) ??
+      DEFAULT_WAIT_FOR_PUSH_MS,
+    trustManifest: boolean(o, 'trustManifest') ?? false,
   };
 }
 
@@ -813,7 +857,7 @@ export async function socketWarning(client: S3Client, concurrency: number): Prom
   );
 }
 
-const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['fail', 'keep-local'];
+const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['fail', 'keep-local', 'keep-remote', 'keep-both'];
 
 function checkConflictPolicy(o: Raw): ConflictPolicy | undefined {
   const v = o.conflictPolicy;

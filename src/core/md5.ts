@@ -52,3 +52,8 @@ export function md5Base64ToHex(b64: string): string | undefined {
   const buf = Buffer.from(b64, 'base64');
   return buf.length === 16 ? buf.toString('hex') : undefined;
 }
+
+/** The MD5 of `data`, hex. */
+export function md5Hex(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}

@@ -1,4 +1,5 @@
 import type { HashPool } from '../local/HashPool.js';
+import type { Generations, LeaseTiming } from './generations.js';
 import type { GuardLimits } from '../core/guards.js';
 import { validateGuards, type ResolvedOptions, type SyncCallOptions } from '../options.js';
 import type { WorkspaceState } from '../state/WorkspaceState.js';
@@ -15,6 +16,8 @@ export interface SyncContext {
   readonly options: ResolvedOptions;
   readonly store: ObjectStore;
   readonly state: WorkspaceState;
+  /** The remote workspace's manifest and push lease, as this instance knows them. */
+  readonly generations: Generations;
   /** Emits a `progress` event (a throwing listener is logged, never fatal). */
   readonly emit: (progress: SyncProgress) => void;
   /** MD5 worker threads for large files, started on first use. */
@@ -43,6 +46,8 @@ export interface SyncCall {
  */
 export interface SyncParts {
   store?: (options: ResolvedOptions) => ObjectStore;
+  /** Lease timing (tests shorten it). */
+  leaseTiming?: LeaseTiming;
 }
 
 export function defaultStore(o: ResolvedOptions): ObjectStore {

@@ -21,7 +21,7 @@ import {
   type ObjectFacts,
 } from '../core/compare.js';
 import type { ListedObject, RemoteObject, SkippedFile } from '../core/model.js';
-import { SYNCIGNORE_FILE } from '../core/names.js';
+import { STATE_DIR_NAME, SYNCIGNORE_FILE } from '../core/names.js';
 import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '../core/plan.js';
 import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { PlanningProgress } from '../events.js';
@@ -30,6 +30,7 @@ import { scanWorkspace, type ScanResult } from '../local/scanner.js';
 import { splitIdentity } from '../state/remote-identity.js';
 import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
 import type { SyncCall, SyncContext } from './context.js';
+import type { PullView } from './generations.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
 const HASH_CONCURRENCY = 4;
@@ -51,6 +52,8 @@ export interface Prepared {
   readonly treeSize: number;
   /** Objects listed, when a listing ran. */
   readonly listed: number | undefined;
+  /** Pull: what the listing says about pushes of other processes (see `generations.ts`). */
+  readonly pull?: PullView | undefined;
 }
 
 /** Scan, list, learn, plan: a pull or a push, as `call.direction` says. */
@@ -66,9 +69,11 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const { signal } = call;
   const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
   if (root !== undefined) await ctx.state.load(root, !call.dryRun);
-  // the library's identity object is not part of the workspace
-  const { id, own: listed } = splitIdentity(await listAll(ctx, signal), prefix);
-  ctx.state.verify(id);
+  const { all, view } = await listForPull(ctx, signal);
+  // the library's own objects (identity, manifest, lease) are not part of the workspace
+  const { id, own } = splitIdentity(all, prefix);
+  if (view !== undefined || id !== null) ctx.state.verify(id);
+  const listed = withoutLibrary(own, prefix);
   const filter = await loadFilter(ctx, root, listed, signal);
   const scanned = root === undefined ? emptyScan() : await scan(ctx, root, filter, signal);
   const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
@@ -80,7 +85,34 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
     overwriteLocalChanges: call.overwriteLocalChanges,
   });
   plan.skipped.unshift(...remoteSkipped);
-  return { root, plan, scan: readable, treeSize: readable.files.size, listed: listed.length, hashed: learned.localMd5.size };
+  return { root, plan, scan: readable, treeSize: readable.files.size, listed: listed.length, hashed: learned.localMd5.size, pull: view };
+}
+
+/**
+ * The objects a pull works from: the listing of the prefix, and what it
+ * says about pushes in progress; or, with `trustManifest`, the committed
+ * manifest's objects (one conditional GET; no view: what the manifest names
+ * is one generation, and a replaced object fails its `If-Match` download).
+ */
+async function listForPull(ctx: SyncContext, signal: AbortSignal | undefined): Promise<{ all: ListedObject[]; view: PullView | undefined }> {
+  if (ctx.options.trustManifest) {
+    try {
+      const fromManifest = await ctx.generations.listFromManifest(signal);
+      if (fromManifest !== undefined) return { all: fromManifest, view: undefined };
+      ctx.options.logger.debug(`${ctx.location} has no manifest yet: listing it`);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      ctx.options.logger.warn(`Could not read the manifest of ${ctx.location} (${messageOf(error)}): listing it instead`);
+    }
+  }
+  const all = await listAll(ctx, signal);
+  return { all, view: await ctx.generations.pullView(all, withoutLibrary(all, ctx.options.prefix), signal) };
+}
+
+/** The objects of a listing outside the library's own folder of the prefix. */
+function withoutLibrary<T extends { key: string }>(listed: T[], prefix: string): T[] {
+  const area = `${prefix}${STATE_DIR_NAME}/`;
+  return listed.some((o) => o.key.startsWith(area)) ? listed.filter((o) => !o.key.startsWith(area)) : listed;
 }
 
 async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningProgress): Promise<Prepared> {

@@ -206,7 +206,7 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, path: st
 
 /**
  * Fetch an object as ranges of `rangeSize`, up to `concurrency` at once, and
- * yield them in order. Each range is retried on its own after a transient
+ * yield them in order (of the version `etag`, when given). Each range is retried on its own after a transient
  * failure; every range must come from the same object version (same ETag).
  * `info` is filled from the first range's answer (metadata, ETag).
  * A yielded buffer is valid until the consumer asks for the next one: it then
@@ -223,6 +223,8 @@ export async function* rangedChunks(
   attempts: number,
   info: { value?: ObjectInfo },
   signal?: AbortSignal,
+  /** The version to read (`If-Match` on every range): one replaced since fails with a 412. */
+  etag?: string,
 ): AsyncGenerator<Buffer> {
   const count = Math.ceil(size / rangeSize);
   const stop = new AbortController();
@@ -231,7 +233,7 @@ export async function* rangedChunks(
     partLimit(() => withRetries(async () => {
       const start = i * rangeSize;
       const end = Math.min(size, start + rangeSize) - 1;
-      const got = await store.getRange(key, start, end, inner);
+      const got = await store.getRange(key, start, end, inner, etag === undefined ? undefined : { ifMatch: etag });
       checkVersion(info, got, key);
       const buf = buffers.take(end - start + 1);
       const got2 = await collect(got.body, buf);

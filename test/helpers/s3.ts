@@ -132,10 +132,16 @@ export async function putObjects(
 /** Name (under the prefix) of the object the library keeps to identify a remote workspace. */
 export const WORKSPACE_ID_NAME = '.s3-workspace-sync/workspace-id';
 
+/** A key in the library's own folder of a prefix (`<prefix>.s3-workspace-sync/…`). */
+export function isLibraryKey(key: string): boolean {
+  return key.startsWith('.s3-workspace-sync/') || key.includes('/.s3-workspace-sync/');
+}
+
 /**
  * Every key under `prefix` (flat ListObjectsV2, all pages), sorted in byte
  * order like S3. The library's own identity object
- * (`<prefix>.s3-workspace-sync/workspace-id`) is left out unless
+ * (`<prefix>.s3-workspace-sync/workspace-id`) and the library's other
+ * bookkeeping objects there (manifest, push lease) are left out unless
  * `includeLibrary` is set: tests compare the user's files.
  */
 export async function listAllKeys(
@@ -152,7 +158,7 @@ export async function listAllKeys(
     );
     for (const object of page.Contents ?? []) {
       if (object.Key === undefined) continue;
-      if (!includeLibrary && (object.Key === WORKSPACE_ID_NAME || object.Key.endsWith(`/${WORKSPACE_ID_NAME}`))) continue;
+      if (!includeLibrary && isLibraryKey(object.Key)) continue;
       keys.push(object.Key);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ConfigError, DEFAULT_LOCK_WAIT_MS, S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions, type SyncCallOptions } from '../../src/index.js';
+import { ConfigError, DEFAULT_LOCK_WAIT_MS, DEFAULT_WAIT_FOR_PUSH_MS, S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions, type SyncCallOptions } from '../../src/index.js';
 import { closestName, describeValue, resolveOptions, validateGuards } from '../../src/options.js';
 import { tempDir } from '../helpers/sync-fixture.js';
 
@@ -322,6 +322,20 @@ describe('accepted', () => {
     expect(() => resolveOptions({ ...base, lockWaitMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
   });
 
+  it('waitForPushMs defaults to DEFAULT_WAIT_FOR_PUSH_MS (60 s); trustManifest to false', () => {
+    expect(DEFAULT_WAIT_FOR_PUSH_MS).toBe(60_000);
+    expect(resolveOptions(base as S3WorkspaceSyncOptions)).toMatchObject({ waitForPushMs: DEFAULT_WAIT_FOR_PUSH_MS, trustManifest: false });
+  });
+
+  it.each([-1, 1.5, Infinity, NaN, 2_147_483_648, '1000'])('waitForPushMs: %o is refused with a ConfigError naming the option', (v) => {
+    expect(() => resolveOptions({ ...base, waitForPushMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/waitForPushMs/);
+    expect(() => resolveOptions({ ...base, waitForPushMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
+  });
+
+  it('trustManifest must be a boolean', () => {
+    expect(() => resolveOptions({ ...base, trustManifest: 'yes' } as unknown as S3WorkspaceSyncOptions)).toThrow(/trustManifest/);
+  });
+
   it('every option at documented values, the range limits included', () => {
     const every: Required<{ [K in keyof S3WorkspaceSyncOptions]: Exclude<S3WorkspaceSyncOptions[K], undefined> }> = {
       bucket: 'my.bucket-1',
@@ -355,9 +369,11 @@ describe('accepted', () => {
       lockWaitMs: 2_147_483_647,
       conflictPolicy: 'keep-local',
       requireConditionalWrites: true,
+      waitForPushMs: 2_147_483_647,
+      trustManifest: true,
     };
     const r = resolveOptions(every);
-    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647 });
+    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647, waitForPushMs: 2_147_483_647, trustManifest: true });
     expect(r.ignorePatterns).toEqual(['dist/', '!dist/keep', '*.log']);
   });
 

@@ -1,0 +1,236 @@
+/**
+ * The committed manifest and the push lease, pure: their format, the next
+ * generation after a push, the rebase after a lost commit race, and what a
+ * reader makes of a lease. The I/O (reading, conditional writes, waiting)
+ * is in `pipeline/generations.ts`.
+ *
+ * Two objects in the library's own folder of the prefix:
+ * - `manifest.json`: every path of the remote workspace (size, MD5, ETag,
+ *   mtime), a generation number, who committed it and when. Written only
+ *   at the end of a push, conditionally on the previous manifest's ETag, so
+ *   two pushes cannot both commit the same generation.
+ * - `push-lease.json`: written (create-only) before a push changes anything
+ *   and deleted after it commits; it expires unless renewed, so a crashed
+ *   pusher does not hold up readers for long. A pull that sees a live lease
+ *   knows a push is changing objects and waits for its commit.
+ */
+import { STATE_DIR_NAME } from './names.js';
+
+/** Key of the manifest, relative to the prefix. */
+export const MANIFEST_NAME = `${STATE_DIR_NAME}/manifest.json`;
+/** Key of the push lease, relative to the prefix. */
+export const LEASE_NAME = `${STATE_DIR_NAME}/push-lease.json`;
+
+const MANIFEST_FORMAT = 's3-workspace-sync/manifest';
+const LEASE_FORMAT = 's3-workspace-sync/push-lease';
+
+/** Who wrote a manifest or holds a lease (for messages and for telling leases apart). */
+export interface Writer {
+  host: string;
+  pid: number;
+  /** Random per instance. */
+  instance: string;
+}
+
+/** One object of the remote workspace, as a push committed it. */
+export interface ManifestEntry {
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  /** MD5 hex of the content, when known. */
+  md5?: string | undefined;
+  /** The file's mtime at upload, when known. */
+  mtimeMs?: number | undefined;
+}
+
+export interface Manifest {
+  /** 1 for the first commit; +1 per commit. */
+  generation: number;
+  /** ISO time of the commit (the committer's clock). */
+  committedAt: string;
+  writer: Writer;
+  /** The token of the lease the push held when it committed this (`undefined`: none). */
+  lease?: string | undefined;
+  /** Workspace-relative path → entry (the library's own folder is never in it). */
+  files: ReadonlyMap<string, ManifestEntry>;
+}
+
+export interface Lease {
+  /** Random per lease: a renewal or release only acts on its own. */
+  token: string;
+  writer: Writer;
+  /** The generation the push started from, as it knew it (0: none). For people reading the object. */
+  baseGeneration: number;
+  startedAt: string;
+  /** Epoch ms after which readers may ignore the lease (renewed while the push runs). */
+  expiresAt: number;
+}
+
+/** A manifest or lease that is not in the format this library writes. */
+export class ManifestFormatError extends Error {
+  override readonly name = 'ManifestFormatError';
+}
+
+export function encodeManifest(m: Manifest): Buffer {
+  const files: Record<string, [number, string, string | null, number | null]> = {};
+  for (const path of [...m.files.keys()].sort()) {
+    const e = m.files.get(path) as ManifestEntry;
+    files[path] = [e.size, e.etag, e.md5 ?? null, e.mtimeMs ?? null];
+  }
+  const lease = m.lease ?? null;
+  return Buffer.from(
+    `${JSON.stringify({ format: MANIFEST_FORMAT, version: 1, generation: m.generation, committedAt: m.committedAt, writer: m.writer, lease, files })}\n`,
+    'utf8',
+  );
+}
+
+export function decodeManifest(body: Buffer | string): Manifest {
+  const v = parse(body, MANIFEST_FORMAT);
+  if (!Number.isSafeInteger(v.generation) || (v.generation as number) < 1) throw new ManifestFormatError('manifest: bad generation');
+  if (typeof v.committedAt !== 'string') throw new ManifestFormatError('manifest: bad committedAt');
+  const raw = v.files;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ManifestFormatError('manifest: bad files');
+  const files = new Map<string, ManifestEntry>();
+  for (const [path, e] of Object.entries(raw as Record<string, unknown>)) {
+    if (!Array.isArray(e) || e.length !== 4) throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
+    const [size, etag, md5, mtimeMs] = e as unknown[];
+    if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof etag !== 'string' || etag === '') {
+      throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
+    }
+    const entry: ManifestEntry = { size: size as number, etag };
+    if (typeof md5 === 'string') entry.md5 = md5;
+    if (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs)) entry.mtimeMs = mtimeMs;
+    files.set(path, entry);
+  }
+  const m: Manifest = { generation: v.generation as number, committedAt: v.committedAt, writer: writerOf(v.writer), files };
+  if (typeof v.lease === 'string') m.lease = v.lease;
+  return m;
+}
+
+export function encodeLease(l: Lease): Buffer {
+  return Buffer.from(`${JSON.stringify({ format: LEASE_FORMAT, version: 1, ...l })}\n`, 'utf8');
+}
+
+export function decodeLease(body: Buffer | string): Lease {
+  const v = parse(body, LEASE_FORMAT);
+  if (typeof v.token !== 'string' || typeof v.startedAt !== 'string') throw new ManifestFormatError('lease: bad token');
+  if (!Number.isSafeInteger(v.baseGeneration) || !Number.isFinite(v.expiresAt)) throw new ManifestFormatError('lease: bad generation or expiry');
+  return {
+    token: v.token,
+    writer: writerOf(v.writer),
+    baseGeneration: v.baseGeneration as number,
+    startedAt: v.startedAt,
+    expiresAt: v.expiresAt as number,
+  };
+}
+
+/** What the changes of one push are, for the next manifest. */
+export interface PushChanges {
+  /** Paths written (uploaded, or brought back into agreement), with what the bucket now holds. */
+  readonly put: ReadonlyMap<string, ManifestEntry>;
+  /** Paths whose objects the push deleted. */
+  readonly removed: ReadonlySet<string>;
+}
+
+/**
+ * The manifest after a push: `base` (`undefined`: none yet) with the push's
+ * changes, one generation on, committed under `lease` (its token).
+ */
+export function nextManifest(base: Manifest | undefined, changes: PushChanges, writer: Writer, now: Date, lease?: string): Manifest {
+  const files = new Map(base?.files ?? []);
+  for (const path of changes.removed) files.delete(path);
+  for (const [path, entry] of changes.put) files.set(path, entry);
+  return { generation: (base?.generation ?? 0) + 1, committedAt: now.toISOString(), writer, lease, files };
+}
+
+/**
+ * A push lost the commit race: `theirs` was committed after the `base` it
+ * started from. Its changes go on top of `theirs`, except where `theirs`
+ * changed the same path differently since `base` (`overlap`): there the
+ * bucket decides (the caller looks the object up and passes what it holds
+ * in `current`, `null` for none), since each write was conditional and the
+ * later one saw the earlier.
+ */
+export function rebase(
+  base: Manifest | undefined,
+  changes: PushChanges,
+  theirs: Manifest,
+  writer: Writer,
+  now: Date,
+  current: ReadonlyMap<string, ManifestEntry | null> = new Map(),
+  lease?: string,
+): { manifest: Manifest; overlap: string[] } {
+  const overlap: string[] = [];
+  const put = new Map<string, ManifestEntry>();
+  const removed = new Set<string>();
+  const touched = new Set([...changes.put.keys(), ...changes.removed]);
+  for (const path of touched) {
+    const before = base?.files.get(path);
+    const after = theirs.files.get(path);
+    const mine = changes.put.get(path);
+    if (!sameEntry(before, after) && !sameEntry(mine, after)) {
+      overlap.push(path);
+      if (!current.has(path)) continue; // unknown: theirs stands
+      const truth = current.get(path) ?? null;
+      if (truth === null) removed.add(path);
+      else put.set(path, truth);
+      continue;
+    }
+    if (mine !== undefined) put.set(path, mine);
+    else removed.add(path);
+  }
+  return { manifest: nextManifest(theirs, { put, removed }, writer, now, lease), overlap: overlap.sort() };
+}
+
+/** The same object version (an absent entry only equals another absent one). */
+function sameEntry(a: ManifestEntry | undefined, b: ManifestEntry | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.etag === b.etag && a.size === b.size;
+}
+
+/**
+ * Whether a listing of the workspace's objects (the library's folder left
+ * out) is exactly `manifest`'s generation: same keys, same ETags. Then what a
+ * pull acts on is that generation, whatever happened during the listing.
+ */
+export function listingMatches(manifest: Manifest | undefined, listed: ReadonlyArray<{ key: string; etag: string }>, prefix: string): boolean {
+  if (manifest === undefined || listed.length !== manifest.files.size) return false;
+  for (const o of listed) {
+    if (!o.key.startsWith(prefix)) return false;
+    const entry = manifest.files.get(o.key.slice(prefix.length));
+    if (entry === undefined || entry.etag !== o.etag) return false;
+  }
+  return true;
+}
+
+/**
+ * What a reader makes of a lease, given the current manifest: `live` (a push
+ * is changing objects: wait for its commit), `committed` (the manifest was
+ * committed under this lease: the push is done and about to delete it),
+ * `expired` (its holder stopped renewing it: crashed, or cut off).
+ */
+export function leaseStatus(lease: Lease, manifest: Pick<Manifest, 'lease'> | undefined, nowMs: number): 'live' | 'committed' | 'expired' {
+  if (manifest?.lease === lease.token) return 'committed';
+  return nowMs >= lease.expiresAt ? 'expired' : 'live';
+}
+
+function parse(body: Buffer | string, format: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    throw new ManifestFormatError(`${format}: not JSON`);
+  }
+  if (v === null || typeof v !== 'object' || (v as { format?: unknown }).format !== format) throw new ManifestFormatError(`not a ${format}`);
+  if ((v as { version?: unknown }).version !== 1) throw new ManifestFormatError(`${format}: unsupported version`);
+  return v as Record<string, unknown>;
+}
+
+function writerOf(v: unknown): Writer {
+  const w = (v ?? {}) as Record<string, unknown>;
+  return {
+    host: typeof w.host === 'string' ? w.host : '?',
+    pid: typeof w.pid === 'number' ? w.pid : 0,
+    instance: typeof w.instance === 'string' ? w.instance : '?',
+  };
+}
