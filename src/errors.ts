@@ -269,10 +269,11 @@ export class ConflictError extends SyncError {
   constructor(conflict: SyncConflict, options: SyncErrorOptions = {}) {
     const now = conflict.currentEtag === null ? 'has no object there now' : conflict.currentEtag === undefined ? 'has changed' : `now holds version ${conflict.currentEtag}`;
     const saw = conflict.expectedEtag === null ? 'no object' : `version ${conflict.expectedEtag}`;
+    const what = conflict.action === 'upload' ? 'uploaded' : conflict.action === 'download' ? 'downloaded over the local changes' : 'deleted';
     const message =
-      `Conflict: "${escapeForLog(conflict.path)}" was not ${conflict.action === 'upload' ? 'uploaded' : 'deleted'}: this instance saw ${saw} ` +
-      `in the bucket, which ${now} (another writer). Nothing was changed; pull to get the other version, or push with ` +
-      "conflictPolicy 'keep-local' to replace it.";
+      `Conflict: "${escapeForLog(conflict.path)}" was not ${what}: this instance saw ${saw} ` +
+      `in the bucket, which ${now} (another writer). Nothing was changed; sync again with conflictPolicy ` +
+      "'keep-local', 'keep-remote' or 'keep-both' to resolve it (the version replaced is saved, never lost).";
     super('CONFLICT', message, { ...options, details: { path: escapeForLog(conflict.path), expectedEtag: conflict.expectedEtag, currentEtag: conflict.currentEtag ?? 'unknown' } });
     this.path = conflict.path;
     this.conflict = conflict;

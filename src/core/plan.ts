@@ -43,6 +43,31 @@ export interface Transfer {
    * moved into the recovery area instead of being overwritten.
    */
   provenMd5?: string | undefined;
+  /**
+   * Push, policy `keep-local`, an instance without a snapshot: the object
+   * this write replaces (`expectedEtag`) is a version this instance never
+   * saw. It is saved into the conflicts area first (a server-side copy), and
+   * the upload reports the conflict as `kept-local`.
+   */
+  replaces?: { etag: string; size: number } | undefined;
+}
+
+/**
+ * A path both sides changed since this instance last synced it, left to the
+ * execute stage's conflict policy: a pull's file modified (or created)
+ * locally whose object changed (or appeared) too; a push's file of an
+ * instance without a snapshot over other content (policies `keep-remote`,
+ * `keep-both`). The local file stays in place until the policy acts.
+ */
+export interface BothChanged {
+  path: string;
+  key: string;
+  /** The local file as scanned. */
+  local: LocalFile;
+  /** The object as listed. */
+  remote: RemoteObject;
+  /** The version this instance last synced (`null`: none: both sides created the path). */
+  expectedEtag: string | null;
 }
 
 /** A local file (pull) or an object (push) to delete. */
@@ -82,8 +107,15 @@ export interface Plan {
    */
   blocked: Array<SkippedFile & { code: string }>;
   unchanged: Unchanged[];
-  /** Push: paths another writer changed, known from the plan (a fresh instance over a bucket with other content). */
+  /** Push: paths another writer changed, known from the plan (a fresh instance over a bucket with other content), reported (policy `fail`). */
   conflicts: SyncConflict[];
+  /**
+   * Paths changed on both sides that the conflict policy settles when the
+   * sync runs (pull: every policy; push: `keep-remote` / `keep-both`). A
+   * pull also lists them in `kept` (they stay in place unless the policy
+   * replaces them).
+   */
+  bothChanged: BothChanged[];
   /** Sum of `transfers[].size`. */
   transferBytes: number;
 }
@@ -109,7 +141,7 @@ export interface PlanInput {
   remoteBlocked?: ReadonlySet<string>;
   /** Pull: remote wins over files created or modified locally since the last sync. */
   overwriteLocalChanges?: boolean;
-  /** Push: what to do where the bucket changed under this instance (default `fail`). */
+  /** Push: what to do where the bucket changed under this instance (default `fail`). A pull's policy is applied by the execute stage (see {@link Plan.bothChanged}). */
   conflictPolicy?: ConflictPolicy;
 }
 
@@ -240,6 +272,8 @@ export function planPull(input: PlanInput): Plan {
     const provenMd5 = proven(local);
     if (provenMd5 === undefined && keepInPlace) {
       plan.kept.push({ path, reason: keptReason(path) });
+      // the object changed (or appeared) since the last sync too: a conflict, settled by the policy
+      if (remoteChangedSince(remote, snap)) plan.bothChanged.push({ path, key: remote.key, local, remote, expectedEtag: snap?.etag ?? null });
       continue;
     }
     addTransfer(plan, remote, 'changed', local, provenMd5);
@@ -303,6 +337,9 @@ export function planPush(input: PlanInput): Plan {
       plan.unchanged.push({ path, md5, etag: remote.etag, local });
     } else if (input.conflictPolicy === 'keep-local') {
       addUpload(plan, local, key, md5, 'changed', remote.etag);
+      plan.transfers[plan.transfers.length - 1]!.replaces = { etag: remote.etag, size: remote.size };
+    } else if (input.conflictPolicy === 'keep-remote' || input.conflictPolicy === 'keep-both') {
+      plan.bothChanged.push({ path, key, local, remote, expectedEtag: null });
     } else {
       // No snapshot: this instance never saw the bucket's version, so it cannot tell a stale copy from newer work.
       plan.conflicts.push({ path, key, action: 'upload', expectedEtag: null, currentEtag: remote.etag, resolution: 'reported' });
@@ -330,8 +367,21 @@ export function planPush(input: PlanInput): Plan {
   return plan;
 }
 
+/**
+ * Whether the object's content changed since the snapshot's entry (a pull's
+ * local file changed too: a conflict). No entry: the object appeared since
+ * (both sides created the path). The version recorded (same ETag) did not
+ * change; otherwise a known MD5 decides (an SSE-KMS rewrite of the same bytes
+ * is not a change); an unknown one counts as a change.
+ */
+export function remoteChangedSince(remote: RemoteObject, snap: SnapshotEntry | undefined): boolean {
+  if (snap === undefined) return true;
+  if (snap.etag !== undefined && snap.etag === remote.etag) return false;
+  return remote.md5 === undefined || remote.md5 !== snap.md5;
+}
+
 function emptyPlan(direction: 'pull' | 'push'): Plan {
-  return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], conflicts: [], transferBytes: 0 };
+  return { direction, transfers: [], deletions: [], skipped: [], kept: [], blocked: [], unchanged: [], conflicts: [], bothChanged: [], transferBytes: 0 };
 }
 
 function addTransfer(plan: Plan, remote: RemoteObject, reason: TransferReason, local?: LocalFile, provenMd5?: string): void {

@@ -20,6 +20,7 @@ import { RecoveryArea } from '../local/RecoveryArea.js';
 import { WorkspaceWriter } from '../local/WorkspaceWriter.js';
 import { BufferPool } from '../transfer/multipart.js';
 import {
+  PendingConflict,
   runDownloads,
   runLocalDeletes,
   runRemoteDeletes,
@@ -30,7 +31,8 @@ import {
 import type { SyncResult } from '../types.js';
 import type { SyncCall, SyncContext } from './context.js';
 import type { Prepared } from './prepare.js';
-import { addConflict, settleFailure, UNSTORABLE } from './result.js';
+import { ConflictArea, resolveConflicts, type Resolver, type Unresolved } from './resolve.js';
+import { addConflict, bothChangedConflict, settleFailure, UNSTORABLE } from './result.js';
 
 /** One sync's execution: what it writes to, and what it reports to. */
 interface Run {
@@ -40,6 +42,8 @@ interface Run {
   readonly outcomes: Outcomes;
   /** `waitForPaths()`'s tracker, for a background pull. */
   readonly paths: PathTracker | undefined;
+  /** Conflicts met by transfers and deletions that the policy settles in the resolve stage. */
+  readonly pending: Unresolved[];
 }
 
 /** Execute a prepared plan (not a dry run). */
@@ -51,13 +55,13 @@ export async function execute(
   outcomes: Outcomes,
   paths?: PathTracker,
 ): Promise<void> {
-  const run: Run = { ctx, call, result, outcomes, paths };
+  const run: Run = { ctx, call, result, outcomes, paths, pending: [] };
   if (call.direction === 'pull') await executePull(run, prepared);
   else await executePush(run, prepared);
 }
 
 async function executePull(run: Run, { root, plan, scan }: Prepared & { root: string }): Promise<void> {
-  const { ctx, call, result } = run;
+  const { ctx, call, result, outcomes, paths } = run;
   await removeTempFiles(ctx, root, scan.tempFiles);
   const recovery = new RecoveryArea(root);
   const writer = new WorkspaceWriter(root, recovery);
@@ -77,6 +81,12 @@ async function executePull(run: Run, { root, plan, scan }: Prepared & { root: st
     );
     downloads.finishEmpty();
     await runDeletions(run, plan, (d, hooks) => runLocalDeletes(d, writer, hooks, call.signal));
+    // files changed on both sides (kept in place so far): the policy decides, after the deletions (a conflict holds none back)
+    const resolver: Resolver = { ctx, call, result, outcomes, root, area: new ConflictArea(ctx.options.prefix), writer, large: largeFiles(ctx), syncIo: scan.fastFs, paths };
+    await resolveConflicts(
+      resolver,
+      plan.bothChanged.map((b) => ({ conflict: bothChangedConflict('pull', b), current: { etag: b.remote.etag, size: b.remote.size, md5: b.remote.md5 } })),
+    );
   } finally {
     await recovery.settle(); // confirms and removes the proven files it holds
     reportMovedAside(ctx, recovery, result);
@@ -84,8 +94,9 @@ async function executePull(run: Run, { root, plan, scan }: Prepared & { root: st
 }
 
 async function executePush(run: Run, { root, plan, scan }: Prepared & { root: string }): Promise<void> {
-  const { ctx, call } = run;
+  const { ctx, call, result, outcomes, pending } = run;
   await sweepStaleUploads(ctx, call.signal);
+  const area = new ConflictArea(ctx.options.prefix);
   const uploads = new ProgressTracker('upload', plan.transfers.length, plan.transferBytes, ctx.emit);
   await runUploads(
     plan.transfers,
@@ -99,12 +110,24 @@ async function executePush(run: Run, { root, plan, scan }: Prepared & { root: st
       uploadParams: ctx.options.uploadParams,
       syncIo: scan.fastFs,
       conflictPolicy: call.conflictPolicy,
+      conflictKey: (path) => area.keyFor(path),
       signal: call.signal,
     },
     transferHooks(run, uploads, 'upload'),
   );
   uploads.finishEmpty();
-  await runDeletions(run, plan, (d, hooks) => runRemoteDeletes(d, ctx.store, call.signal, hooks));
+  // keep-remote / keep-both: the remote version comes into the workspace (replaced files go into the recovery area)
+  const recovery = new RecoveryArea(root);
+  const resolver: Resolver = { ctx, call, result, outcomes, root, area, writer: new WorkspaceWriter(root, recovery), large: largeFiles(ctx), syncIo: scan.fastFs };
+  try {
+    const fromPlan = plan.bothChanged.map((b) => ({ conflict: bothChangedConflict('push', b), current: { etag: b.remote.etag, size: b.remote.size, md5: b.remote.md5 } }));
+    await resolveConflicts(resolver, [...fromPlan, ...pending.splice(0)]);
+    await runDeletions(run, plan, (d, hooks) => runRemoteDeletes(d, ctx.store, call.signal, hooks, call.conflictPolicy));
+    await resolveConflicts(resolver, pending.splice(0));
+  } finally {
+    await recovery.settle();
+    reportMovedAside(ctx, recovery, result);
+  }
 }
 
 /**
@@ -162,6 +185,11 @@ function transferHooks(run: Run, tracker: ProgressTracker, kind: 'download' | 'u
 
 /** A file whose transfer or deletion did not happen: a conflict with another writer, or a failure. */
 function settle(run: Run, path: string, error: unknown): void {
+  if (error instanceof PendingConflict) {
+    const c = error.current;
+    run.pending.push({ conflict: error.conflict, current: c === null || c === undefined ? c : { etag: c.etag, size: c.size, md5: c.md5 } });
+    return;
+  }
   if (error instanceof ConflictError) {
     addConflict(run.result, error.conflict);
     run.paths?.settled(path, run.result.failedFiles[run.result.failedFiles.length - 1]);

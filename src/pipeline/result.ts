@@ -5,7 +5,7 @@
  */
 import type { GuardVerdict } from '../core/guards.js';
 import type { FailedFile, SyncConflict } from '../core/model.js';
-import type { Plan } from '../core/plan.js';
+import type { BothChanged, Plan } from '../core/plan.js';
 import type { PathTracker } from '../core/priority.js';
 import { ConflictError, LocalFileError, escapeForLog, messageOf } from '../errors.js';
 import type { ScanResult } from '../local/scanner.js';
@@ -82,7 +82,8 @@ function toReport(plan: Plan, result: SyncResult, verdict: GuardVerdict | undefi
     skipped: [...result.skippedFiles],
     keptLocal: [...plan.kept],
     failures: [...result.failedFiles],
-    conflicts: [...plan.conflicts],
+    // paths both sides changed: what a sync reports with the default policy (the call's policy decides when it runs)
+    conflicts: [...plan.conflicts, ...plan.bothChanged.map((b) => bothChangedConflict(plan.direction, b))],
     unchangedFiles: plan.unchanged.length,
     transferBytes: plan.transferBytes,
   };
@@ -134,10 +135,22 @@ export function addFailure(result: SyncResult, path: string, error: unknown): Fa
 }
 
 /**
- * A conflict: in `result.conflicts`, and — unless the local side won
- * (`kept-local`) — a failure with code `CONFLICT`: the two sides do not agree.
+ * A conflict: in `result.conflicts`, and — unless a policy resolved it —
+ * a failure with code `CONFLICT`: the two sides do not agree.
  */
-export function addConflict(result: SyncResult, conflict: SyncConflict): void {
+export function addConflict(result: SyncResult, conflict: SyncConflict): FailedFile | undefined {
   result.conflicts.push(conflict);
-  if (conflict.resolution !== 'kept-local') addFailure(result, conflict.path, new ConflictError(conflict));
+  return conflict.resolution === 'reported' ? addFailure(result, conflict.path, new ConflictError(conflict)) : undefined;
+}
+
+/** The conflict a path changed on both sides is, before a policy acts (`reported`). */
+export function bothChangedConflict(direction: 'pull' | 'push', b: BothChanged): SyncConflict {
+  return {
+    path: b.path,
+    key: b.key,
+    action: direction === 'pull' ? 'download' : 'upload',
+    expectedEtag: b.expectedEtag,
+    currentEtag: b.remote.etag,
+    resolution: 'reported',
+  };
 }

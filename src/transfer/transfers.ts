@@ -21,7 +21,7 @@ import type { HashPool, HashStream } from '../local/HashPool.js';
 import { toLocalFile } from '../local/scanner.js';
 import { assertRealParent } from '../local/path-guard.js';
 import type { WorkspaceWriter } from '../local/WorkspaceWriter.js';
-import { etagIsNotMd5, type ObjectInfo, type ObjectStore } from '../storage/ObjectStore.js';
+import { MAX_COPY_BYTES, etagIsNotMd5, type ObjectInfo, type ObjectStore } from '../storage/ObjectStore.js';
 import { describeSdkTimeout } from '../storage/stall.js';
 import { BufferPool, rangedChunks, uploadMultipart } from './multipart.js';
 import { withRetries } from './retry.js';
@@ -52,7 +52,7 @@ export interface TransferDone {
   path: string;
   bytes: number;
   entry: SnapshotEntry;
-  /** Push: the upload met another writer's version and replaced it (conflict policy `keep-local`). */
+  /** Push: the upload met another writer's version, saved it into the conflicts area and replaced it (conflict policy `keep-local`). */
   conflict?: SyncConflict | undefined;
 }
 
@@ -137,6 +137,24 @@ export interface UploadContext extends TransferContext {
   syncIo?: boolean | undefined;
   /** What an upload whose condition fails does (see `ConflictPolicy`). Default `fail`. */
   conflictPolicy?: ConflictPolicy | undefined;
+  /** The key in this sync's conflicts area for a workspace path (where a version about to be replaced is saved). */
+  conflictKey?: ((path: string) => string) | undefined;
+}
+
+/**
+ * A conflict the policy settles after the transfers (`keep-remote`,
+ * `keep-both`: a download or a copy of the local file is needed): what the
+ * key held when the condition failed (`null`: nothing; `undefined`: the HEAD
+ * failed). Not reported until then.
+ */
+export class PendingConflict extends ConflictError {
+  constructor(
+    conflict: SyncConflict,
+    readonly current: ObjectInfo | null | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super(conflict, options);
+  }
 }
 
 /** Download every transfer of a pull plan: temp file → verify → rename. */
@@ -350,10 +368,15 @@ export function runUploads(
  * writer changed the key — and nothing is overwritten, unless:
  * - the object now holds exactly the local bytes: our own earlier attempt
  *   landed and its answer was lost (the SDK's retry then met our own write);
- * - the policy is `keep-local`: the upload runs once more, conditional on the
- *   version just seen (a third writer in between is still a conflict).
+ * - the policy is `keep-local`: the version just seen is saved into the
+ *   conflicts area (a server-side copy, conditional on that version), then
+ *   the upload runs once more, conditional on it (a third writer in between,
+ *   or a version that cannot be copied, is still a conflict).
+ * Under `keep-remote` / `keep-both` the conflict is left to the resolve
+ * stage ({@link PendingConflict}).
  */
 async function uploadGuarded(t: Transfer, ctx: UploadContext, onPartBytes: (n: number) => void): Promise<TransferDone> {
+  if (t.replaces !== undefined) return replaceUnseen(t, t.replaces, ctx, onPartBytes);
   try {
     return await uploadOne(t, ctx, onPartBytes);
   } catch (error) {
@@ -369,14 +392,73 @@ async function uploadGuarded(t: Transfer, ctx: UploadContext, onPartBytes: (n: n
       currentEtag: current === undefined ? undefined : (current?.etag ?? null),
       resolution: 'reported',
     };
-    if (ctx.conflictPolicy !== 'keep-local' || current === undefined) throw new ConflictError(conflict, { cause: error });
-    try {
-      const done = await uploadOne({ ...t, expectedEtag: current === null ? null : current.etag }, ctx, onPartBytes);
-      return { ...done, conflict: { ...conflict, resolution: 'kept-local' } };
-    } catch (again) {
-      if (!conditionFailed(again, current === null ? null : current.etag)) throw again;
-      throw new ConflictError({ ...conflict, currentEtag: undefined }, { cause: again }); // a third writer: report
+    if ((ctx.conflictPolicy === 'keep-remote' || ctx.conflictPolicy === 'keep-both') && current !== undefined) {
+      throw new PendingConflict(conflict, current, { cause: error });
     }
+    if (ctx.conflictPolicy !== 'keep-local' || current === undefined) throw new ConflictError(conflict, { cause: error });
+    return keepLocal(t, current, conflict, ctx, onPartBytes);
+  }
+}
+
+/**
+ * `keep-local` over `current`: save it into the conflicts area, then upload
+ * conditionally on it. Anything in the way (a version that cannot be copied,
+ * a third writer) is reported, and nothing is overwritten.
+ */
+async function keepLocal(t: Transfer, current: ObjectInfo | null, conflict: SyncConflict, ctx: UploadContext, onPartBytes: (n: number) => void): Promise<TransferDone> {
+  let remoteSavedTo: string | undefined;
+  if (current !== null) {
+    const saved = await saveRemoteVersion(ctx.store, t.key, current, conflictKeyOf(ctx, t.path), ctx.signal);
+    if (saved.savedTo === undefined) throw new ConflictError({ ...conflict, currentEtag: saved.changed ? undefined : current.etag }, { cause: saved.error });
+    remoteSavedTo = saved.savedTo;
+  }
+  const expected = current === null ? null : current.etag;
+  try {
+    const done = await uploadOne({ ...t, expectedEtag: expected, replaces: undefined }, ctx, onPartBytes);
+    return { ...done, conflict: { ...conflict, resolution: 'kept-local', ...(remoteSavedTo !== undefined ? { remoteSavedTo } : {}) } };
+  } catch (again) {
+    if (!conditionFailed(again, expected)) throw again;
+    // a third writer: report (what was saved stays saved)
+    throw new ConflictError({ ...conflict, currentEtag: undefined, ...(remoteSavedTo !== undefined ? { remoteSavedTo } : {}) }, { cause: again });
+  }
+}
+
+/** An instance without a snapshot replaces a version it never saw (`keep-local`): saved first, reported as a resolved conflict. */
+function replaceUnseen(t: Transfer, seen: { etag: string; size: number }, ctx: UploadContext, onPartBytes: (n: number) => void): Promise<TransferDone> {
+  const conflict: SyncConflict = { path: t.path, key: t.key, action: 'upload', expectedEtag: null, currentEtag: seen.etag, resolution: 'reported' };
+  return keepLocal(t, { etag: seen.etag, size: seen.size }, conflict, ctx, onPartBytes);
+}
+
+function conflictKeyOf(ctx: UploadContext, path: string): string {
+  if (ctx.conflictKey === undefined) throw new Error('internal: a conflict policy that saves versions needs the conflicts area');
+  return ctx.conflictKey(path);
+}
+
+/**
+ * Save the version `current` of `key` to `savedKey` with a server-side copy
+ * conditional on exactly that version. `savedTo` when saved; otherwise why
+ * not: `changed` (the copy's condition failed or the key is gone: another
+ * writer), or too large to copy in one request (over 5 GiB), or the copy
+ * failed (`error`). Transient failures are retried by the caller's retry.
+ */
+export async function saveRemoteVersion(
+  store: ObjectStore,
+  key: string,
+  current: { etag: string; size: number },
+  savedKey: string,
+  signal: AbortSignal | undefined,
+): Promise<{ savedTo?: string; changed?: boolean; error?: unknown }> {
+  if (current.size > MAX_COPY_BYTES) {
+    return { error: new SyncError('CONFLICT', `"${escapeForLog(key)}" (${current.size} bytes) is larger than a server-side copy can save (5 GiB): not replaced`) };
+  }
+  try {
+    await store.copy(key, savedKey, { ifSourceMatch: current.etag, signal });
+    return { savedTo: savedKey };
+  } catch (error) {
+    if (error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'NOT_FOUND')) return { changed: true, error };
+    if (error instanceof StorageError && error.retryable) throw error;
+    if (signal?.aborted) throw error;
+    return { error };
   }
 }
 
@@ -403,7 +485,7 @@ async function currentObject(store: ObjectStore, key: string, signal: AbortSigna
 }
 
 /** The local file, when the object holds exactly its bytes (same size, same MD5); otherwise `undefined`. */
-async function ownWrite(root: string, path: string, current: ObjectInfo, signal: AbortSignal | undefined): Promise<LocalFile | undefined> {
+export async function ownWrite(root: string, path: string, current: ObjectInfo, signal: AbortSignal | undefined): Promise<LocalFile | undefined> {
   try {
     const st = await lstat(join(root, path));
     if (!st.isFile() || st.size !== current.size) return undefined;
@@ -416,7 +498,8 @@ async function ownWrite(root: string, path: string, current: ObjectInfo, signal:
   }
 }
 
-async function uploadOne(
+/** Upload one file under the transfer's condition (no conflict handling: see {@link uploadGuarded}). */
+export async function uploadOne(
   t: Transfer,
   ctx: UploadContext,
   onPartBytes: (n: number) => void,
@@ -657,6 +740,7 @@ export async function runRemoteDeletes(
   store: ObjectStore,
   signal: AbortSignal | undefined,
   hooks: { onDeleted(path: string): void; onFailed(path: string, error: unknown): void },
+  policy: ConflictPolicy = 'fail',
 ): Promise<void> {
   if (deletions.length === 0) return;
   const failures = await store.deleteMany(
@@ -669,7 +753,8 @@ export async function runRemoteDeletes(
     if (f === undefined || (f.code === 'NOT_FOUND' && d.expectedEtag !== undefined)) hooks.onDeleted(d.path);
     else if (d.expectedEtag !== undefined && (f.code === 'PRECONDITION_FAILED' || f.code === 'CONFLICT')) {
       const conflict: SyncConflict = { path: d.path, key: d.key, action: 'delete', expectedEtag: d.expectedEtag, currentEtag: undefined, resolution: 'reported' };
-      hooks.onFailed(d.path, new ConflictError(conflict));
+      // a policy other than `fail` settles it after the deletions (the resolve stage reads the current version)
+      hooks.onFailed(d.path, policy === 'fail' ? new ConflictError(conflict) : new PendingConflict(conflict, undefined));
     } else hooks.onFailed(d.path, new SyncError('DELETE_FAILED', `Could not delete "${d.key}": ${f.error}`));
   }
 }

@@ -141,7 +141,17 @@ describe('pull', () => {
     }
 
     const result = await sync.pull();
-    expect(result.success).toBe(true);
+    // changed (or created) on both sides: conflicts, kept in place and reported (policy 'fail', the default);
+    // they hold no deletion back
+    expect(result.success).toBe(false);
+    expect(result.conflicts.map((c) => [c.path, c.action, c.resolution]).sort()).toEqual([
+      ['created-both.txt', 'download', 'reported'],
+      ['mod-both.txt', 'download', 'reported'],
+    ]);
+    expect(result.failedFiles.map((f) => [f.path, f.code]).sort()).toEqual([
+      ['created-both.txt', 'CONFLICT'],
+      ['mod-both.txt', 'CONFLICT'],
+    ]);
     expect(result.downloadedFiles).toBe(1);
     expect(result.deletedFiles).toBe(1);
     expect([...result.skippedFiles].sort((a, b) => a.path.localeCompare(b.path))).toEqual([

@@ -12,6 +12,7 @@ function plan(direction: 'pull' | 'push', deletes: number, bytes = 0): Plan {
     blocked: [],
     unchanged: [],
     conflicts: [],
+    bothChanged: [],
     transferBytes: bytes,
   };
 }

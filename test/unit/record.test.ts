@@ -22,6 +22,7 @@ function plan(unchanged: Array<{ path: string; md5: string; mtimeMs?: number }> 
     blocked: [],
     unchanged: unchanged.map((u) => ({ path: u.path, md5: u.md5, etag: u.md5, local: local(u.path, u.mtimeMs) })),
     conflicts: [],
+    bothChanged: [],
     transferBytes: 0,
   };
 }
