@@ -149,7 +149,8 @@ export class Generations {
   /** What a pull makes of its listing: is a push changing objects, and is the listing one generation? */
   async pullView(listed: readonly ListedObject[], own: readonly ListedObject[], signal: AbortSignal | undefined): Promise<PullView> {
     const area = this.area(listed);
-    const seen = area.manifest === undefined ? null : await this.readQuietly(signal, area.manifest.etag);
+    // no manifest in the listing: known absent (a push then creates the first one without looking)
+    const seen = area.manifest === undefined ? (this.seen = null) : await this.readQuietly(signal, area.manifest.etag);
     if (area.lease !== undefined && (await this.leaseIsLive(area.lease.etag, seen?.manifest, signal))) return { status: 'push-in-progress', exact: false, area };
     return { status: 'clear', exact: listingMatches(seen?.manifest, own, this.ctx.options.prefix), area };
   }
@@ -235,7 +236,8 @@ export class Generations {
       expiresAt: Date.now() + this.timing.leaseMs,
     });
     for (;;) {
-      const seen = await this.read(signal, this.seen === undefined ? undefined : (this.seen?.etag ?? undefined));
+      // the manifest as last seen (the commit's condition catches a newer one)
+      const seen = this.seen !== undefined ? this.seen : await this.read(signal);
       const mine = lease(seen?.manifest?.generation ?? 0);
       try {
         const etag = await this.putLease(mine, { ifNoneMatch: true }, signal);
