@@ -144,9 +144,11 @@ describe('several writers over HTTP: real SDK, S3ObjectStore, the strict S3 doub
     expect(kept.success).toBe(true);
     expect(kept.failedFiles).toEqual([]);
     expect(kept.conflicts).toEqual([
-      { path: 'notes.md', key: 'ws/notes.md', action: 'upload', expectedEtag: v1, currentEtag: aEtag, resolution: 'kept-local' },
+      { path: 'notes.md', key: 'ws/notes.md', action: 'upload', expectedEtag: v1, currentEtag: aEtag, resolution: 'kept-local', remoteSavedTo: expect.stringMatching(/^ws\/\.s3-workspace-sync\/conflicts\/\d{8}T\d{6}Z-[0-9a-f]{6}\/notes\.md$/) },
     ]);
     expect((await remoteBytes(b.client, bucket, 'notes.md')).toString()).toBe('B was here');
+    // A's version was saved before it was replaced (a server-side copy of exactly A's version)
+    expect(s3.state.getObject(bucket, kept.conflicts[0]!.remoteSavedTo!)?.body.toString()).toBe('A was here');
     // the winning PUT was conditional on exactly A's version
     const puts = requestsSince(bucket, from).filter((r) => r.op === 'PutObject' && r.key === 'ws/notes.md' && r.status === 200);
     expect(puts).toHaveLength(1);
