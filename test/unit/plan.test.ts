@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toConfirm } from '../../src/core/compare.js';
-import {
+import { remoteChangedSince,
   classifyRemote,
   md5FromEtag,
   planPull,
@@ -506,5 +506,64 @@ describe('etagsToConfirm', () => {
     // replaced remotely since (another ETag): confirmed
     const replaced = input({ local: [f], remote: [{ ...remote('kms.txt', MD5('f')), md5FromEtag: true }], snapshot: [['kms.txt', synced]] });
     expect(etagsToConfirm(replaced)).toEqual(['kms.txt']);
+  });
+});
+
+describe('conflicts the policy settles (Plan.bothChanged)', () => {
+  it('pull: a file modified locally whose object changed, or created on both sides, is kept and changed on both sides; modified only locally (or a rewrite of the synced bytes) is only kept', { timeout: 5_000 }, () => {
+    const both = local('both.txt', 10, 5000);
+    const created = local('created.txt');
+    const mine = local('mine.txt', 10, 5000);
+    const rewritten = local('rewritten.txt', 10, 5000);
+    const plan = planPull(
+      input({
+        local: [both, created, mine, rewritten],
+        remote: [remote('both.txt', MD5('r')), remote('created.txt', MD5('t')), remote('mine.txt', MD5('o')), remote('rewritten.txt', MD5('o'), 10, MD5('k'))],
+        snapshot: [
+          ['both.txt', snap(local('both.txt'), MD5('o'))],
+          ['mine.txt', snap(local('mine.txt'), MD5('o'))],
+          ['rewritten.txt', snap(local('rewritten.txt'), MD5('o'))],
+        ],
+        md5: [
+          ['both.txt', MD5('l')],
+          ['created.txt', MD5('c')],
+          ['mine.txt', MD5('l')],
+          ['rewritten.txt', MD5('l')],
+        ],
+      }),
+    );
+    expect(plan.transfers).toEqual([]);
+    expect(plan.kept.map((k) => k.path).sort()).toEqual(['both.txt', 'created.txt', 'mine.txt', 'rewritten.txt']);
+    expect(plan.bothChanged.map((b) => [b.path, b.key, b.expectedEtag, b.remote.etag])).toEqual([
+      ['both.txt', 'ws/both.txt', MD5('o'), MD5('r')],
+      ['created.txt', 'ws/created.txt', null, MD5('t')],
+    ]);
+    // overwriteLocalChanges: the bucket wins, as before (no conflict)
+    const wins = planPull({ ...input({ local: [both], remote: [remote('both.txt', MD5('r'))], snapshot: [['both.txt', snap(local('both.txt'), MD5('o'))]], md5: [['both.txt', MD5('l')]] }), overwriteLocalChanges: true });
+    expect(wins.bothChanged).toEqual([]);
+    expect(wins.transfers.map((t) => t.path)).toEqual(['both.txt']);
+  });
+
+  it('remoteChangedSince: the recorded version did not change; a known MD5 decides; unknown counts as changed; no entry: appeared', { timeout: 5_000 }, () => {
+    const entry = snap(local('f'), MD5('o'));
+    expect(remoteChangedSince(remote('f', MD5('o')), entry)).toBe(false);
+    expect(remoteChangedSince(remote('f', MD5('o'), 10, MD5('k')), entry)).toBe(false); // a rewrite of the same bytes
+    expect(remoteChangedSince(remote('f', MD5('r')), entry)).toBe(true);
+    expect(remoteChangedSince(remote('f', undefined), entry)).toBe(true);
+    expect(remoteChangedSince(remote('f', MD5('o')), undefined)).toBe(true);
+  });
+
+  it('push without a snapshot: keep-remote / keep-both leave other content to the execute stage; keep-local saves it first (replaces)', { timeout: 5_000 }, () => {
+    const diff = local('diff.txt');
+    const parts = { local: [diff], remote: [remote('diff.txt', MD5('2'), 7)], md5: [['diff.txt', MD5('9')]] as Array<[string, string]> };
+    for (const policy of ['keep-remote', 'keep-both'] as const) {
+      const plan = planPush({ ...input(parts), conflictPolicy: policy });
+      expect(plan.transfers).toEqual([]);
+      expect(plan.conflicts).toEqual([]);
+      expect(plan.bothChanged.map((b) => [b.path, b.expectedEtag, b.remote.etag])).toEqual([['diff.txt', null, MD5('2')]]);
+    }
+    const keep = planPush({ ...input(parts), conflictPolicy: 'keep-local' });
+    expect(keep.transfers.map((t) => [t.path, t.expectedEtag, t.replaces])).toEqual([['diff.txt', MD5('2'), { etag: MD5('2'), size: 7 }]]);
+    expect(keep.bothChanged).toEqual([]);
   });
 });
