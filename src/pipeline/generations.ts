@@ -286,6 +286,14 @@ export class Generations {
     await this.store.deleteMany([{ key: this.leaseKey, etag }]);
   }
 
+  /** The listing of the prefix the running push made (it had no snapshot): the first manifest starts from it, no second listing. */
+  private listing: readonly ListedObject[] | undefined;
+
+  /** The push running now listed the prefix before changing anything (see `fromListing`). */
+  listedBeforePush(listed: readonly ListedObject[] | undefined): void {
+    this.listing = listed;
+  }
+
   /** Changes pushed but not yet in a committed manifest (a commit failed): folded into the next commit. */
   private pending = { put: new Map<string, ManifestEntry>(), removed: new Set<string>() };
 
@@ -370,7 +378,8 @@ export class Generations {
     const { prefix } = this.ctx.options;
     const area = prefix + MANIFEST_NAME.slice(0, MANIFEST_NAME.indexOf('/') + 1);
     const files = new Map<string, ManifestEntry>();
-    for await (const page of this.store.list(prefix, signal)) {
+    const pages = this.listing !== undefined ? [this.listing] : this.store.list(prefix, signal);
+    for await (const page of pages) {
       for (const o of page) {
         if (o.key.startsWith(area) || o.key.endsWith('/')) continue;
         const path = o.key.slice(prefix.length);

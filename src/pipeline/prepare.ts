@@ -125,10 +125,13 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const scanned = await scan(ctx, root, filter, signal);
   let remote = new Map<string, RemoteObject>();
   let listed: number | undefined;
+  ctx.generations.listedBeforePush(undefined);
   if (!ctx.state.hasSnapshot) {
     // No snapshot: list once so identical objects are not uploaded again.
-    const { id, own } = splitIdentity(await listAll(ctx, signal), prefix);
+    const { id, own: all } = splitIdentity(await listAll(ctx, signal), prefix);
     ctx.state.verify(id);
+    ctx.generations.listedBeforePush(all); // a first manifest starts from it
+    const own = withoutLibrary(all, prefix);
     listed = own.length;
     remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
   }

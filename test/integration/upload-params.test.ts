@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 
 import {
   CompleteMultipartUploadCommand,
+  DeleteObjectsCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -81,6 +82,9 @@ describe('uploadParams and sseCustomerKey on the wire (SDK mock)', () => {
     // SSE-C (the default here): ETags that are not MD5s, and the algorithm echoed
     s3.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({ ETag: `"${md5Hex(`part${input.PartNumber}`)}"`, SSECustomerAlgorithm: 'AES256' }));
     s3.on(CompleteMultipartUploadCommand).resolves({ ETag: "\"abc-3\"" });
+    // the library's manifest (none yet) and the release of its push lease
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+    s3.on(DeleteObjectsCommand).resolves({});
     const sync = new S3WorkspaceSync({ bucket: 'bkt', prefix: 'ws/', workspaceDir: ws, s3Client: client, logger: silentLogger, ...large, ...options });
     return { s3, sync };
   }
