@@ -194,12 +194,14 @@ async function downloadOne(
       ctx.attempts ?? 3,
       ref,
       ctx.signal,
+      t.etag,
     );
     source = Object.assign(chunks, { destroy: () => void chunks.return(undefined) });
     // Metadata and ETag arrive with the first range; they are read in verify().
     info = { size: t.size, etag: t.etag ?? '' };
   } else {
-    const got = await ctx.store.get(t.key, ctx.signal);
+    // only the version the plan was made from: one replaced since fails (412) instead of mixing versions
+    const got = await ctx.store.get(t.key, ctx.signal, t.etag === undefined ? undefined : { ifMatch: t.etag });
     info = got;
     source = got.body as Readable & AsyncIterable<Buffer>;
     if (got.size <= SMALL_DOWNLOAD_MAX) {
