@@ -195,4 +195,14 @@ export interface VerifyReport {
    * directories).
    */
   skipped: SkippedFile[];
+  /**
+   * The committed manifest (`<prefix>.s3-workspace-sync/manifest.json`)
+   * against the bucket as listed, or `null` when the prefix has none (no push
+   * of this library version yet). `missing`: objects the manifest does not
+   * name (uploaded by other tools, or by a push whose commit failed);
+   * `extra`: paths it names that have no object; `different`: paths whose
+   * object has another ETag than the manifest's. Other tools writing into
+   * the prefix make it differ: it does not change `ok`.
+   */
+  manifest: { generation: number; committedAt: string; ok: boolean; missing: string[]; extra: string[]; different: string[] } | null;
 }

@@ -20,8 +20,8 @@
 import { etagPartSizes, resolveRemotes, sameContent, localMd5Of, statMatches, unchangedSinceSync, type CompareInput, type Learned, type Needs } from '../core/compare.js';
 import { multipartPartCount } from '../core/md5.js';
 import type { VerifyReport } from '../core/model.js';
-import type { LocalFile, RemoteObject, SkippedFile } from '../core/model.js';
-import { WORKSPACE_ID_NAME } from '../core/names.js';
+import type { ListedObject, LocalFile, RemoteObject, SkippedFile } from '../core/model.js';
+import { STATE_DIR_NAME, WORKSPACE_ID_NAME } from '../core/names.js';
 import { parentDirs } from '../core/paths.js';
 import { classifyRemote, pullNeeds } from '../core/plan.js';
 import { PlanningProgress } from '../events.js';
@@ -52,7 +52,11 @@ export async function verify(ctx: SyncContext, options: { signal?: AbortSignal |
   // a missing workspace is not created: undefined stands for "missing, so empty"
   const root = await workspaceRoot(ctx, false, true);
   if (root !== undefined) await ctx.state.load(root);
-  const { id, own: listed } = splitIdentity(await listAll(ctx, signal), prefix);
+  const all = await listAll(ctx, signal);
+  const { id, own } = splitIdentity(all, prefix);
+  // the library's own folder is listed as skipped (ignored), as before; the manifest check leaves it out
+  const listed = own;
+  const area = `${prefix}${STATE_DIR_NAME}/`;
   // a snapshot made against another bucket (re-created, wiped prefix) is dropped, as a sync drops it
   ctx.state.verify(id);
   const filter = await loadFilter(ctx, root, listed, signal);
@@ -66,7 +70,38 @@ export async function verify(ctx: SyncContext, options: { signal?: AbortSignal |
 
   const skipped: SkippedFile[] = [...classified.skipped, ...readable.skipped];
   if (id !== null) skipped.push({ path: WORKSPACE_ID_NAME, reason: 'ignored' });
-  return report(base, readable, exact(learned), skipped, { prefix, remoteBlocked: classified.conflicts });
+  const out = report(base, readable, exact(learned), skipped, { prefix, remoteBlocked: classified.conflicts });
+  out.manifest = await compareManifest(ctx, all, listed.filter((o) => !o.key.startsWith(area)), signal);
+  return out;
+}
+
+/**
+ * The committed manifest against the bucket as listed: paths it misses
+ * (objects other tools wrote, or a push whose commit failed), paths it names
+ * that are gone, and paths whose ETag differs. `null`: the prefix has no
+ * manifest (or an unreadable one). One GET (a 304 when this instance has
+ * seen this version).
+ */
+async function compareManifest(ctx: SyncContext, all: ListedObject[], listed: ListedObject[], signal: AbortSignal | undefined): Promise<VerifyReport['manifest']> {
+  const known = ctx.generations.area(all).manifest;
+  if (known === undefined) return null;
+  const seen = await ctx.generations.read(signal, known.etag);
+  const manifest = seen?.manifest;
+  if (manifest === undefined) return null;
+  const { prefix } = ctx.options;
+  const out = { generation: manifest.generation, committedAt: manifest.committedAt, ok: false, missing: [] as string[], extra: [] as string[], different: [] as string[] };
+  const inBucket = new Set<string>();
+  for (const o of listed) {
+    const path = o.key.slice(prefix.length);
+    inBucket.add(path);
+    const entry = manifest.files.get(path);
+    if (entry === undefined) out.missing.push(path);
+    else if (entry.etag !== o.etag) out.different.push(path);
+  }
+  for (const path of manifest.files.keys()) if (!inBucket.has(path)) out.extra.push(path);
+  for (const list of [out.missing, out.extra, out.different]) list.sort();
+  out.ok = out.missing.length + out.extra.length + out.different.length === 0;
+  return out;
 }
 
 /**
@@ -110,7 +145,7 @@ function report(
   const local = readable.files;
   const remote = resolveRemotes({ ...base, local }, learned);
   const notComparable = new Map(readable.skipped.map((s) => [s.path, s.reason]));
-  const out: VerifyReport = { ok: false, checked: 0, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped };
+  const out: VerifyReport = { ok: false, checked: 0, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped, manifest: null };
   const paths = new Set<string>([...local.keys(), ...remote.keys()]);
 
   for (const path of paths) {

@@ -30,7 +30,7 @@ describe('verify() on the local S3 server', () => {
     expect((await sync.push()).success).toBe(true);
 
     const log = recordCommands(f.client);
-    expect(await check(sync)).toEqual({ ok: true, checked: 3, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [{ path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }] });
+    expect(await check(sync)).toEqual({ ok: true, checked: 3, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [{ path: '.s3-workspace-sync/manifest.json', reason: 'ignored' }, { path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }], manifest: { generation: 1, committedAt: expect.any(String), ok: true, missing: [], extra: [], different: [] } });
     expect(log.calls.map((c) => c.name)).toEqual(['ListObjectsV2Command']);
 
     expect(await check(f.sync({ workspaceDir: ws, persistState: false }))).toMatchObject({ ok: true, checked: 3 });
@@ -56,7 +56,9 @@ describe('verify() on the local S3 server', () => {
       missingRemotely: [{ path: 'gone-remotely.txt' }, { path: 'new/local.txt' }],
       different: [{ path: 'same-size.txt', key: 'ws/same-size.txt', localMd5: md5Hex('BBBB'), remoteMd5: md5Hex('AAAA'), localSize: 4, remoteSize: 4 }],
       unknown: [],
-      skipped: [{ path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }],
+      skipped: [{ path: '.s3-workspace-sync/manifest.json', reason: 'ignored' }, { path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }],
+      // the manifest of the push does not know the other writer's upload, and names the object deleted since
+      manifest: { generation: 1, committedAt: expect.any(String), ok: false, missing: ['from-another-writer.txt'], extra: ['gone-remotely.txt'], different: [] },
     });
   });
 
@@ -70,6 +72,7 @@ describe('verify() on the local S3 server', () => {
     const report = await check(sync);
     expect(report).toMatchObject({ ok: true, checked: 1, missingLocally: [], missingRemotely: [], different: [], unknown: [] });
     expect([...report.skipped].sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual([
+      { path: '.s3-workspace-sync/manifest.json', reason: 'ignored' },
       { path: '.s3-workspace-sync/scratch', reason: 'ignored' },
       { path: '.s3-workspace-sync/workspace-id', reason: 'ignored' },
       { path: 'remote.log', reason: 'ignored' },

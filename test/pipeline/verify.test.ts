@@ -41,7 +41,7 @@ describe('verify() on the in-memory store', () => {
     expect((await sync.push()).success).toBe(true);
     store.resetRequestCounts();
     const warm = await check(sync);
-    expect(warm).toEqual({ ok: true, checked: 3, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [{ path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }] });
+    expect(warm).toEqual({ ok: true, checked: 3, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [{ path: '.s3-workspace-sync/manifest.json', reason: 'ignored' }, { path: '.s3-workspace-sync/workspace-id', reason: 'ignored' }], manifest: { generation: 1, committedAt: expect.any(String), ok: true, missing: [], extra: [], different: [] } });
     expect(store.requestCounts()).toMatchObject({ list: 1, head: 0, get: 0 });
     expect(store.requestCount()).toBe(1);
 
@@ -176,6 +176,7 @@ describe('verify() on the in-memory store', () => {
     const report = await check(sync);
     expect(report).toMatchObject({ ok: true, checked: 1, missingLocally: [], missingRemotely: [], different: [], unknown: [] });
     expect([...report.skipped].sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual([
+      { path: '.s3-workspace-sync/manifest.json', reason: 'ignored' },
       { path: '.s3-workspace-sync/other-tool-scratch', reason: 'ignored' },
       { path: '.s3-workspace-sync/workspace-id', reason: 'ignored' },
       { path: 'debug.log', reason: 'ignored' },
@@ -241,6 +242,7 @@ describe('verify() on the in-memory store', () => {
       different: [],
       unknown: [],
       skipped: [],
+      manifest: null,
     });
     await expect(stat(ws)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(writes(store)).toBe(0);
@@ -248,7 +250,7 @@ describe('verify() on the in-memory store', () => {
 
   it('an empty prefix and an empty workspace are ok (0 checked)', { timeout: 10_000 }, async () => {
     const { make } = await setup({}, {});
-    expect(await check(make())).toEqual({ ok: true, checked: 0, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [] });
+    expect(await check(make())).toEqual({ ok: true, checked: 0, missingLocally: [], missingRemotely: [], different: [], unknown: [], skipped: [], manifest: null });
   });
 
   it('a symlink where the bucket has a file cannot be compared: unknown, and the link is skipped', { timeout: 10_000 }, async () => {
