@@ -183,8 +183,8 @@ describe('pulls see one whole version', () => {
     expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 12 });
 
     for (const n of names) await writeFile(path.join(a.ws, n), `v2 ${n} (longer)`);
-    // each upload of a workspace file takes 60 ms: the push runs ~400 ms
-    s3.state.failAlways({ op: 'PutObject', key: /^ws\/f\d+\.txt$/ }, { delayMs: 60 });
+    // each upload of a workspace file takes 100 ms: the push runs ~600 ms, longer than the lease (400 ms): it is renewed
+    s3.state.failAlways({ op: 'PutObject', key: /^ws\/f\d+\.txt$/ }, { delayMs: 100 });
     const readers = await Promise.all([instance(bucket), instance(bucket)]);
     let pushing = true;
     const push = a.sync.push().finally(() => {
