@@ -144,8 +144,10 @@ async function executePush(ctx: SyncContext, call: SyncCall, prepared: Prepared 
       ctx.state.commit(apply(ctx.state.snapshot, plan, outcomes, call.started)); // record: even after an abort
     }
     if (!writes || signal?.aborted) return;
+    const changes = pushChanges(ctx, outcomes);
+    if (changes.put.size + changes.removed.size === 0 && !ctx.generations.uncommitted) return; // nothing changed in the bucket: nothing to commit
     try {
-      const overlap = await ctx.generations.commit(pushChanges(ctx, outcomes), session?.token, ctx.state.snapshot, signal);
+      const overlap = await ctx.generations.commit(changes, session?.token, ctx.state.snapshot, signal);
       if (overlap.length > 0) {
         ctx.options.logger.warn(
           `${ctx.location}: another push committed changes to ${overlap.length} path(s) this push also changed (${overlap.slice(0, 5).map(escapeForLog).join(', ')}); ` +

@@ -75,7 +75,8 @@ describe('warm container: pull, edit, failed push, pull, push', () => {
     // 3. The push fails.
     if (mode === 'credentials-refused') revoked = true;
     if (mode === 'all-puts-fail') failPuts = () => true;
-    if (mode === 'new-file-puts-fail') failPuts = (key) => key !== 'ws/a.txt';
+    // the workspace's new files only (not a.txt, not the library's lease and manifest)
+    if (mode === 'new-file-puts-fail') failPuts = (key) => key !== 'ws/a.txt' && !key.includes('.s3-workspace-sync/');
     log.reset();
     let failed: SyncResult | undefined;
     let rejected: unknown;
