@@ -260,9 +260,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   /** One sync (see `pipeline/sync.ts`). */
   private run(direction: 'pull' | 'push', options: SyncCallOptions, paths?: PathTracker): Promise<SyncResult> {
-    const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
     const env = { ctx: this.ctx, checks: this.checks, lifetime: this.lifetimeSignal, onSynced: this.markSynced.bind(this) };
-    return runSync(env, direction, options, priority, paths);
+    return runSync(env, direction, options, paths);
   }
 
   /**

@@ -236,8 +236,8 @@ export class Generations {
       expiresAt: Date.now() + this.timing.leaseMs,
     });
     for (;;) {
-      // the manifest as last seen (the commit's condition catches a newer one)
-      const seen = this.seen !== undefined ? this.seen : await this.read(signal);
+      // the manifest as last seen (the commit's condition catches a newer one); unreadable: the lease says generation 0
+      const seen = this.seen !== undefined ? this.seen : await this.readQuietly(signal);
       const mine = lease(seen?.manifest?.generation ?? 0);
       try {
         const etag = await this.putLease(mine, { ifNoneMatch: true }, signal);

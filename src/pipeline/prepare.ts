@@ -21,6 +21,7 @@ import {
   type ObjectFacts,
 } from '../core/compare.js';
 import type { ListedObject, RemoteObject, SkippedFile } from '../core/model.js';
+import { LEASE_NAME, MANIFEST_NAME } from '../core/manifest.js';
 import { STATE_DIR_NAME, SYNCIGNORE_FILE } from '../core/names.js';
 import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '../core/plan.js';
 import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
@@ -73,7 +74,7 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   // the library's own objects (identity, manifest, lease) are not part of the workspace
   const { id, own } = splitIdentity(all, prefix);
   if (view !== undefined || id !== null) ctx.state.verify(id);
-  const listed = withoutLibrary(own, prefix);
+  const listed = withoutGenerations(own, prefix);
   const filter = await loadFilter(ctx, root, listed, signal);
   const scanned = root === undefined ? emptyScan() : await scan(ctx, root, filter, signal);
   const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
@@ -106,13 +107,24 @@ async function listForPull(ctx: SyncContext, signal: AbortSignal | undefined): P
     }
   }
   const all = await listAll(ctx, signal);
-  return { all, view: await ctx.generations.pullView(all, withoutLibrary(all, ctx.options.prefix), signal) };
+  return { all, view: await ctx.generations.pullView(all, outsideLibrary(all, ctx.options.prefix), signal) };
 }
 
-/** The objects of a listing outside the library's own folder of the prefix. */
-function withoutLibrary<T extends { key: string }>(listed: T[], prefix: string): T[] {
+/** The objects of a listing outside the library's own folder of the prefix (what a manifest can name). */
+function outsideLibrary<T extends { key: string }>(listed: T[], prefix: string): T[] {
   const area = `${prefix}${STATE_DIR_NAME}/`;
   return listed.some((o) => o.key.startsWith(area)) ? listed.filter((o) => !o.key.startsWith(area)) : listed;
+}
+
+/**
+ * A listing without the manifest and the push lease: like the identity
+ * object, they are the library's bookkeeping, not reported as skipped.
+ * Anything else in the library's folder (saved conflict versions, another
+ * tool's objects) is listed, and skipped as ignored.
+ */
+function withoutGenerations<T extends { key: string }>(listed: T[], prefix: string): T[] {
+  const keys = new Set([prefix + MANIFEST_NAME, prefix + LEASE_NAME]);
+  return listed.some((o) => keys.has(o.key)) ? listed.filter((o) => !keys.has(o.key)) : listed;
 }
 
 async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningProgress): Promise<Prepared> {
@@ -131,7 +143,7 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
     const { id, own: all } = splitIdentity(await listAll(ctx, signal), prefix);
     ctx.state.verify(id);
     ctx.generations.listedBeforePush(all); // a first manifest starts from it
-    const own = withoutLibrary(all, prefix);
+    const own = withoutGenerations(all, prefix);
     listed = own.length;
     remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
   }

@@ -10,7 +10,7 @@
  */
 import { evaluateGuards } from '../core/guards.js';
 import { MANIFEST_NAME, type ManifestEntry, type PushChanges } from '../core/manifest.js';
-import { orderByPriority, type PathTracker } from '../core/priority.js';
+import { normalizePathPatterns, orderByPriority, type PathTracker } from '../core/priority.js';
 import { apply, noOutcomes, type Outcomes } from '../core/record.js';
 import { GuardError, SyncAbortedError, escapeForLog, messageOf } from '../errors.js';
 import type { SyncCallOptions } from '../options.js';
@@ -42,12 +42,12 @@ export async function runSync(
   env: SyncEnv,
   direction: 'pull' | 'push',
   options: SyncCallOptions,
-  priority: string[],
   paths?: PathTracker,
 ): Promise<SyncResult> {
   const { ctx } = env;
   const started = Date.now();
-  const limits = callSettings(ctx.options, options);
+  const limits = callSettings(ctx.options, options); // checks the call's options first
+  const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
   const { signal, timedOut, dispose } = combineSignals(options.signal, ctx.options.timeoutMs, env.lifetime);
   const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started };
   const until = started + ctx.options.waitForPushMs;

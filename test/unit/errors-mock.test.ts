@@ -19,6 +19,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, StorageError, silentLogger, type SyncResult } from '../../src/index.js';
+import { MANIFEST_NAME } from '../../src/core/manifest.js';
+import { STATE_DIR_NAME } from '../../src/core/names.js';
 import { listEntries, md5Base64, md5Hex, tempDir } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
 
@@ -31,6 +33,8 @@ function setup(workspaceDir: string) {
     s3.restore();
     client.destroy();
   });
+  // the library's manifest: none yet (a test's own GetObject answers are for the workspace's objects)
+  s3.on(GetObjectCommand, { Key: `prefix/${MANIFEST_NAME}` }).rejects(awsError('NoSuchKey', 404));
   const sync = new S3WorkspaceSync({ bucket: BUCKET, prefix: 'prefix/', workspaceDir, s3Client: client, logger: silentLogger });
   return { s3, sync };
 }
@@ -130,6 +134,8 @@ describe('hostile listings', () => {
     expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
       { Bucket: BUCKET, Prefix: 'prefix/', ContinuationToken: undefined },
       { Bucket: BUCKET, Prefix: 'prefix/', ContinuationToken: 't1' },
+      // no manifest in the prefix: the library's folder is listed again after the pull (did a push run meanwhile?)
+      { Bucket: BUCKET, Prefix: `prefix/${STATE_DIR_NAME}/`, ContinuationToken: undefined },
     ]);
 
     s3.reset();
@@ -277,7 +283,7 @@ describe('uploads', () => {
     s3.on(ListObjectsV2Command).resolves(listing({}));
     const sent: string[] = [];
     s3.on(PutObjectCommand).callsFake(async (input: { Key: string; Body: Buffer }) => {
-      if (input.Key.endsWith('/.s3-workspace-sync/workspace-id')) return { ETag: `"${md5Hex(input.Body)}"` }; // the library's identity object
+      if (input.Key.includes(`/${STATE_DIR_NAME}/`)) return { ETag: `"${md5Hex(input.Body)}"` }; // the library's own objects (identity, lease, manifest)
       sent.push(Buffer.from(input.Body).toString());
       if (sent.length === 1) {
         await writeFile(file, 'v2'); // the agent edits the file meanwhile
@@ -315,15 +321,22 @@ describe('remote deletions', () => {
     return { ...ctx, ws };
   }
 
+  /** The keys of each DeleteObjects sent for the workspace (not for the library's own folder: its push lease, the probe's scratch key). */
   const deletedKeys = (calls: { args: [DeleteObjectsCommand] }[]) =>
-    calls.map((c) => (c.args[0].input.Delete?.Objects ?? []).map((o) => o.Key).sort());
+    calls.map((c) => (c.args[0].input.Delete?.Objects ?? []).map((o) => String(o.Key)).sort()).filter((keys) => !keys.every(isLibraryKey));
+  const isLibraryKey = (key: string) => key.includes(`/${STATE_DIR_NAME}/`);
+  /** DeleteObjects answers for the workspace's keys; the library's own deletes succeed. */
+  const onDeletes = (s3: ReturnType<typeof setup>['s3'], answer: () => object) =>
+    s3.on(DeleteObjectsCommand).callsFake((input: { Delete?: { Objects?: Array<{ Key?: string }> } }) =>
+      (input.Delete?.Objects ?? []).every((o) => isLibraryKey(String(o.Key))) ? {} : answer(),
+    );
 
   it('DeleteObjects per-key Errors land in failedFiles; the next push deletes only those again', async () => {
     const { s3, sync } = await syncedInstance();
-    s3.on(DeleteObjectsCommand).resolvesOnce({
+    onDeletes(s3, () => ({
       Deleted: [{ Key: 'prefix/b.txt' }],
       Errors: [{ Key: 'prefix/a.txt', Code: 'AccessDenied', Message: 'Access Denied' }],
-    });
+    }));
     const result = await sync.push();
     expect(result.success).toBe(false);
     expect(result.deletedFiles).toBe(1);
@@ -332,7 +345,7 @@ describe('remote deletions', () => {
     ]);
     expect(deletedKeys(s3.commandCalls(DeleteObjectsCommand))).toEqual([['prefix/a.txt', 'prefix/b.txt']]);
 
-    s3.on(DeleteObjectsCommand).resolves({ Deleted: [{ Key: 'prefix/a.txt' }] });
+    onDeletes(s3, () => ({ Deleted: [{ Key: 'prefix/a.txt' }] }));
     const retried = await sync.push();
     expect(retried).toMatchObject({ success: true, deletedFiles: 1, failedFiles: [] });
     expect(deletedKeys(s3.commandCalls(DeleteObjectsCommand))).toEqual([
@@ -348,12 +361,12 @@ describe('remote deletions', () => {
     const { s3, sync } = setup(ws);
     s3.on(ListObjectsV2Command).resolves(listing({}));
     s3.on(PutObjectCommand).callsFake((input: { Body: Buffer }) => ({ ETag: `"${md5Hex(input.Body)}"` }));
-    s3.on(DeleteObjectsCommand).resolves({});
+    onDeletes(s3, () => ({}));
     expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 1203 });
     await rm(path.join(ws, 'd'), { recursive: true });
     // Deleting the whole tree needs the deletion guard lifted for this call.
     await expect(sync.push()).rejects.toMatchObject({ name: 'GuardError', code: 'MAX_DELETES' });
-    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+    expect(deletedKeys(s3.commandCalls(DeleteObjectsCommand))).toHaveLength(0);
     const result = await sync.push({ maxDeletes: Infinity });
     expect(result).toMatchObject({ success: true, deletedFiles: 1203 });
     const batches = deletedKeys(s3.commandCalls(DeleteObjectsCommand));
@@ -363,7 +376,9 @@ describe('remote deletions', () => {
 
   it('a DeleteObjects request failing with a server error fails every key of the batch', async () => {
     const { s3, sync } = await syncedInstance();
-    s3.on(DeleteObjectsCommand).rejects(awsError('InternalError', 500));
+    onDeletes(s3, () => {
+      throw awsError('InternalError', 500);
+    });
     const result = await sync.push();
     expect(result.success).toBe(false);
     expect(result.deletedFiles).toBe(0);

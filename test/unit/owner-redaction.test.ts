@@ -45,7 +45,8 @@ describe('expectedBucketOwner', () => {
     const { s3, sync } = setup(ws, { expectedBucketOwner: '123456789012' });
     s3.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [{ Key: 'p/r.txt', Size: 1, ETag: '"abc-2"' }] });
     s3.on(HeadObjectCommand).resolves({ ContentLength: 1, ETag: '"abc-2"' });
-    s3.on(GetObjectCommand).resolves({ Body: Readable.from([Buffer.from('r')]) as never, ContentLength: 1, ETag: `"${md5Hex('r')}"` });
+    // a fresh body per answer (the manifest is read first: one GET per push until this instance has seen it)
+    s3.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([Buffer.from('r')]) as never, ContentLength: 1, ETag: `"${md5Hex('r')}"` }));
     s3.on(PutObjectCommand).callsFake((input: { Body: Buffer }) => ({ ETag: `"${md5Hex(input.Body)}"` }));
     s3.on(DeleteObjectsCommand).resolves({});
     await sync.push();
