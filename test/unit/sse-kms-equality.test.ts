@@ -4,7 +4,7 @@
 // now confirmed from the metadata (one HEAD per same-size file) first.
 import { Readable } from 'node:stream';
 
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
@@ -39,6 +39,11 @@ function setup(ws: string, { metadata = true }: { metadata?: boolean } = {}) {
     s3.on(GetObjectCommand, { Key: `ws/${p}` }).callsFake(() => ({ ...head, Body: Readable.from([Buffer.from(body)]) }));
   }
   s3.on(PutObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${kmsEtag(input.Key)}"`, ServerSideEncryption: 'aws:kms' }));
+  // the library's manifest (none yet) and the release of its push lease
+  s3.on(GetObjectCommand, { Key: 'ws/.s3-workspace-sync/manifest.json' }).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+  s3.on(DeleteObjectsCommand).resolves({});
+  // keep-local saves the version it replaces (a server-side copy into the library's conflicts area)
+  s3.on(CopyObjectCommand).callsFake((input: { Key: string }) => ({ CopyObjectResult: { ETag: `"${kmsEtag(input.Key)}"` } }));
   const sync = new S3WorkspaceSync({ bucket: 'b-kms', prefix: 'ws/', workspaceDir: ws, s3Client: client, logger: silentLogger, persistState: false });
   return { s3, sync };
 }
@@ -69,6 +74,12 @@ describe('SSE-KMS objects (ETags that are not MD5s)', () => {
     expect(keep).toMatchObject({ success: true, uploadedFiles: 1 });
     const puts = other.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input).filter((i) => !i.Key?.includes('.s3-workspace-sync/'));
     expect(puts.map((i) => [i.Key, i.IfMatch])).toEqual([['ws/changed.txt', `"${kmsEtag('changed.txt')}"`]]);
+    // the version replaced was saved first, exactly that version
+    const copies = other.s3.commandCalls(CopyObjectCommand).map((c) => c.args[0].input);
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatchObject({ CopySource: 'b-kms/ws/changed.txt', CopySourceIfMatch: `"${kmsEtag('changed.txt')}"` });
+    expect(copies[0]!.Key).toMatch(/^ws\/\.s3-workspace-sync\/conflicts\/\d{8}T\d{6}Z-[0-9a-f]{6}\/changed\.txt$/);
+    expect(keep.conflicts).toEqual([expect.objectContaining({ path: 'changed.txt', resolution: 'kept-local', remoteSavedTo: copies[0]!.Key })]);
   });
 
   it('without an MD5 in the metadata, equality cannot be known: the same-size files transfer (and nothing is trusted wrongly)', { timeout: 20_000 }, async () => {
