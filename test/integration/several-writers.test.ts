@@ -311,6 +311,9 @@ describe('several writers over HTTP: real SDK, S3ObjectStore, the strict S3 doub
     await w.write('mod.md', 'm2');
     await w.write('new.md', 'n1');
     await rm(path.join(w.ws, 'gone.md'));
+    // warm: the instance already knows the server enforces conditional writes (the probe, 2 PUTs + 1 delete,
+    // runs once per process and bucket before the first writing push: test/integration/conditional-warning.test.ts)
+    expect(await w.sync.checkConditionalWrites()).toBe('enforced');
     log.reset();
     const from = lastSeq();
     const pushed = await w.sync.push();
