@@ -71,7 +71,12 @@ const AREA = '.s3-workspace-sync/';
 
 /** A request for the library's own objects only. */
 export function isLibrary(c: RecordedCommand): boolean {
-  const { Key, Prefix, Delete } = c.input as { Key?: unknown; Prefix?: unknown; Delete?: { Objects?: Array<{ Key?: unknown }> } };
+  return isLibraryInput(c.input);
+}
+
+/** An SDK command input (PutObject, DeleteObjects, ListObjectsV2…) about the library's own folder only: identity, manifest, lease, probe. */
+export function isLibraryInput(input: unknown): boolean {
+  const { Key, Prefix, Delete } = (input ?? {}) as { Key?: unknown; Prefix?: unknown; Delete?: { Objects?: Array<{ Key?: unknown }> } };
   if (typeof Key === 'string') return Key.includes(AREA);
   if (typeof Prefix === 'string' && Prefix.endsWith(AREA)) return true;
   const objects = Delete?.Objects;

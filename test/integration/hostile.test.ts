@@ -38,8 +38,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, silentLogger, type SyncResult } from '../../src/index.js';
 import { startAtomicPutProxy } from '../helpers/atomic-put-proxy.js';
-import { recordCommands } from '../helpers/commands.js';
-import { isProbeInput } from '../helpers/probe.js';
+import { isLibraryInput, recordCommands } from '../helpers/commands.js';
 import { getObjectBytes, listAllKeys, putObjects, s3Endpoint, TEST_CREDENTIALS, TEST_REGION } from '../helpers/s3.js';
 import { fixture, listEntries, md5Base64, md5Hex, tempDir, type Fixture } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
@@ -196,7 +195,7 @@ async function realPull(
   options: { downloadConcurrency?: number } = {},
 ): Promise<{ result: SyncResult; gets: string[] }> {
   await putObjects(f.other, f.bucket, objects);
-  const planted = await listAllKeys(f.other, f.bucket);
+  const planted = await listAllKeys(f.other, f.bucket, undefined, { includeLibrary: true }); // planted keys may be in the library's folder
   expect(planted, 's3rver must store every planted key exactly (else use a mocked listing)').toEqual(
     Object.keys(objects).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
   );
@@ -609,8 +608,8 @@ describe('hostile workspaces (push)', () => {
     expect(skipped !== undefined || (failed !== undefined && typeof failed.code === 'string'), 'a skip with a reason or a typed failure').toBe(true);
     const putKeys = s3.commandCalls(PutObjectCommand).map((c) => String(c.args[0].input.Key));
     expect(putKeys).toContain('ws/ok.txt');
-    // no deletion but the conditional-write probe's own scratch key (see test/helpers/probe.ts)
-    expect(s3.commandCalls(DeleteObjectsCommand).filter((c) => !isProbeInput(c.args[0].input))).toHaveLength(0);
+    // no deletion but of the library's own objects (the probe's scratch key, the push lease)
+    expect(s3.commandCalls(DeleteObjectsCommand).filter((c) => !isLibraryInput(c.args[0].input))).toHaveLength(0);
     report('key over 1,024 bytes on push [mock, S3 refuses KeyTooLong]', [
       `${Buffer.byteLength(PREFIX + rel)}-byte key -> ${skipped ? `skipped: ${skipped.reason}` : `failed ${failed?.code}: ${failed?.error.slice(0, 80)}`}; ok.txt uploaded`,
     ]);
@@ -623,8 +622,8 @@ describe('hostile workspaces (push)', () => {
     await writeTree(a.ws, Object.fromEntries(names.map((n) => [n, `content of ${n}`])));
     let vanished: string | undefined;
     const log = recordCommands(f.client, async (name, input) => {
-      // the first upload of a workspace file (not the conditional-write probe's scratch key: see test/helpers/probe.ts)
-      if (name !== 'PutObjectCommand' || vanished !== undefined || isProbeInput(input)) return;
+      // the first upload of a workspace file (not of the library's own objects: the probe's scratch key, the lease)
+      if (name !== 'PutObjectCommand' || vanished !== undefined || isLibraryInput(input)) return;
       vanished = names.find((n) => PREFIX + n !== input.Key);
       await unlink(path.join(a.ws, vanished as string));
     });
@@ -656,7 +655,7 @@ describe('hostile workspaces (push)', () => {
     let first = true;
     const changed = new Set<string>();
     recordCommands(f.client, async (name, input) => {
-      if (name !== 'PutObjectCommand' || isProbeInput(input)) return; // uploads only, not the conditional-write probe
+      if (name !== 'PutObjectCommand' || isLibraryInput(input)) return; // uploads of workspace files only, not the library's own objects
       const key = String(input.Key);
       if (first) {
         first = false;

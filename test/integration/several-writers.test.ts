@@ -12,11 +12,11 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, silentLogger, type S3WorkspaceSyncOptions } from '../../src/index.js';
-import { recordCommands } from '../helpers/commands.js';
+import { isLibrary, recordCommands } from '../helpers/commands.js';
 import { createTestBucket, getObjectBytes, putObjects } from '../helpers/s3.js';
 import { startStrictS3, type RequestRecord, type StrictS3 } from '../helpers/strict-s3.js';
 import { tempDir, testClient } from '../helpers/sync-fixture.js';
@@ -160,18 +160,21 @@ describe('several writers over HTTP: real SDK, S3ObjectStore, the strict S3 doub
     await a.write('notes.md', 'A was here');
     expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 1 });
     const aEtag = etagOf(bucket, 'notes.md');
-    const c = await writer(bucket, strictClient());
-    expect(await c.sync.pull()).toMatchObject({ success: true, downloadedFiles: 1 });
-    await c.write('notes.md', 'C was here');
+    // The third writer is another tool (a backend with the plain SDK): a writer using this library
+    // would wait for B's push lease instead (test/integration/generations.test.ts).
+    const other = strictClient();
 
-    // B's client: just before B's keep-local retry (PutObject If-Match A's version) is sent, C pushes.
-    let cPushed: Awaited<ReturnType<S3WorkspaceSync['push']>> | undefined;
+    // B's client: just before B's keep-local retry (PutObject If-Match A's version) is sent, the other tool writes.
+    let cWrote = false;
     recordCommands(b.client, async (name, input) => {
-      if (name === 'PutObjectCommand' && input.IfMatch === `"${aEtag}"` && cPushed === undefined) cPushed = await c.sync.push();
+      if (name === 'PutObjectCommand' && input.IfMatch === `"${aEtag}"` && !cWrote) {
+        cWrote = true;
+        await other.send(new PutObjectCommand({ Bucket: bucket, Key: `${PREFIX}notes.md`, Body: 'C was here' }));
+      }
     });
     await b.write('notes.md', 'B was here');
     const pushed = await b.sync.push({ conflictPolicy: 'keep-local' });
-    expect(cPushed).toMatchObject({ success: true, uploadedFiles: 1, conflicts: [] });
+    expect(cWrote).toBe(true);
     expect(pushed.success).toBe(false);
     expect(pushed.conflicts).toEqual([
       expect.objectContaining({ path: 'notes.md', action: 'upload', expectedEtag: md5('v1'), resolution: 'reported' }),
@@ -320,9 +323,19 @@ describe('several writers over HTTP: real SDK, S3ObjectStore, the strict S3 doub
     expect(pushed).toMatchObject({ success: true, uploadedFiles: 2, deletedFiles: 1, conflicts: [], failedFiles: [] });
 
     const sent = requestsSince(bucket, from);
-    // exactly 3 requests: 2 PUTs and 1 DeleteObjects (no listing, no HEAD, nothing for the library's own folder)
-    expect(sent.map((r) => r.op).sort()).toEqual(['DeleteObjects', 'PutObject', 'PutObject']);
-    expect(log.calls.map((c) => c.name).sort()).toEqual(['DeleteObjectsCommand', 'PutObjectCommand', 'PutObjectCommand']);
+    // for the workspace: 2 PUTs and 1 DeleteObjects, no HEAD; for the library's folder: the push lease (PUT,
+    // then its release) and the first manifest of this prefix, built from one listing of the prefix (a prefix
+    // that has a manifest costs no listing: see the request cost test in generations.test.ts)
+    const sentNames = log.calls.map((c) => `${c.name} ${String(c.input.Key ?? c.input.Prefix ?? '')}`);
+    expect(sentNames[0]).toBe('PutObjectCommand ws/.s3-workspace-sync/push-lease.json'); // before any change
+    expect(sentNames.slice(1, 3).sort()).toEqual(['PutObjectCommand ws/mod.md', 'PutObjectCommand ws/new.md']);
+    expect(sentNames.slice(3)).toEqual([
+      'DeleteObjectsCommand ', // gone.md (deletions run after the uploads)
+      'ListObjectsV2Command ws/',
+      'PutObjectCommand ws/.s3-workspace-sync/manifest.json',
+      'DeleteObjectsCommand ', // the lease's release
+    ]);
+    expect(log.calls.filter((c) => !isLibrary(c) && c.name !== 'ListObjectsV2Command').map((c) => c.name).sort()).toEqual(['DeleteObjectsCommand', 'PutObjectCommand', 'PutObjectCommand']);
 
     const putOf = (key: string) => sent.find((r) => r.op === 'PutObject' && r.key === key)!;
     expect(putOf('ws/mod.md').headers['if-match']).toBe(`"${md5('m1')}"`);
