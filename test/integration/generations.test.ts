@@ -174,6 +174,23 @@ describe('the committed manifest', () => {
   });
 });
 
+describe('verify() and the manifest', () => {
+  it('reports objects the manifest misses (another tool), names that are gone, and replaced objects; ok stays about the workspace', { timeout: 20_000 }, async () => {
+    const bucket = bucketWith();
+    const a = await instance(bucket);
+    for (const n of ['keep.txt', 'gone.txt', 'replaced.txt']) await writeFile(path.join(a.ws, n), `v1 ${n}`);
+    await a.sync.push();
+    expect((await a.sync.verify()).manifest).toMatchObject({ generation: 1, ok: true, missing: [], extra: [], different: [] });
+    s3.state.putObject(bucket, `${PREFIX}backend.txt`, 'from the backend');
+    s3.state.deleteObject(bucket, `${PREFIX}gone.txt`);
+    s3.state.putObject(bucket, `${PREFIX}replaced.txt`, 'v2 replaced.txt');
+    const report = await a.sync.verify();
+    expect(report.manifest).toEqual({ generation: 1, committedAt: expect.any(String), ok: false, missing: ['backend.txt'], extra: ['gone.txt'], different: ['replaced.txt'] });
+    expect(report.ok).toBe(false); // the workspace differs from the bucket too
+    expect(report.missingLocally.map((m) => m.path)).toEqual(['backend.txt']);
+  });
+});
+
 describe('pulls see one whole version', () => {
   it('pulls running while a slow push replaces 12 files each return all-old or all-new, never a mix', { timeout: 60_000 }, async () => {
     const names = Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}.txt`);
