@@ -6,7 +6,7 @@
  *
  * Two objects in the library's own folder of the prefix:
  * - `manifest.json`: every path of the remote workspace (size, MD5, ETag,
- *   mtime), a generation number, who committed it and when. Written only
+ *   mtime, permission bits), a generation number, who committed it and when. Written only
  *   at the end of a push, conditionally on the previous manifest's ETag, so
  *   two pushes cannot both commit the same generation.
  * - `push-lease.json`: written (create-only) before a push changes anything
@@ -41,6 +41,8 @@ export interface ManifestEntry {
   md5?: string | undefined;
   /** The file's mtime at upload, when known. */
   mtimeMs?: number | undefined;
+  /** The file's permission bits at upload (e.g. `0o755`), when known. Recorded, not restored by pull. */
+  mode?: number | undefined;
 }
 
 export interface Manifest {
@@ -72,10 +74,11 @@ export class ManifestFormatError extends Error {
 }
 
 export function encodeManifest(m: Manifest): Buffer {
-  const files: Record<string, [number, string, string | null, number | null]> = {};
+  // [size, etag, md5, mtimeMs, mode]: compact, since a manifest names every path
+  const files: Record<string, [number, string, string | null, number | null, number | null]> = {};
   for (const path of [...m.files.keys()].sort()) {
     const e = m.files.get(path) as ManifestEntry;
-    files[path] = [e.size, e.etag, e.md5 ?? null, e.mtimeMs ?? null];
+    files[path] = [e.size, e.etag, e.md5 ?? null, e.mtimeMs ?? null, e.mode ?? null];
   }
   const lease = m.lease ?? null;
   return Buffer.from(
@@ -92,14 +95,15 @@ export function decodeManifest(body: Buffer | string): Manifest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ManifestFormatError('manifest: bad files');
   const files = new Map<string, ManifestEntry>();
   for (const [path, e] of Object.entries(raw as Record<string, unknown>)) {
-    if (!Array.isArray(e) || e.length !== 4) throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
-    const [size, etag, md5, mtimeMs] = e as unknown[];
+    if (!Array.isArray(e) || e.length < 4) throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
+    const [size, etag, md5, mtimeMs, mode] = e as unknown[];
     if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof etag !== 'string' || etag === '') {
       throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
     }
     const entry: ManifestEntry = { size: size as number, etag };
     if (typeof md5 === 'string') entry.md5 = md5;
     if (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs)) entry.mtimeMs = mtimeMs;
+    if (typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) entry.mode = mode;
     files.set(path, entry);
   }
   const m: Manifest = { generation: v.generation as number, committedAt: v.committedAt, writer: writerOf(v.writer), files };

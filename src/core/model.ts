@@ -10,6 +10,8 @@ export interface LocalFile {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** Permission bits (`st.mode & 0o7777`), recorded in the manifest; not synced. */
+  mode?: number | undefined;
 }
 
 /** A listed object before validation. */

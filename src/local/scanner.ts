@@ -55,7 +55,7 @@ class StatMode {
 
 /** Stat fields the snapshot compares. */
 export function toLocalFile(path: string, st: Stats): LocalFile {
-  return { path, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  return { path, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777 };
 }
 
 /**

@@ -15,6 +15,7 @@ import { apply, noOutcomes, type Outcomes } from '../core/record.js';
 import { GuardError, SyncAbortedError, escapeForLog, messageOf } from '../errors.js';
 import type { SyncCallOptions } from '../options.js';
 import type { LockHandle } from '../state/WorkspaceLock.js';
+import type { LocalFile } from '../core/model.js';
 import type { FailedFile, SyncResult } from '../types.js';
 import type { ServerChecks } from './capabilities.js';
 import { callSettings, type SyncCall, type SyncContext } from './context.js';
@@ -144,7 +145,7 @@ async function executePush(ctx: SyncContext, call: SyncCall, prepared: Prepared 
       ctx.state.commit(apply(ctx.state.snapshot, plan, outcomes, call.started)); // record: even after an abort
     }
     if (!writes || signal?.aborted) return;
-    const changes = pushChanges(ctx, outcomes);
+    const changes = pushChanges(ctx, outcomes, prepared.scan.files);
     if (changes.put.size + changes.removed.size === 0 && !ctx.generations.uncommitted) return; // nothing changed in the bucket: nothing to commit
     try {
       const overlap = await ctx.generations.commit(changes, session?.token, ctx.state.snapshot, signal);
@@ -167,15 +168,15 @@ async function executePush(ctx: SyncContext, call: SyncCall, prepared: Prepared 
   }
 }
 
-/** What a push's outcomes mean for the manifest. */
-function pushChanges(ctx: SyncContext, outcomes: Outcomes): PushChanges {
+/** What a push's outcomes mean for the manifest (permission bits as scanned). */
+function pushChanges(ctx: SyncContext, outcomes: Outcomes, scanned: ReadonlyMap<string, LocalFile>): PushChanges {
   const put = new Map<string, ManifestEntry>();
   for (const { path, entry } of outcomes.transferred) {
     if (entry.etag === undefined) {
       ctx.options.logger.debug(`No ETag known for ${escapeForLog(path)}: left out of the manifest`);
       continue;
     }
-    put.set(path, { size: entry.size, etag: entry.etag, md5: entry.md5, mtimeMs: entry.mtimeMs });
+    put.set(path, { size: entry.size, etag: entry.etag, md5: entry.md5, mtimeMs: entry.mtimeMs, mode: scanned.get(path)?.mode });
   }
   return { put, removed: new Set(outcomes.deleted) };
 }

@@ -4,7 +4,7 @@
 // while a push runs, a crashed pusher's lease, a lost commit race, the
 // trustManifest pull, and what each costs in requests.
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { S3Client } from '@aws-sdk/client-s3';
@@ -107,11 +107,12 @@ function plantLease(bucket: string, expiresInMs: number): void {
 }
 
 describe('the committed manifest', () => {
-  it('a push commits every path with size, MD5, ETag and mtime, one generation per push that changes something, and releases its lease', { timeout: 20_000 }, async () => {
+  it('a push commits every path with size, MD5, ETag, mtime and mode, one generation per push that changes something, and releases its lease', { timeout: 20_000 }, async () => {
     const bucket = bucketWith();
     const a = await instance(bucket);
     await writeFile(path.join(a.ws, 'a.txt'), 'alpha');
     await writeFile(path.join(a.ws, 'b.txt'), 'beta');
+    await chmod(path.join(a.ws, 'b.txt'), 0o755);
     expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 2 });
     const g1 = committed(bucket);
     expect(g1.generation).toBe(1);
@@ -119,6 +120,8 @@ describe('the committed manifest', () => {
     const a1 = g1.files.get('a.txt')!;
     expect(a1).toMatchObject({ size: 5, etag: s3.state.getObject(bucket, `${PREFIX}a.txt`)!.etag, md5: '2c1743a391305fbf367df8e4f069f9f9' });
     expect(typeof a1.mtimeMs).toBe('number');
+    expect(a1.mode).toBe(0o666 & ~process.umask()); // writeFile's default
+    expect(g1.files.get('b.txt')!.mode).toBe(0o755);
     expect(g1.lease).toEqual(expect.any(String));
     expect(s3.state.getObject(bucket, LEASE_KEY)).toBeUndefined(); // released
 

@@ -31,11 +31,11 @@ const manifest = (generation: number, files: Record<string, ManifestEntry>, leas
 
 describe('manifest format', () => {
   it('round-trips every field, paths sorted, optional fields kept or absent', () => {
-    const m = manifest(7, { 'b.txt': { size: 3, etag: 'e2', md5: 'm2', mtimeMs: 1_700_000_000_123 }, 'a.txt': e('e1', 0) }, 'tok');
+    const m = manifest(7, { 'b.txt': { size: 3, etag: 'e2', md5: 'm2', mtimeMs: 1_700_000_000_123, mode: 0o755 }, 'a.txt': e('e1', 0) }, 'tok');
     const body = encodeManifest(m);
     expect(body.toString().indexOf('"a.txt"')).toBeLessThan(body.toString().indexOf('"b.txt"'));
     const back = decodeManifest(body);
-    expect(back).toEqual({ ...m, files: new Map([['a.txt', e('e1', 0)], ['b.txt', { size: 3, etag: 'e2', md5: 'm2', mtimeMs: 1_700_000_000_123 }]]) });
+    expect(back).toEqual({ ...m, files: new Map([['a.txt', e('e1', 0)], ['b.txt', { size: 3, etag: 'e2', md5: 'm2', mtimeMs: 1_700_000_000_123, mode: 0o755 }]]) });
     expect(decodeManifest(encodeManifest(manifest(1, {}))).lease).toBeUndefined();
   });
 
