@@ -23,7 +23,8 @@ function describe(error: unknown): string {
  * detect other writers (see `probeConditionalWrites`: 2 PUTs and 1 delete in
  * the library's own folder), learnt once: per process for an endpoint and
  * bucket when the store is the library's own S3 store, per instance
- * otherwise. An `unknown` answer (access denied, network) is not kept: the
+ * otherwise; and kept in the state file, so a new process with the saved
+ * state does not probe again. An `unknown` answer (access denied, network) is not kept: the
  * next call tries again (except the default check of {@link require}, see
  * there).
  */
@@ -59,9 +60,13 @@ export class ServerChecks {
       this.unknownBecause = answer.support === 'unknown' ? (answer.error ?? new Error('no error recorded')) : undefined;
       return answer.support;
     };
+    // a previous process's answer, from the state file (bound to this endpoint, bucket and prefix)
+    const remembered = this.ctx.state.remote.conditionalWrites;
+    if (this.answer === undefined && remembered !== undefined) this.answer = Promise.resolve(remembered);
     this.answer ??= (this.shared ? endpointLabel(options.client).then((e) => cachedProbe(probeCacheKey(e, options.bucket), probe)) : probe()).then(
       (answer) => {
         if (answer === 'unknown') this.answer = undefined;
+        else this.ctx.state.learnRemote({ conditionalWrites: answer }); // saved with the state: a new process does not probe again
         return answer;
       },
       (error: unknown) => {

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { md5Hex } from '../core/md5.js';
+import { md5FromEtag, md5Hex } from '../core/md5.js';
 import {
   LEASE_NAME,
   MANIFEST_NAME,
@@ -62,6 +62,8 @@ export const DEFAULT_LEASE_TIMING: LeaseTiming = { leaseMs: 30_000, renewMs: 10_
 interface Seen {
   etag: string;
   manifest: Manifest | undefined; // undefined: damaged (not this library's format)
+  /** Its bytes, for the state file (a new process then needs no GET while the bucket shows this ETag). */
+  body?: string | undefined;
 }
 
 /** The library's two objects, as a listing of the prefix shows them. */
@@ -98,6 +100,29 @@ export class Generations {
     return this.ctx.store;
   }
 
+  /**
+   * The manifest a previous process saw (from the state file): used as if
+   * read, only while the bucket shows the same ETag (a pull compares it with
+   * the listing; a push's commit is conditional on it). Bytes whose MD5 is
+   * not the ETag (when the ETag is an MD5) are not trusted.
+   */
+  adopt(cached: { etag: string; body: string } | undefined): void {
+    if (cached === undefined || this.seen !== undefined) return;
+    const md5 = md5FromEtag(cached.etag);
+    if (md5 !== undefined && md5Hex(cached.body) !== md5) return;
+    try {
+      this.seen = { etag: cached.etag, manifest: decodeManifest(cached.body), body: cached.body };
+    } catch {
+      // not a manifest of this format: read it again when needed
+    }
+  }
+
+  /** The manifest to keep in the state file (`undefined`: none known). */
+  get cached(): { etag: string; body: string } | undefined {
+    const seen = this.seen;
+    return seen?.body === undefined ? undefined : { etag: seen.etag, body: seen.body };
+  }
+
   /** Take the library's two objects out of a listing of the prefix. */
   area(listed: readonly ListedObject[]): AreaObjects {
     let manifest: ListedObject | undefined;
@@ -124,7 +149,7 @@ export class Generations {
         if (!(error instanceof ManifestFormatError)) throw error;
         this.ctx.options.logger.warn(`The manifest ${escapeForLog(this.manifestKey)} is not readable (${error.message}); it is ignored and the next push replaces it.`);
       }
-      return (this.seen = { etag: got.etag, manifest });
+      return (this.seen = { etag: got.etag, manifest, body: manifest === undefined ? undefined : body.toString('utf8') });
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NOT_MODIFIED' && this.seen != null) return this.seen;
       if (error instanceof StorageError && error.code === 'NOT_FOUND') return (this.seen = null);
@@ -289,9 +314,14 @@ export class Generations {
   /** The listing of the prefix the running push made (it had no snapshot): the first manifest starts from it, no second listing. */
   private listing: readonly ListedObject[] | undefined;
 
-  /** The push running now listed the prefix before changing anything (see `fromListing`). */
+  /**
+   * The push running now listed the prefix before changing anything: its
+   * first manifest starts from that listing (see `fromListing`), and a
+   * manifest absent from it needs no GET.
+   */
   listedBeforePush(listed: readonly ListedObject[] | undefined): void {
     this.listing = listed;
+    if (listed !== undefined && this.area(listed).manifest === undefined) this.seen = null;
   }
 
   /** Changes pushed but not yet in a committed manifest (a commit failed): folded into the next commit. */
@@ -335,7 +365,7 @@ export class Generations {
           ...(base === null ? { ifNoneMatch: true } : { ifMatch: base.etag }),
           signal,
         });
-        this.seen = { etag: put.etag, manifest: next };
+        this.seen = { etag: put.etag, manifest: next, body: body.toString('utf8') };
         this.pending = { put: new Map(), removed: new Set() };
         return overlap;
       } catch (error) {

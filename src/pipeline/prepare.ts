@@ -70,6 +70,7 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const { signal } = call;
   const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
   if (root !== undefined) await ctx.state.load(root, !call.dryRun);
+  ctx.generations.adopt(ctx.state.remote.manifest);
   const { all, view } = await listForPull(ctx, signal);
   // the library's own objects (identity, manifest, lease) are not part of the workspace
   const { id, own } = splitIdentity(all, prefix);
@@ -132,6 +133,7 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const { signal } = call;
   const root = (await workspaceRoot(ctx, false)) as string;
   await ctx.state.load(root, !call.dryRun);
+  ctx.generations.adopt(ctx.state.remote.manifest);
   await ctx.state.verifyBeforePush(ctx.store, signal);
   const filter = await localFilter(ctx, root);
   const scanned = await scan(ctx, root, filter, signal);

@@ -118,6 +118,8 @@ export async function runSync(
   } finally {
     dispose();
     try {
+      const manifest = ctx.generations.cached;
+      if (manifest !== undefined) ctx.state.learnRemote({ manifest });
       if (!call.dryRun && root !== undefined) await ctx.state.save(root);
     } finally {
       await lock?.release();

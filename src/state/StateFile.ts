@@ -46,6 +46,18 @@ export interface LoadedState {
   snapshot: Snapshot;
   /** ETag of the remote workspace's identity object when the state was saved (`null`: it had none). */
   remoteId: string | null;
+  /**
+   * What the instance had learnt about the remote side, kept so that a new
+   * process does not ask again: the manifest last seen (its ETag and bytes:
+   * used only while the bucket shows that same ETag) and whether the server
+   * enforces conditional writes. A cache: a malformed one is dropped alone.
+   */
+  remote?: RemoteCache | undefined;
+}
+
+export interface RemoteCache {
+  manifest?: { etag: string; body: string } | undefined;
+  conditionalWrites?: 'enforced' | 'ignored' | undefined;
 }
 
 /** One entry on disk: [size, mtimeMs, ctimeMs, ino, md5, etag | null, racy (0|1)]. */
@@ -59,6 +71,7 @@ interface StateDocument {
   synced: boolean;
   savedAtMs: number;
   entries: Record<string, Row>;
+  remote?: RemoteCache;
 }
 
 /** The state file of one (bucket, prefix) in `dir`. */
@@ -139,6 +152,7 @@ export class StateFile {
         savedAtMs: Date.now(),
         entries,
       };
+      if (state.remote !== undefined) doc.remote = state.remote;
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       const fh = await open(tmp, 'wx', 0o600);
       try {
@@ -241,7 +255,18 @@ export function parseState(text: string, expected: Expected): LoadedState | stri
     if (entry === undefined || storagePathProblem(path) !== undefined) return `malformed entry for ${JSON.stringify(path).slice(0, 200)}`;
     snapshot.set(path, entry);
   }
-  return { synced: doc.synced, snapshot, remoteId };
+  const remote = toRemoteCache(doc.remote);
+  return remote === undefined ? { synced: doc.synced, snapshot, remoteId } : { synced: doc.synced, snapshot, remoteId, remote };
+}
+
+/** The remote cache, or `undefined` when absent or malformed (a cache: dropped alone, the rest of the state stands). */
+function toRemoteCache(v: unknown): RemoteCache | undefined {
+  if (!isObject(v)) return undefined;
+  const out: RemoteCache = {};
+  const m = v.manifest;
+  if (isObject(m) && typeof m.etag === 'string' && m.etag.length > 0 && m.etag.length <= 200 && typeof m.body === 'string') out.manifest = { etag: m.etag, body: m.body };
+  if (v.conditionalWrites === 'enforced' || v.conditionalWrites === 'ignored') out.conditionalWrites = v.conditionalWrites;
+  return out.manifest === undefined && out.conditionalWrites === undefined ? undefined : out;
 }
 
 function toEntry(row: unknown): SnapshotEntry | undefined {

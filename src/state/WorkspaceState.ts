@@ -4,7 +4,7 @@ import { escapeForLog, messageOf } from '../errors.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import type { SyncLogger } from '../types.js';
 import { createRemoteId, readRemoteId } from './remote-identity.js';
-import type { StateFile, StateOrigin } from './StateFile.js';
+import type { RemoteCache, StateFile, StateOrigin } from './StateFile.js';
 
 /**
  * What an instance knows about its last sync, and where that knowledge is
@@ -28,6 +28,8 @@ export class WorkspaceState {
   private unverifiedRemoteId: string | null | undefined;
   /** Creating the identity object failed once (e.g. read-only credentials): not tried again. */
   private remoteIdRefused = false;
+  /** What was learnt about the remote side (manifest, conditional writes), persisted with the snapshot. */
+  private remoteCache: RemoteCache = {};
 
   constructor(
     private readonly file: StateFile | undefined,
@@ -61,13 +63,27 @@ export class WorkspaceState {
     this.current = new Map(state.snapshot);
     this.synced = state.synced;
     this.unverifiedRemoteId = state.remoteId;
+    this.remoteCache = { ...(state.remote ?? {}), ...this.remoteCache }; // what this instance learnt already wins
     this.logger.debug(`Loaded the sync state of ${state.snapshot.size} file(s) from ${this.file.path}`);
   }
 
   async save(root: string): Promise<void> {
     if (this.file === undefined || !this.dirty) return;
     this.dirty = false;
-    await this.file.save(root, await this.stateOrigin(), { synced: this.synced, snapshot: this.current, remoteId: this.remoteId ?? null });
+    await this.file.save(root, await this.stateOrigin(), { synced: this.synced, snapshot: this.current, remoteId: this.remoteId ?? null, remote: this.remoteCache });
+  }
+
+  /** What the last process learnt about the remote side (see `RemoteCache`); empty when nothing. */
+  get remote(): Readonly<RemoteCache> {
+    return this.remoteCache;
+  }
+
+  /** Remember more about the remote side (saved with the next state save). */
+  learnRemote(update: RemoteCache): void {
+    const next = { ...this.remoteCache, ...update };
+    if (next.manifest?.etag === this.remoteCache.manifest?.etag && next.conditionalWrites === this.remoteCache.conditionalWrites) return;
+    this.remoteCache = next;
+    this.dirty = true;
   }
 
   /** The record stage's result (`undefined`: nothing changed). */
@@ -117,6 +133,7 @@ export class WorkspaceState {
     );
     this.current = new Map();
     this.synced = false;
+    this.remoteCache = {};
     this.dirty = true;
   }
 

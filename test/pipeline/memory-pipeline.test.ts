@@ -269,3 +269,52 @@ describe('verify() through the facade', () => {
     expect(await readFile(path.join(ws, 'a.txt'), 'utf8')).toBe('ALPHA');
   });
 });
+
+describe('a new process with the saved state asks the bucket nothing it already knows', () => {
+  it('the manifest last seen and the conditional-write answer come from the state file: a small-change push is N writes + 3', { timeout: 10_000 }, async () => {
+    const { store, ws, make } = await setup({}, { 'a.txt': 'alpha', 'b.txt': 'beta', 'c.txt': 'gamma' });
+    const first = make({ persistState: true });
+    expect(await first.push()).toMatchObject({ success: true, uploadedFiles: 3 });
+    first.destroy();
+
+    // "a new process": a new instance over the same workspace and state folder (the store answers per instance: no process-wide cache)
+    await writeFile(path.join(ws, 'a.txt'), 'alpha 2');
+    await rm(path.join(ws, 'b.txt'));
+    store.resetRequestCounts();
+    const second = make({ persistState: true });
+    expect(await second.push()).toMatchObject({ success: true, uploadedFiles: 1, deletedFiles: 1 });
+    // a.txt (PUT If-Match), b.txt (DeleteObjects), the lease (PUT, then DeleteObjects), the manifest (PUT); the HEAD
+    // checks the workspace identity a loaded state is bound to. No probe, no GET of the manifest.
+    expect(store.requestCounts()).toMatchObject({ put: 3, deleteMany: 2, head: 1, get: 0, list: 0 });
+    expect(store.requestCount()).toBe(6);
+    second.destroy();
+
+    // and a no-op pull of a third one: one listing (the manifest it lists is the one remembered, and the listing is exactly it)
+    store.resetRequestCounts();
+    const third = make({ persistState: true });
+    expect(await third.pull()).toMatchObject({ success: true, downloadedFiles: 0, deletedFiles: 0 });
+    expect(store.requestCounts()).toMatchObject({ list: 1, get: 0 });
+    expect(store.requestCount()).toBe(1);
+  });
+
+  it('a remembered manifest whose bytes do not match its ETag is not trusted (it is read again)', { timeout: 10_000 }, async () => {
+    const { store, ws, make } = await setup({}, { 'a.txt': 'alpha' });
+    const first = make({ persistState: true });
+    await first.push();
+    first.destroy();
+    const stateDir = path.join(ws, '.s3-workspace-sync');
+    const [file] = (await readdir(stateDir)).filter((n) => n.startsWith('state-'));
+    const doc = JSON.parse(await readFile(path.join(stateDir, file!), 'utf8')) as { remote: { manifest: { body: string } } };
+    expect(doc.remote.manifest.body).toContain('"a.txt"');
+    doc.remote.manifest.body = doc.remote.manifest.body.replace('"a.txt"', '"forged.txt"');
+    await writeFile(path.join(stateDir, file!), JSON.stringify(doc));
+
+    await writeFile(path.join(ws, 'b.txt'), 'beta');
+    store.resetRequestCounts();
+    const second = make({ persistState: true });
+    expect(await second.push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    expect(store.requestCount('get')).toBe(1); // the manifest, read again
+    const committed = JSON.parse(store.bodyOf('ws/.s3-workspace-sync/manifest.json')!.toString()) as { files: Record<string, unknown> };
+    expect(Object.keys(committed.files).sort()).toEqual(['a.txt', 'b.txt']);
+  });
+});

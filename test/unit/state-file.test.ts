@@ -33,6 +33,22 @@ describe('state file parsing (every field validated; anything wrong refuses the 
     if (typeof parsed === 'object') expect(parsed.snapshot.get('a.txt')).toEqual({ size: 0, mtimeMs: 1, ctimeMs: 2, ino: 3, md5: MD5, etag: 'etag' });
   });
 
+  it('keeps the remote cache (manifest seen, conditional writes); a malformed one is dropped alone, the snapshot stands', () => {
+    const remote = { manifest: { etag: 'e1', body: '{"format":"s3-workspace-sync/manifest"}' }, conditionalWrites: 'enforced' };
+    expect(parseState(doc({ remote }), ID)).toMatchObject({ synced: true, remote });
+    const remoteOf = (text: string) => {
+      const parsed = parseState(text, ID);
+      if (typeof parsed === 'string') throw new Error(parsed);
+      expect(parsed.snapshot.size).toBe(1);
+      return parsed.remote;
+    };
+    expect(remoteOf(doc({ remote: { conditionalWrites: 'maybe', manifest: { etag: '', body: 'x' } } }))).toBeUndefined();
+    const partial = parseState(doc({ remote: { conditionalWrites: 'ignored', manifest: { etag: 'e', body: 5 } } }), ID);
+    expect(partial).toMatchObject({ remote: { conditionalWrites: 'ignored' } });
+    if (typeof partial === 'object') expect(partial.remote?.manifest).toBeUndefined();
+    expect(remoteOf(doc({ remote: 'nonsense' }))).toBeUndefined();
+  });
+
   it.each<[string, string]>([
     ['another workspace path', doc({ workspace: { path: '/other', dev: 1, ino: 2, birthtimeMs: 3 } })],
     ['a re-created directory (same inode, new birth time)', doc({ workspace: { path: '/ws', dev: 1, ino: 2, birthtimeMs: 4 } })],
