@@ -332,13 +332,8 @@ export class Generations {
     return this.pending.put.size + this.pending.removed.size > 0;
   }
 
-  /**
-   * Commit the next manifest: the one this instance saw with `changes` (and
-   * any left from a failed commit), on condition that it is still current;
-   * when another push committed first, rebase onto its manifest (overlapping
-   * paths: the bucket decides) and try again. Returns the overlapping paths.
-   */
-  async commit(changes: PushChanges, lease: string | undefined, snapshot: Snapshot, signal: AbortSignal | undefined): Promise<string[]> {
+  /** Changes made but not committed (an aborted push): the next commit of this instance includes them. */
+  remember(changes: PushChanges): void {
     for (const path of changes.removed) {
       this.pending.put.delete(path);
       this.pending.removed.add(path);
@@ -347,6 +342,16 @@ export class Generations {
       this.pending.removed.delete(path);
       this.pending.put.set(path, entry);
     }
+  }
+
+  /**
+   * Commit the next manifest: the one this instance saw with `changes` (and
+   * any left from a failed commit), on condition that it is still current;
+   * when another push committed first, rebase onto its manifest (overlapping
+   * paths: the bucket decides) and try again. Returns the overlapping paths.
+   */
+  async commit(changes: PushChanges, lease: string | undefined, snapshot: Snapshot, signal: AbortSignal | undefined): Promise<string[]> {
+    this.remember(changes);
     const all: PushChanges = this.pending;
     let base = this.seen === undefined ? await this.read(signal) : this.seen;
     let baseManifest = base?.manifest ?? (await this.fromListing(snapshot, signal));

@@ -145,12 +145,12 @@ async function executePush(ctx: SyncContext, call: SyncCall, prepared: Prepared 
       await execute(ctx, call, prepared, result, outcomes);
     } finally {
       ctx.state.commit(apply(ctx.state.snapshot, plan, outcomes, call.started)); // record: even after an abort
+      // what reached the bucket, committed below, or by this instance's next push when this one stops here
+      if (writes) ctx.generations.remember(pushChanges(ctx, outcomes, prepared.scan.files));
     }
-    if (!writes || signal?.aborted) return;
-    const changes = pushChanges(ctx, outcomes, prepared.scan.files);
-    if (changes.put.size + changes.removed.size === 0 && !ctx.generations.uncommitted) return; // nothing changed in the bucket: nothing to commit
+    if (!writes || signal?.aborted || !ctx.generations.uncommitted) return; // nothing changed in the bucket: nothing to commit
     try {
-      const overlap = await ctx.generations.commit(changes, session?.token, ctx.state.snapshot, signal);
+      const overlap = await ctx.generations.commit(NO_CHANGES, session?.token, ctx.state.snapshot, signal);
       if (overlap.length > 0) {
         ctx.options.logger.warn(
           `${ctx.location}: another push committed changes to ${overlap.length} path(s) this push also changed (${overlap.slice(0, 5).map(escapeForLog).join(', ')}); ` +
@@ -169,6 +169,8 @@ async function executePush(ctx: SyncContext, call: SyncCall, prepared: Prepared 
     await session?.release();
   }
 }
+
+const NO_CHANGES: PushChanges = { put: new Map(), removed: new Set() };
 
 /** What a push's outcomes mean for the manifest (permission bits as scanned). */
 function pushChanges(ctx: SyncContext, outcomes: Outcomes, scanned: ReadonlyMap<string, LocalFile>): PushChanges {

@@ -318,3 +318,27 @@ describe('a new process with the saved state asks the bucket nothing it already 
     expect(Object.keys(committed.files).sort()).toEqual(['a.txt', 'b.txt']);
   });
 });
+
+describe('the manifest after an aborted push', () => {
+  it("files an aborted push uploaded are committed by the instance's next push, even one with nothing else to do", { timeout: 10_000 }, async () => {
+    const files = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.txt`, `file ${i}`]));
+    const { store, make } = await setup({}, files);
+    const sync = make({ uploadConcurrency: 1 });
+    const stop = new AbortController();
+    store.setDelay('put', 20); // each upload takes a while: the abort lands between uploads
+    sync.on('progress', (p) => {
+      if (p.phase === 'upload' && p.current >= 2) stop.abort();
+    });
+    await expect(sync.push({ signal: stop.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    const uploaded = own(store.keys(PREFIX));
+    expect(uploaded.length).toBeGreaterThanOrEqual(2); // (uploads in flight when the abort came may land too)
+    expect(store.inspect('ws/.s3-workspace-sync/manifest.json')).toBeUndefined(); // nothing committed by the aborted push
+
+    sync.removeAllListeners('progress');
+    store.setDelay('put', undefined);
+    expect(await sync.push()).toMatchObject({ success: true, uploadedFiles: 6 - uploaded.length });
+    const manifest = JSON.parse(store.bodyOf('ws/.s3-workspace-sync/manifest.json')!.toString()) as { files: Record<string, [number, string]> };
+    expect(Object.keys(manifest.files).sort()).toEqual(Object.keys(files).sort());
+    for (const [p, entry] of Object.entries(manifest.files)) expect(entry[1]).toBe(store.inspect(`ws/${p}`)!.etag);
+  });
+});
