@@ -255,6 +255,22 @@ describe('pulls see one whole version', () => {
     expect(gets[0]!.headers['if-match']).toBe(`"${createHash('md5').update('b1').digest('hex')}"`); // the version listed
   });
 
+  it('a bucket that changes under every round: after 4 rounds the pull reports CHANGED_DURING_PULL (success false), nothing mixed silently', { timeout: 20_000 }, async () => {
+    const bucket = bucketWith({ 'a.txt': 'a1', 'b.txt': 'b1' });
+    const r = await instance(bucket);
+    let n = 0;
+    recordCommands(r.client, (name, input) => {
+      // another tool replaces b.txt just before every download of it
+      if (name === 'GetObjectCommand' && input.Key === `${PREFIX}b.txt`) s3.state.putObject(bucket, `${PREFIX}b.txt`, `b${++n + 1}`);
+    });
+    const result = await r.sync.pull();
+    expect(result.success).toBe(false);
+    expect(result.failedFiles.map((f) => f.code).sort()).toEqual(['CHANGED_DURING_PULL', 'PRECONDITION_FAILED']);
+    expect(n).toBe(4); // one download attempt of b.txt per round
+    expect((await readWs(r.ws))['a.txt']).toBe('a1');
+    expect((await readWs(r.ws))['b.txt']).toBeUndefined(); // never a version the pull did not verify
+  });
+
   it("a crashed pusher's lease: a pull waits until it expires, then pulls; a push takes it over (with a warning)", { timeout: 20_000 }, async () => {
     const bucket = bucketWith({ 'a.txt': 'a1' });
     plantLease(bucket, 500);
