@@ -74,10 +74,11 @@ export async function runSync(
       if (call.dryRun) return finish(result, started, ctx.location, ctx.options.logger);
       if (verdict !== undefined) throw new GuardError(verdict.code, verdict.message, verdict.details);
       const tracker = round === 1 ? paths : undefined;
+      const conflicting = new Set(plan.bothChanged.map((b) => b.path)); // settled by the conflict policy: waited for like downloads
       tracker?.planned({
-        downloads: plan.transfers.map((t) => t.path),
+        downloads: [...plan.transfers.map((t) => t.path), ...conflicting],
         deletions: plan.deletions.map((d) => d.path),
-        unchanged: [...plan.unchanged.map((u) => u.path), ...plan.kept.map((k) => k.path)],
+        unchanged: [...plan.unchanged.map((u) => u.path), ...plan.kept.map((k) => k.path).filter((p) => !conflicting.has(p))],
         failures: result.failedFiles,
       });
       if (lock?.lost.aborted) throw lock.lost.reason; // another process took the workspace over: change nothing

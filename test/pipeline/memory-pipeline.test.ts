@@ -342,3 +342,30 @@ describe('the manifest after an aborted push', () => {
     for (const [p, entry] of Object.entries(manifest.files)) expect(entry[1]).toBe(store.inspect(`ws/${p}`)!.etag);
   });
 });
+
+describe('waitForPaths and a path changed on both sides', () => {
+  async function bothChanged(policy: 'fail' | 'keep-remote') {
+    const { store, ws, make } = await setup({}, { 'notes.md': 'v1', 'other.md': 'o1' });
+    const sync = make({ conflictPolicy: policy });
+    await sync.push();
+    await writeFile(path.join(ws, 'notes.md'), 'mine');
+    store.seedObject(`${PREFIX}notes.md`, 'theirs', { md5: true });
+    return { ws, sync };
+  }
+
+  it("'fail': waiting for the path rejects (it is a conflict), and the local file is kept", { timeout: 10_000 }, async () => {
+    const { ws, sync } = await bothChanged('fail');
+    sync.startBackgroundPull();
+    await expect(sync.waitForPaths(['notes.md'])).rejects.toMatchObject({ name: 'IncompletePathsError' });
+    await expect(sync.waitForPull()).rejects.toMatchObject({ code: 'INCOMPLETE' });
+    expect(await readFile(path.join(ws, 'notes.md'), 'utf8')).toBe('mine');
+  });
+
+  it("'keep-remote': waiting for the path resolves once the remote version is in place", { timeout: 10_000 }, async () => {
+    const { ws, sync } = await bothChanged('keep-remote');
+    sync.startBackgroundPull();
+    await sync.waitForPaths(['notes.md']);
+    expect(await readFile(path.join(ws, 'notes.md'), 'utf8')).toBe('theirs');
+    expect((await sync.waitForPull()).conflicts).toEqual([expect.objectContaining({ path: 'notes.md', resolution: 'kept-remote' })]);
+  });
+});
