@@ -20,6 +20,10 @@ export interface ListedObject {
   size: number;
   etag: string;
   lastModifiedMs?: number | undefined;
+  /** The content's MD5, when the source vouches for it (the committed manifest; a listing never does). */
+  md5?: string | undefined;
+  /** The file's mtime recorded at upload, when the source says (the committed manifest). */
+  mtimeMs?: number | undefined;
 }
 
 /** An object under the prefix, as listed. */

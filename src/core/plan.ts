@@ -185,15 +185,16 @@ export function classifyRemote(
       skipped.push({ path, reason: 'duplicate-key' });
       continue;
     }
-    const md5 = md5FromEtag(obj.etag);
+    const etagMd5 = obj.md5 === undefined ? md5FromEtag(obj.etag) : undefined;
     remote.set(path, {
       key: obj.key,
       path,
       size: obj.size,
       etag: unquoteEtag(obj.etag),
-      md5,
-      md5FromEtag: md5 !== undefined,
+      md5: obj.md5 ?? etagMd5,
+      md5FromEtag: etagMd5 !== undefined,
       lastModifiedMs: obj.lastModifiedMs,
+      ...(obj.mtimeMs === undefined ? {} : { mtimeMs: obj.mtimeMs }),
     });
   }
   // A key that is also a "directory" of another key cannot be a local file.

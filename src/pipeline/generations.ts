@@ -167,7 +167,8 @@ export class Generations {
     if (seen?.manifest === undefined) return undefined;
     const { prefix } = this.ctx.options;
     const out: ListedObject[] = [];
-    for (const [path, e] of seen.manifest.files) out.push({ key: prefix + path, size: e.size, etag: e.etag });
+    // the MD5s the committing pushes recorded: no HEAD to learn them (multipart objects, SSE-KMS)
+    for (const [path, e] of seen.manifest.files) out.push({ key: prefix + path, size: e.size, etag: e.etag, md5: e.md5, mtimeMs: e.mtimeMs });
     return out;
   }
 

@@ -337,6 +337,24 @@ describe('trustManifest and request cost', () => {
     expect(await readWs(d.ws)).toEqual({ 'a.txt': 'a1', 'b.txt': 'b1', 'other-tool.txt': 'not committed' });
   });
 
+  it("trustManifest: the manifest's MD5s recognise identical files without a HEAD, multipart objects included", { timeout: 30_000 }, async () => {
+    const bucket = bucketWith();
+    const big = Buffer.alloc(11 * 1024 * 1024, 7);
+    const a = await instance(bucket, { multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 });
+    await writeFile(path.join(a.ws, 'big.bin'), big);
+    await writeFile(path.join(a.ws, 'small.txt'), 'small');
+    expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 2 });
+    expect(s3.state.getObject(bucket, `${PREFIX}big.bin`)!.etag).toMatch(/-3$/); // a multipart ETag: not an MD5
+
+    // a fresh instance whose workspace already holds the same bytes
+    const r = await instance(bucket, { trustManifest: true, multipartThreshold: 5 * 1024 * 1024 });
+    await writeFile(path.join(r.ws, 'big.bin'), big);
+    await writeFile(path.join(r.ws, 'small.txt'), 'small');
+    const from = lastSeq();
+    expect(await r.sync.pull()).toMatchObject({ success: true, downloadedFiles: 0, deletedFiles: 0 });
+    expect(since(bucket, from).map((x) => `${x.op} ${x.key}`)).toEqual([`GetObject ${MANIFEST_KEY}`]);
+  });
+
   it('cost (W1-style, warm): a small-change push = one conditional write per change + 3 (lease, manifest, lease release); a no-op pull = 1 LIST; a no-op push = 0', { timeout: 20_000 }, async () => {
     const files: Record<string, string> = { 'mod.md': 'm1', 'gone.md': 'g1' };
     for (let i = 0; i < 10; i++) files[`same${i}.md`] = `unchanged ${i}`;
