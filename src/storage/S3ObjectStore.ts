@@ -30,6 +30,8 @@ import { META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata
 import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { FastPath, header, notModifiedError, sseCustomerHeaders, type Transport } from './fast-path.js';
 
 export { toStorageError };
 import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../core/backoff.js';
@@ -92,6 +94,20 @@ export interface S3ObjectStoreOptions {
   clientDetectsStalls?: boolean | undefined;
   /** SSE-C: sent with every request that reads or writes an object's bytes or metadata. */
   sseCustomer?: { SSECustomerAlgorithm: 'AES256'; SSECustomerKey: string } | undefined;
+  /**
+   * `'auto'`: GetObject (whole and ranged) and single-request PutObject of a
+   * Buffer go over the lean path of `fast-path.ts` where it is safe (else,
+   * and for any answer but a success or a 304, through `client.send()`).
+   * `'sdk'` (default): every request through `client.send()`.
+   */
+  transport?: Transport | undefined;
+  /**
+   * The library built the client (its middleware is stock): the fast path
+   * does not need to inspect it. Default false.
+   */
+  ownsClient?: boolean | undefined;
+  /** @internal Called for each request the fast path answered itself (tests count requests with it). */
+  onFastRequest?: ((op: 'get' | 'getRange' | 'put') => void) | undefined;
 }
 
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
@@ -106,6 +122,13 @@ export class S3ObjectStore implements ObjectStore {
   private uploading = 0;
   /** SSE-C parameters (empty without a customer key). */
   private readonly ssec: { SSECustomerAlgorithm?: 'AES256'; SSECustomerKey?: string };
+  private readonly transport: Transport;
+  private readonly ownsClient: boolean;
+  /** The fast path, once looked at (`undefined` inside: not usable for this client). */
+  private fast: Promise<FastPath | undefined> | undefined;
+  /** SSE-C and expected-owner headers of the fast path. */
+  private readonly fastHeaders: Record<string, string>;
+  private readonly onFastRequest: ((op: 'get' | 'getRange' | 'put') => void) | undefined;
 
   /**
    * @param options the expected bucket owner (a string, as before) or {@link S3ObjectStoreOptions}.
@@ -121,6 +144,13 @@ export class S3ObjectStore implements ObjectStore {
     this.attempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
     this.ssec = o.sseCustomer === undefined ? {} : { ...o.sseCustomer };
+    this.transport = o.transport ?? 'sdk';
+    this.ownsClient = o.ownsClient === true;
+    this.onFastRequest = o.onFastRequest;
+    this.fastHeaders = {
+      ...sseCustomerHeaders(this.ssec),
+      ...(o.expectedBucketOwner !== undefined ? { 'x-amz-expected-bucket-owner': o.expectedBucketOwner } : {}),
+    };
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
@@ -170,6 +200,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
+    const fast = await this.fastGet(key, undefined, signal, condition);
+    if (fast !== undefined) return fast;
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
@@ -183,6 +215,10 @@ export class S3ObjectStore implements ObjectStore {
     if (Buffer.isBuffer(input.body) && input.body.length !== input.size) {
       // a caller's bug: the request would hang on a short body or be refused without a reason
       throw new RangeError(`put ${escapeForLog(input.key)}: the body has ${input.body.length} bytes, size says ${input.size}`);
+    }
+    if (Buffer.isBuffer(input.body)) {
+      const fast = await this.fastPut(input, input.body);
+      if (fast !== undefined) return fast;
     }
     const body = Buffer.isBuffer(input.body) ? input.body : input.body();
     try {
@@ -211,6 +247,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
+    const fast = await this.fastGet(key, `bytes=${start}-${end}`, signal, condition);
+    if (fast !== undefined) return fast;
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
@@ -373,6 +411,102 @@ export class S3ObjectStore implements ObjectStore {
     return failures;
   }
 
+  /** The fast path, when the transport is `'auto'` and it is usable for this client and bucket. */
+  private async fastPath(signal: AbortSignal | undefined): Promise<FastPath | undefined> {
+    if (this.transport !== 'auto' || signal?.aborted === true) return undefined;
+    const fast = await (this.fast ??= FastPath.open(this.client, this.bucket, this.ownsClient));
+    return fast?.usable === true ? fast : undefined;
+  }
+
+  /**
+   * GetObject over the fast path: the result, or `undefined` for the caller
+   * to send it through the SDK (fast path unusable, a failure before the
+   * response headers, an answer other than 200/206/304). A 304 is answered
+   * here with the error the SDK makes of it. The body is watched as the
+   * SDK path's is (the store's watchdog, else the client's socket timeout).
+   */
+  private async fastGet(key: string, range: string | undefined, signal: AbortSignal | undefined, condition: ReadCondition | undefined): Promise<GetResult | undefined> {
+    const userSignal = signal !== undefined && !isSoftSignal(signal) ? signal : undefined;
+    const fast = await this.fastPath(userSignal);
+    if (fast === undefined) return undefined;
+    const headers: Record<string, string> = { ...this.fastHeaders };
+    if (range !== undefined) headers.range = range;
+    const c = readConditionFields(condition);
+    if (c.IfMatch !== undefined) headers['if-match'] = c.IfMatch;
+    if (c.IfNoneMatch !== undefined) headers['if-none-match'] = c.IfNoneMatch;
+    const where = `s3://${this.bucket}/${escapeForLog(key)}`;
+    const watch = this.watchdog ? new StallWatch(userSignal, () => this.stallTimeoutMs, (stall) => this.stallError(where, stall, false), 'response') : undefined;
+    let res;
+    try {
+      res = await fast.request({ method: 'GET', key, headers, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+    } catch {
+      watch?.stop();
+      return undefined; // the SDK sends it again (an abort: the SDK path rejects as it always did)
+    }
+    const status = res.statusCode ?? 0;
+    if (status === 200 || status === 206) {
+      this.onFastRequest?.(range === undefined ? 'get' : 'getRange');
+      const info = infoFromHeaders(res.headers);
+      if (watch === undefined) return { ...info, body: res };
+      if (watch.active) return { ...info, body: watchBody(res, watch) };
+      // aborted in the meantime: the body is destroyed already
+      return { ...info, body: res };
+    }
+    watch?.stop();
+    res.resume(); // read the error body to its end: the socket goes back to the pool
+    if (status === 304) {
+      this.onFastRequest?.(range === undefined ? 'get' : 'getRange');
+      throw toStorageError(notModifiedError(res), this.bucket, key);
+    }
+    return undefined;
+  }
+
+  /**
+   * PutObject of a Buffer over the fast path: the result, or `undefined` for
+   * the caller to send it through the SDK (fast path unusable, an upload
+   * setting it does not know, a failure before the response headers, any
+   * answer but 200). Sends what the SDK would: Content-MD5, the metadata,
+   * the user's settings, conditions, SSE-C and the expected owner.
+   */
+  private async fastPut(input: PutInput, body: Buffer): Promise<PutResult | undefined> {
+    const userSignal = input.signal !== undefined && !isSoftSignal(input.signal) ? input.signal : undefined;
+    const fast = await this.fastPath(userSignal);
+    if (fast === undefined) return undefined;
+    const params = uploadHeaders(input.params);
+    if (params === undefined) return undefined;
+    const headers: Record<string, string> = { ...params, ...this.fastHeaders, 'content-md5': md5HexToBase64(input.md5) };
+    if (input.contentType !== '') headers['content-type'] = input.contentType;
+    for (const [k, v] of Object.entries({ ...input.params?.Metadata, ...metadataFor(input.md5, input.mtimeMs) })) headers[`x-amz-meta-${k}`] = v;
+    const c = writeConditionFields(input);
+    if (c.IfMatch !== undefined) headers['if-match'] = c.IfMatch;
+    if (c.IfNoneMatch !== undefined) headers['if-none-match'] = c.IfNoneMatch;
+    const where = `s3://${this.bucket}/${escapeForLog(input.key)}`;
+    const unsent = body.length;
+    const watch = this.watchdog
+      ? new StallWatch(userSignal, () => this.stallTimeoutMs + (this.uploading / UPLOAD_FLOOR_BYTES_PER_S) * 1000, (stall) => this.stallError(where, stall, true), 'upload')
+      : undefined;
+    this.uploading += unsent;
+    let res;
+    try {
+      res = await fast.request({ method: 'PUT', key: input.key, headers, body, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+    } catch {
+      return undefined; // the SDK sends it again
+    } finally {
+      this.uploading -= unsent;
+      watch?.stop();
+    }
+    res.resume();
+    if (res.statusCode !== 200) return undefined;
+    this.onFastRequest?.('put');
+    return {
+      etag: unquoteEtag(header(res.headers.etag)),
+      serverSideEncryption: encryptionOf({
+        ServerSideEncryption: header(res.headers['x-amz-server-side-encryption']),
+        SSECustomerAlgorithm: header(res.headers['x-amz-server-side-encryption-customer-algorithm']),
+      }),
+    };
+  }
+
   /**
    * Send a command; SDK errors become StorageErrors. `replayable`: the SDK can
    * resend this request (no stream body), so its retry strategy has already
@@ -531,3 +665,53 @@ function infoFrom(out: {
   };
 }
 
+/** A GetObject answer's headers as {@link infoFrom} reads the SDK's output (`x-amz-meta-*` as Metadata). */
+function infoFromHeaders(h: IncomingHttpHeaders): ObjectInfo {
+  const meta: Record<string, string> = {};
+  for (const name of Object.keys(h)) {
+    if (name.startsWith('x-amz-meta-')) {
+      const v = header(h[name]);
+      if (v !== undefined) meta[name.slice(11)] = v;
+    }
+  }
+  const length = header(h['content-length']);
+  const modified = header(h['last-modified']);
+  return infoFrom({
+    ContentLength: length === undefined ? undefined : Number(length),
+    ETag: header(h.etag),
+    Metadata: meta,
+    LastModified: modified === undefined ? undefined : new Date(modified),
+    ServerSideEncryption: header(h['x-amz-server-side-encryption']),
+    SSECustomerAlgorithm: header(h['x-amz-server-side-encryption-customer-algorithm']),
+  });
+}
+
+/** The headers of the user's upload settings, as the SDK sends them; `undefined` for a setting the fast path does not know. */
+function uploadHeaders(params: CheckedUploadParams | undefined): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  if (params === undefined) return out;
+  for (const [field, v] of Object.entries(params)) {
+    if (v === undefined || field === 'Metadata') continue;
+    const name = UPLOAD_HEADERS[field];
+    if (name === undefined) return undefined;
+    const text = v instanceof Date ? v.toUTCString() : typeof v === 'boolean' ? String(v) : typeof v === 'string' ? v : undefined;
+    if (text === undefined) return undefined;
+    if (text !== '') out[name] = text;
+  }
+  return out;
+}
+
+const UPLOAD_HEADERS: Record<string, string | undefined> = {
+  ServerSideEncryption: 'x-amz-server-side-encryption',
+  SSEKMSKeyId: 'x-amz-server-side-encryption-aws-kms-key-id',
+  SSEKMSEncryptionContext: 'x-amz-server-side-encryption-context',
+  BucketKeyEnabled: 'x-amz-server-side-encryption-bucket-key-enabled',
+  StorageClass: 'x-amz-storage-class',
+  CacheControl: 'cache-control',
+  ContentDisposition: 'content-disposition',
+  ContentEncoding: 'content-encoding',
+  ContentLanguage: 'content-language',
+  Expires: 'expires',
+  ACL: 'x-amz-acl',
+  Tagging: 'x-amz-tagging',
+};

@@ -332,6 +332,14 @@ describe('accepted', () => {
     expect(() => resolveOptions({ ...base, waitForPushMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
   });
 
+  it("transport defaults to 'sdk'; only 'auto' and 'sdk' are accepted", () => {
+    expect(resolveOptions(base as S3WorkspaceSyncOptions).transport).toBe('sdk');
+    expect(resolveOptions({ ...base, transport: 'auto' } as S3WorkspaceSyncOptions).transport).toBe('auto');
+    for (const v of ['fast', 'SDK', true, 1]) {
+      expect(() => resolveOptions({ ...base, transport: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/transport.*'auto', 'sdk'/);
+    }
+  });
+
   it('trustManifest must be a boolean', () => {
     expect(() => resolveOptions({ ...base, trustManifest: 'yes' } as unknown as S3WorkspaceSyncOptions)).toThrow(/trustManifest/);
   });
@@ -371,9 +379,10 @@ describe('accepted', () => {
       requireConditionalWrites: true,
       waitForPushMs: 2_147_483_647,
       trustManifest: true,
+      transport: 'auto',
     };
     const r = resolveOptions(every);
-    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647, waitForPushMs: 2_147_483_647, trustManifest: true });
+    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647, waitForPushMs: 2_147_483_647, trustManifest: true, transport: 'auto' });
     expect(r.ignorePatterns).toEqual(['dist/', '!dist/keep', '*.log']);
   });
 

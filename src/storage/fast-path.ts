@@ -1,0 +1,297 @@
+/**
+ * The lean request path for GetObject and single-request PutObject: the
+ * client's own signer (SigV4, its credential provider, its clock offset)
+ * over the client's own keep-alive agent, without the SDK's middleware
+ * pipeline (about 1 ms of CPU less per request, see bench/transport.ts).
+ *
+ * It is a hybrid, never a replacement: {@link FastPath.open} resolves the
+ * bucket's endpoint once with the client's own endpoint provider and says no
+ * (`undefined`) whenever it is not sure to send exactly what the SDK would —
+ * a client carrying middleware of its user's, a stubbed `send()`, another
+ * request handler than the SDK's `NodeHttpHandler`, an ARN, S3 Express,
+ * accelerate or dual-stack endpoints, anything signed other than with plain
+ * SigV4 for `s3`. Callers send every answer that is not a success (and every
+ * failure before the response headers) through `client.send()` again, so
+ * the SDK's retries, typed errors, clock-skew correction and redirects apply
+ * as before.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { createHash } from 'node:crypto';
+import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+
+/** `transport` option: `'auto'` uses the fast path where it is safe, `'sdk'` always `client.send()`. */
+export type Transport = 'auto' | 'sdk';
+
+/** What {@link FastPath.request} sends. */
+export interface FastRequest {
+  method: 'GET' | 'PUT';
+  key: string;
+  /** Lower-case header names; `host`, `x-amz-date`, `authorization` and `x-amz-content-sha256` are added. */
+  headers: Record<string, string>;
+  body?: Buffer | undefined;
+  /** Destroys the request (before or after the headers) with its reason. */
+  signal?: AbortSignal | undefined;
+  /** Socket idle timeout (ms), as the SDK's `socketTimeout`: the request is destroyed with a `TimeoutError`. 0: none. */
+  socketTimeoutMs?: number | undefined;
+}
+
+interface Signer {
+  sign(request: unknown, options: { signingDate: Date; signingRegion: string; signingService: string }): Promise<{ headers: Record<string, string> }>;
+}
+
+interface Route {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number | undefined;
+  /** `host` header. */
+  host: string;
+  /** Path before the key, without a trailing `/` (`/bucket` path-style, `` virtual-host). */
+  base: string;
+  signingRegion: string;
+  signingName: string;
+  agent: http.Agent;
+  signer: Signer;
+  /** The handler's socket idle timeout (ms), 0 for none. */
+  socketTimeoutMs: number;
+}
+
+type Provider<T> = T | (() => T | Promise<T>);
+
+/** The middleware a stock S3Client carries (names and steps), computed once. */
+let stockMiddleware: Set<string> | undefined;
+let stockSend: unknown;
+
+function stock(): { middleware: Set<string>; send: unknown } {
+  if (stockMiddleware === undefined) {
+    const reference = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    stockMiddleware = new Set(reference.middlewareStack.identify());
+    stockSend = reference.send;
+    reference.destroy();
+  }
+  return { middleware: stockMiddleware, send: stockSend };
+}
+
+/** Whether a client carries only the middleware a stock S3Client has, and its own `send()` (not a stub). */
+export function isStockClient(client: S3Client): boolean {
+  const ref = stock();
+  const send = client.send as unknown as { restore?: unknown; isSinonProxy?: unknown };
+  if (client.send !== ref.send || send.restore !== undefined || send.isSinonProxy !== undefined) return false;
+  return client.middlewareStack.identify().every((name) => ref.middleware.has(name));
+}
+
+async function value<T>(p: Provider<T> | undefined): Promise<T | undefined> {
+  return typeof p === 'function' ? await (p as () => T | Promise<T>)() : p;
+}
+
+/** A key as the SDK puts it in a path: each segment URL-encoded as RFC 3986 says (`/` kept). */
+export function encodeKey(key: string): string {
+  return key
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
+}
+
+/** The fast path of one client and bucket (see the module's comment). */
+export class FastPath {
+  /** Set when an answer says the route is wrong (a redirect): every later request goes through the SDK. */
+  private disabled = false;
+
+  private constructor(
+    private readonly client: S3Client,
+    private readonly route: Route,
+  ) {}
+
+  /**
+   * The fast path for `bucket` over `client`, or `undefined` where it would
+   * not send what the SDK sends. `trusted`: the library built the client
+   * (its middleware is stock by construction). Never throws.
+   */
+  static async open(client: S3Client, bucket: string, trusted: boolean): Promise<FastPath | undefined> {
+    try {
+      if (!trusted && !isStockClient(client)) return undefined;
+      if (bucket.startsWith('arn:')) return undefined;
+      const config = client.config as unknown as Record<string, unknown>;
+      const handler = config.requestHandler as { constructor?: { name?: string }; configProvider?: Promise<Record<string, unknown>> } | undefined;
+      if (handler?.constructor?.name !== 'NodeHttpHandler' || handler.configProvider === undefined) return undefined;
+      const [accelerate, dualStack, fips, pathStyle, region] = await Promise.all([
+        value(config.useAccelerateEndpoint as Provider<boolean>),
+        value(config.useDualstackEndpoint as Provider<boolean>),
+        value(config.useFipsEndpoint as Provider<boolean>),
+        value(config.forcePathStyle as Provider<boolean>),
+        value(config.region as Provider<string>),
+      ]);
+      if (accelerate === true || dualStack === true || typeof region !== 'string') return undefined;
+      let endpoint: string | undefined;
+      if (config.isCustomEndpoint === true && typeof config.endpoint === 'function') {
+        const ep = (await (config.endpoint as () => Promise<{ protocol?: string; hostname?: string; port?: number; path?: string }>)()) ?? {};
+        endpoint = `${ep.protocol ?? 'https:'}//${ep.hostname ?? ''}${ep.port !== undefined ? `:${ep.port}` : ''}${ep.path ?? ''}`;
+      }
+      const provider = config.endpointProvider as (params: Record<string, unknown>) => {
+        url: URL;
+        properties?: { backend?: string; authSchemes?: Array<{ name?: string; signingName?: string; signingRegion?: string }> };
+        headers?: Record<string, unknown>;
+      };
+      const resolved = provider({
+        Bucket: bucket,
+        Region: region,
+        UseFIPS: fips === true,
+        UseDualStack: false,
+        Accelerate: false,
+        ForcePathStyle: pathStyle === true,
+        UseGlobalEndpoint: (await value(config.useGlobalEndpoint as Provider<boolean>)) === true,
+        DisableMultiRegionAccessPoints: (await value(config.disableMultiregionAccessPoints as Provider<boolean>)) === true,
+        UseArnRegion: (await value(config.useArnRegion as Provider<boolean>)) === true,
+        ...(endpoint !== undefined ? { Endpoint: endpoint } : {}),
+      });
+      const scheme = resolved.properties?.authSchemes?.[0];
+      if (resolved.properties?.backend !== undefined || Object.keys(resolved.headers ?? {}).length > 0) return undefined;
+      if (scheme?.name !== 'sigv4' || scheme.signingName !== 's3') return undefined;
+      const url = new URL(String(resolved.url));
+      if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.username !== '') return undefined;
+      const resolvedHandler = await handler.configProvider;
+      const agent =
+        url.protocol === 'https:' ? resolvedHandler.httpsAgent
+        : typeof resolvedHandler.httpAgentProvider === 'function' ? await (resolvedHandler.httpAgentProvider as () => Promise<unknown>)()
+        : resolvedHandler.httpAgent;
+      if (!(agent instanceof (url.protocol === 'https:' ? https.Agent : http.Agent))) return undefined;
+      const signerOf = config.signer as (scheme: unknown) => Promise<Signer>;
+      const signer = await signerOf({ ...scheme, properties: {} });
+      if (typeof signer?.sign !== 'function') return undefined;
+      const socketTimeout = resolvedHandler.socketTimeout ?? resolvedHandler.requestTimeout;
+      return new FastPath(client, {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port === '' ? undefined : Number(url.port),
+        host: url.host,
+        base: url.pathname.replace(/\/+$/, ''),
+        signingRegion: scheme.signingRegion ?? region,
+        signingName: scheme.signingName,
+        agent: agent as http.Agent,
+        signer,
+        socketTimeoutMs: typeof socketTimeout === 'number' && socketTimeout > 0 ? socketTimeout : 0,
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether requests still go this way (a redirect turns it off for good). */
+  get usable(): boolean {
+    return !this.disabled;
+  }
+
+  /** The handler's socket idle timeout (ms; 0: none). */
+  get socketTimeoutMs(): number {
+    return this.route.socketTimeoutMs;
+  }
+
+  /**
+   * Send one request; resolves with the response once its headers arrived
+   * (any status: the caller decides), rejects on any failure before them.
+   * A 301/307 (a bucket in another region) turns the fast path off.
+   */
+  async request(req: FastRequest): Promise<IncomingMessage> {
+    const r = this.route;
+    const config = this.client.config as unknown as { systemClockOffset?: number; disableClockSkewCorrection?: () => Promise<boolean> };
+    const offset = (await config.disableClockSkewCorrection?.()) === true ? 0 : (config.systemClockOffset ?? 0);
+    const path = `${r.base}/${encodeKey(req.key)}`;
+    const headers: Record<string, string> = { ...req.headers, host: r.host };
+    if (req.body !== undefined) headers['content-length'] = String(req.body.length);
+    const signed = await r.signer.sign(
+      { method: req.method, protocol: r.protocol, hostname: r.hostname, port: r.port, path, query: {}, headers, body: req.body },
+      { signingDate: new Date(Date.now() + offset), signingRegion: r.signingRegion, signingService: r.signingName },
+    );
+    req.signal?.throwIfAborted();
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const options = { method: req.method, hostname: r.hostname, port: r.port, path, headers: signed.headers, agent: r.agent };
+      const outgoing = r.protocol === 'https:' ? https.request(options) : http.request(options);
+      const signal = req.signal;
+      let response: IncomingMessage | undefined;
+      const onAbort = (): void => {
+        outgoing.destroy(abortError(signal?.reason));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const release = (): void => signal?.removeEventListener('abort', onAbort);
+      if (req.socketTimeoutMs !== undefined && req.socketTimeoutMs > 0) {
+        const ms = req.socketTimeoutMs;
+        outgoing.setTimeout(ms, () => {
+          const error = Object.assign(new Error(`fast path: the request socket timed out after ${ms} ms of inactivity (configured by client requestHandler).`), { name: 'TimeoutError' });
+          response?.destroy(error); // a body in progress fails with it (not with the reset that follows)
+          outgoing.destroy(error);
+        });
+      }
+      outgoing.once('error', (error) => {
+        release();
+        reject(error);
+      });
+      outgoing.once('response', (res) => {
+        response = res;
+        if (res.statusCode === 301 || res.statusCode === 307) this.disabled = true;
+        // the signal now follows the body: an abort destroys it (and the socket)
+        if (signal !== undefined) {
+          release();
+          const onBodyAbort = (): void => {
+            res.destroy(abortError(signal.reason));
+          };
+          signal.addEventListener('abort', onBodyAbort, { once: true });
+          res.once('close', () => signal.removeEventListener('abort', onBodyAbort));
+        }
+        // errors after the response are the body's; the request's own are no longer interesting
+        outgoing.on('error', () => undefined);
+        resolve(res);
+      });
+      outgoing.end(req.body);
+    });
+  }
+}
+
+/** An `AbortError` carrying the signal's reason (what the SDK's handler throws). */
+function abortError(reason: unknown): Error {
+  const error = new Error('Request aborted', { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
+ * The error the SDK makes of a 304 answer to a conditional GET (no body, so
+ * no S3 code): an `S3ServiceException` named `Unknown`, "UnknownError",
+ * with the status and request ids in `$metadata`. A 304 is final for the SDK
+ * too (never retried), so the fast path answers it without a second request.
+ */
+export function notModifiedError(res: IncomingMessage): S3ServiceException {
+  const h = res.headers;
+  return new S3ServiceException({
+    name: 'Unknown',
+    $fault: 'client',
+    message: 'UnknownError',
+    $metadata: {
+      httpStatusCode: res.statusCode ?? 304,
+      requestId: header(h['x-amz-request-id']),
+      extendedRequestId: header(h['x-amz-id-2']),
+      cfId: header(h['x-amz-cf-id']),
+      attempts: 1,
+      totalRetryDelay: 0,
+    } as S3ServiceException['$metadata'], // the SDK too keeps absent ids as undefined properties
+  });
+}
+
+/** One header's value (the first of a repeated one). */
+export function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * SSE-C headers as the SDK sends them: the key base64-encoded (a key given
+ * as the base64 of 32 bytes is kept as is, as the SDK decides), and its MD5.
+ */
+export function sseCustomerHeaders(ssec: { SSECustomerAlgorithm?: string; SSECustomerKey?: string }): Record<string, string> {
+  if (ssec.SSECustomerAlgorithm === undefined || ssec.SSECustomerKey === undefined) return {};
+  const k = ssec.SSECustomerKey;
+  const raw = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(k) && Buffer.from(k, 'base64').length === 32 ? Buffer.from(k, 'base64') : Buffer.from(k, 'utf8');
+  return {
+    'x-amz-server-side-encryption-customer-algorithm': ssec.SSECustomerAlgorithm,
+    'x-amz-server-side-encryption-customer-key': raw.toString('base64'),
+    'x-amz-server-side-encryption-customer-key-md5': createHash('md5').update(raw).digest('base64'),
+  };
+}
