@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { decodeManifest, type ManifestEntry } from '../../src/core/manifest.js';
 import { resolveOptions } from '../../src/options.js';
-import { Generations } from '../../src/pipeline/generations.js';
+import { DEFAULT_LEASE_TIMING, Generations } from '../../src/pipeline/generations.js';
 import { silentLogger } from '../../src/index.js';
 import { MemoryObjectStore } from '../../src/storage/MemoryObjectStore.js';
 
@@ -63,5 +63,11 @@ describe('commit race', () => {
     await store.deleteMany([MANIFEST]);
     await g.commit(put('b.txt', entry(store, 'b.txt')), undefined, new Map(), undefined);
     expect([...decodeManifest(store.bodyOf(MANIFEST)!).files.keys()]).toEqual(['a.txt', 'b.txt']);
+  });
+});
+
+describe('lease timing', () => {
+  it('as README states: renewed every 10 s, expired 30 s after the last renewal (readers poll every 0.5 s)', () => {
+    expect(DEFAULT_LEASE_TIMING).toEqual({ leaseMs: 30_000, renewMs: 10_000, pollMs: 500 });
   });
 });
