@@ -74,11 +74,12 @@ export class ManifestFormatError extends Error {
 }
 
 export function encodeManifest(m: Manifest): Buffer {
-  // [size, etag, md5, mtimeMs, mode]: compact, since a manifest names every path
-  const files: Record<string, [number, string, string | null, number | null, number | null]> = {};
+  // [size, etag, md5, mtimeMs, mode]: compact, since a manifest names every path; md5 is 0 when it is the
+  // ETag itself (a single-part upload without SSE-KMS: most objects), null when unknown
+  const files: Record<string, [number, string, string | 0 | null, number | null, number | null]> = {};
   for (const path of [...m.files.keys()].sort()) {
     const e = m.files.get(path) as ManifestEntry;
-    files[path] = [e.size, e.etag, e.md5 ?? null, e.mtimeMs ?? null, e.mode ?? null];
+    files[path] = [e.size, e.etag, e.md5 === undefined ? null : e.md5 === e.etag ? 0 : e.md5, e.mtimeMs ?? null, e.mode ?? null];
   }
   const lease = m.lease ?? null;
   return Buffer.from(
@@ -102,6 +103,7 @@ export function decodeManifest(body: Buffer | string): Manifest {
     }
     const entry: ManifestEntry = { size: size as number, etag };
     if (typeof md5 === 'string') entry.md5 = md5;
+    else if (md5 === 0) entry.md5 = etag;
     if (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs)) entry.mtimeMs = mtimeMs;
     if (typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) entry.mode = mode;
     files.set(path, entry);
