@@ -412,10 +412,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** The fast path, when the transport is `'auto'` and it is usable for this client and bucket. */
-  private async fastPath(signal: AbortSignal | undefined): Promise<FastPath | undefined> {
+  private async fastPath(op: 'get' | 'put', signal: AbortSignal | undefined): Promise<FastPath | undefined> {
     if (this.transport !== 'auto' || signal?.aborted === true) return undefined;
     const fast = await (this.fast ??= FastPath.open(this.client, this.bucket, this.ownsClient));
-    return fast?.usable === true ? fast : undefined;
+    return fast?.usable(op) === true ? fast : undefined;
   }
 
   /**
@@ -427,7 +427,7 @@ export class S3ObjectStore implements ObjectStore {
    */
   private async fastGet(key: string, range: string | undefined, signal: AbortSignal | undefined, condition: ReadCondition | undefined): Promise<GetResult | undefined> {
     const userSignal = signal !== undefined && !isSoftSignal(signal) ? signal : undefined;
-    const fast = await this.fastPath(userSignal);
+    const fast = await this.fastPath('get', userSignal);
     if (fast === undefined) return undefined;
     const headers: Record<string, string> = { ...this.fastHeaders };
     if (range !== undefined) headers.range = range;
@@ -470,7 +470,7 @@ export class S3ObjectStore implements ObjectStore {
    */
   private async fastPut(input: PutInput, body: Buffer): Promise<PutResult | undefined> {
     const userSignal = input.signal !== undefined && !isSoftSignal(input.signal) ? input.signal : undefined;
-    const fast = await this.fastPath(userSignal);
+    const fast = await this.fastPath('put', userSignal);
     if (fast === undefined) return undefined;
     const params = uploadHeaders(input.params);
     if (params === undefined) return undefined;

@@ -54,6 +54,8 @@ interface Route {
   signer: Signer;
   /** The handler's socket idle timeout (ms), 0 for none. */
   socketTimeoutMs: number;
+  /** Which operations the fast path may send (see the checksum settings in {@link FastPath.open}). */
+  ops: { get: boolean; put: boolean };
 }
 
 type Provider<T> = T | (() => T | Promise<T>);
@@ -122,6 +124,15 @@ export class FastPath {
         value(config.region as Provider<string>),
       ]);
       if (accelerate === true || dualStack === true || typeof region !== 'string') return undefined;
+      // With 'WHEN_SUPPORTED' (the SDK's default) the SDK sends a CRC32 with each PutObject and
+      // validates the checksums GetObject answers with: the fast path does neither, so it is used
+      // only for what the client would send without them.
+      const [requestChecksums, responseChecksums] = await Promise.all([
+        value(config.requestChecksumCalculation as Provider<string>),
+        value(config.responseChecksumValidation as Provider<string>),
+      ]);
+      const ops = { get: responseChecksums === 'WHEN_REQUIRED', put: requestChecksums === 'WHEN_REQUIRED' };
+      if (!ops.get && !ops.put) return undefined;
       let endpoint: string | undefined;
       if (config.isCustomEndpoint === true && typeof config.endpoint === 'function') {
         const ep = (await (config.endpoint as () => Promise<{ protocol?: string; hostname?: string; port?: number; path?: string }>)()) ?? {};
@@ -170,15 +181,16 @@ export class FastPath {
         agent: agent as http.Agent,
         signer,
         socketTimeoutMs: typeof socketTimeout === 'number' && socketTimeout > 0 ? socketTimeout : 0,
+        ops,
       });
     } catch {
       return undefined;
     }
   }
 
-  /** Whether requests still go this way (a redirect turns it off for good). */
-  get usable(): boolean {
-    return !this.disabled;
+  /** Whether `op` requests go this way (a redirect turns the fast path off for good). */
+  usable(op: 'get' | 'put'): boolean {
+    return !this.disabled && this.route.ops[op];
   }
 
   /** The handler's socket idle timeout (ms; 0: none). */

@@ -192,4 +192,23 @@ describe('fast transport: the requests really take the fast path', () => {
     expect(fast).toEqual([]);
     expect(seen).toBeGreaterThanOrEqual(2);
   });
+
+  it("checksums: the SDK's default ('WHEN_SUPPORTED': a CRC32 on each PutObject, GetObject checksums validated) keeps that operation on the SDK", { timeout: 10_000 }, async () => {
+    const client = new S3Client({
+      endpoint: s3Endpoint(),
+      region: TEST_REGION,
+      forcePathStyle: true,
+      credentials: { ...TEST_CREDENTIALS },
+      responseChecksumValidation: 'WHEN_REQUIRED', // requestChecksumCalculation left at the default
+      logger: quietLogger,
+    });
+    onTestFinished(() => client.destroy());
+    const bucket = await createTestBucket(client);
+    const fast: string[] = [];
+    const store = new S3ObjectStore(client, bucket, { transport: 'auto', onFastRequest: (op) => fast.push(op) });
+    const body = Buffer.from('x');
+    await store.put({ key: 'k', body, size: 1, md5: '9dd4e461268c8034f5c8564e155c67a6', contentType: 'text/plain', mtimeMs: 1 });
+    (await store.get('k')).body.resume();
+    expect(fast).toEqual(['get']); // a stock client: trusted without ownsClient
+  });
 });

@@ -18,6 +18,9 @@ import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 
 import { S3WorkspaceSync, SyncError, type SyncLogger, type SyncResult } from '../../src/index.js';
 import { SMALL_DOWNLOAD_MAX } from '../../src/transfer/transfers.js';
+import type { ResolvedOptions } from '../../src/options.js';
+import type { Transport } from '../../src/storage/fast-path.js';
+import { S3ObjectStore } from '../../src/storage/S3ObjectStore.js';
 import { recordCommands } from '../helpers/commands.js';
 import { FAULT_TYPES, mulberry32, startFaultProxy, type FaultProxy, type FaultRates, type FaultType } from '../helpers/fault-proxy.js';
 import { createTestBucket, listAllKeys, putObjects, s3Endpoint, TEST_REGION } from '../helpers/s3.js';
@@ -456,7 +459,14 @@ class Tally {
   }
 }
 
-describe('many random faults', () => {
+// Both transports (see the `transport` option): the fast path over the same faults, in fewer rounds.
+const AUTO_ROUNDS = Number(process.env.FAULT_AUTO_ROUNDS ?? Math.max(4, Math.round(ROUNDS / 5)));
+const TRANSPORT_RUNS: Array<[Transport, number]> = [
+  ['sdk', ROUNDS],
+  ['auto', AUTO_ROUNDS],
+];
+
+describe.each(TRANSPORT_RUNS)('many random faults (transport %s)', (transport, ROUNDS) => {
   it(
     `${ROUNDS} rounds of edits, push, incremental pull and cold pull through the fault proxy keep every safety invariant, then converge`,
     async () => {
@@ -478,16 +488,25 @@ describe('many random faults', () => {
       await mkdir(src);
       const logger = recordingLogger();
       const extraLines: string[] = []; // result.errors, failure messages, rejections
+      // 'auto': the store the library builds, on the fast transport (the client here is a stock one)
+      const fastAnswered = { n: 0 };
+      const parts =
+        transport === 'auto'
+          ? { store: (o: ResolvedOptions) => new S3ObjectStore(o.client, o.bucket, { stallTimeoutMs: o.stallTimeoutMs, maxAttempts: o.maxAttempts, transport, onFastRequest: () => fastAnswered.n++ }) }
+          : {};
       const make = (workspaceDir: string) =>
-        new S3WorkspaceSync({
-          bucket,
-          prefix: PREFIX,
-          workspaceDir,
-          s3Client: client,
-          logger,
-          downloadConcurrency: 16,
-          uploadConcurrency: 8,
-        });
+        new S3WorkspaceSync(
+          {
+            bucket,
+            prefix: PREFIX,
+            workspaceDir,
+            s3Client: client,
+            logger,
+            downloadConcurrency: 16,
+            uploadConcurrency: 8,
+          },
+          parts,
+        );
       const pusher = make(src);
       const puller = make(mirror);
       const t = new Tally();
@@ -723,7 +742,8 @@ describe('many random faults', () => {
       // ---- summary
       const row = (label: string, value: number | string) => `  ${label.padEnd(52)} ${String(value).padStart(8)}`;
       const lines = [
-        `fault injection: FAULT_SEED=${SEED} FAULT_ROUNDS=${ROUNDS} (completed ${completed}), rate scale ${RATE_SCALE}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        `fault injection (transport ${transport}): FAULT_SEED=${SEED} FAULT_ROUNDS=${ROUNDS} (completed ${completed}), rate scale ${RATE_SCALE}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        ...(transport === 'auto' ? [row('answered by the fast path', fastAnswered.n)] : []),
         row('requests through the proxy', faultStats.requests),
         ...Object.entries(faultStats.byMethod).map(([m, n]) => row(`  ${m}`, n)),
         row('faults injected', faultStats.totalFaults),
@@ -753,6 +773,7 @@ describe('many random faults', () => {
       expect(converged).toBe(true);
       expect(faultStats.upstreamErrors).toBe(0);
       expect(faultStats.totalFaults).toBeGreaterThan(0);
+      if (transport === 'auto') expect(fastAnswered.n).toBeGreaterThan(0);
     },
     Math.max(115_000, ROUNDS * 10_000),
   );
