@@ -193,6 +193,12 @@ export class FastPath {
     return !this.disabled && this.route.ops[op];
   }
 
+  /** Where a request for `key` goes (for diagnostics and tests). */
+  url(key: string): string {
+    const r = this.route;
+    return `${r.protocol}//${r.host}${r.base}/${encodeKey(key)}`;
+  }
+
   /** The handler's socket idle timeout (ms; 0: none). */
   get socketTimeoutMs(): number {
     return this.route.socketTimeoutMs;

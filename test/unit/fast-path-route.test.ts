@@ -1,0 +1,91 @@
+// Where the fast path sends a bucket's requests, and when it declines (the
+// endpoint resolved once per bucket with the client's own endpoint provider).
+// No request is sent.
+import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+
+import { FastPath, encodeKey, isStockClient } from '../../src/storage/fast-path.js';
+
+const QUICK = { timeout: 5_000 };
+
+function client(config: S3ClientConfig = {}): S3Client {
+  return new S3Client({
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...config,
+  });
+}
+
+/** The URL the SDK itself sends a GetObject of `key` to (captured after endpoint resolution; nothing is sent). */
+async function sdkUrl(config: S3ClientConfig, bucket: string, key: string): Promise<string> {
+  const probe = client(config);
+  let seen = '';
+  probe.middlewareStack.add(
+    () => async (args) => {
+      const r = args.request as { protocol: string; hostname: string; port?: number; path: string };
+      seen = `${r.protocol}//${r.hostname}${r.port !== undefined ? `:${r.port}` : ''}${r.path}`;
+      throw new Error('captured');
+    },
+    { step: 'build', priority: 'low', name: 'capture' },
+  );
+  await probe.send(new GetObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+  probe.destroy();
+  return seen;
+}
+
+async function url(c: S3Client, bucket: string, trusted = false): Promise<string | undefined> {
+  try {
+    return (await FastPath.open(c, bucket, trusted))?.url('a b/c+d');
+  } finally {
+    c.destroy();
+  }
+}
+
+describe('fast path: route', () => {
+  it.each([
+    ['AWS, virtual-host style', {}, 'my-bucket', 'https://my-bucket.s3.eu-west-1.amazonaws.com/a%20b/c%2Bd'],
+    ['AWS, a dotted bucket (path style over https, as the SDK decides)', {}, 'my.bucket', 'https://s3.eu-west-1.amazonaws.com/my.bucket/a%20b/c%2Bd'],
+    ['AWS, forcePathStyle', { forcePathStyle: true }, 'my-bucket', 'https://s3.eu-west-1.amazonaws.com/my-bucket/a%20b/c%2Bd'],
+    ['FIPS', { useFipsEndpoint: true, region: 'us-east-1' }, 'my-bucket', 'https://my-bucket.s3-fips.us-east-1.amazonaws.com/a%20b/c%2Bd'],
+    ['a custom endpoint with a path, path style', { endpoint: 'http://127.0.0.1:9000/base', forcePathStyle: true }, 'b1', 'http://127.0.0.1:9000/base/b1/a%20b/c%2Bd'],
+    ['a custom endpoint, no path style (R2-like)', { endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }, 'b1', 'https://acct.r2.cloudflarestorage.com/b1/a%20b/c%2Bd'],
+    ['a custom endpoint, a bucket name that is a DNS label', { endpoint: 'https://minio.example.com:9000' }, 'my-bucket', 'https://my-bucket.minio.example.com:9000/a%20b/c%2Bd'],
+  ] as const)('%s: the same URL as the SDK', QUICK, async (_name, config, bucket, expected) => {
+    const sdk = await sdkUrl(config as S3ClientConfig, bucket, 'a b/c+d');
+    expect(sdk).toBe(expected);
+    expect(await url(client(config as S3ClientConfig), bucket)).toBe(sdk);
+  });
+
+  it.each([
+    ['an S3 Express bucket', {}, 'b--euw1-az1--x-s3'],
+    ['an access point ARN', {}, 'arn:aws:s3:eu-west-1:111122223333:accesspoint/ap'],
+    ['a multi-region access point', {}, 'arn:aws:s3::111122223333:accesspoint/mfzwi23gnjvgw.mrap'],
+    ['accelerate', { useAccelerateEndpoint: true }, 'my-bucket'],
+    ['dual-stack', { useDualstackEndpoint: true }, 'my-bucket'],
+    ['checksums at the SDK default on both sides', { requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_SUPPORTED' }, 'my-bucket'],
+  ] as const)('declined: %s', QUICK, async (_name, config, bucket) => {
+    expect(await url(client(config as S3ClientConfig), bucket)).toBeUndefined();
+  });
+
+  it('declined: middleware of the user\'s, a stubbed send(), another request handler; trusted (the library\'s client) skips the middleware check only', QUICK, async () => {
+    const extra = client();
+    extra.middlewareStack.add((next) => (args) => next(args), { step: 'build', name: 'mine' });
+    expect(isStockClient(extra)).toBe(false);
+    expect(await url(extra, 'b')).toBeUndefined();
+    const trusted = client();
+    trusted.middlewareStack.add((next) => (args) => next(args), { step: 'build', name: 'mine' });
+    expect(await url(trusted, 'b', true)).toBe('https://s3.eu-west-1.amazonaws.com/b/a%20b/c%2Bd'); // 'b' is no DNS name: path style, as the SDK
+    const stubbed = client();
+    Object.assign(stubbed, { send: () => Promise.resolve({}) });
+    expect(await url(stubbed, 'b')).toBeUndefined();
+    const handler = client({ requestHandler: { handle: () => Promise.reject(new Error('no')), metadata: { handlerProtocol: 'h1' } } } as unknown as S3ClientConfig);
+    expect(await url(handler, 'b', true)).toBeUndefined();
+    expect(isStockClient(client())).toBe(true);
+  });
+
+  it('keys are encoded per segment as the SDK does (RFC 3986: !\'()* too; / kept)', QUICK, () => {
+    expect(encodeKey("a/b c/!'()*~é%")).toBe('a/b%20c/%21%27%28%29%2A~%C3%A9%25');
+  });
+});
