@@ -21,6 +21,8 @@
  *                       from other processes hits all alike; default "src/index.ts". Entries: an
  *                       entry point of the library; `sdk`: a plain GetObject loop, 64 in flight,
  *                       bodies kept in memory, no diffing or verification (the ceiling in NOTES.md);
+ *                       `auto`: src/index.ts with the store on `transport: 'auto'` (the fast path for
+ *                       GET/PUT; passed as the store part, as options.transport is not wired yet);
  *                       `rclone`: `rclone sync` with --transfers/--checkers = concurrency and
  *                       --fast-list, as the peers were measured (its CPU from /usr/bin/time).
  *                       E.g. a copy of the previous commit: `mkdir -p bench/.work/base && git archive HEAD src | tar -x -C bench/.work/base`
@@ -126,8 +128,9 @@ function summary(name: string, files: number, rows: Row[]): void {
 
 async function main(): Promise<void> {
   console.log(`pull-profile — node ${process.version}, ${cpus().length} cores, runs=${RUNS}, concurrency=${CONCURRENCY}`);
-  const libs: Array<typeof Lib | 'sdk' | 'rclone'> = [];
-  for (const l of LIBS) libs.push(l === 'sdk' || l === 'rclone' ? l : ((await import(join(ROOT, l))) as typeof Lib));
+  const libs: Array<typeof Lib | 'sdk' | 'rclone' | 'auto'> = [];
+  for (const l of LIBS) libs.push(l === 'sdk' || l === 'rclone' || l === 'auto' ? l : ((await import(join(ROOT, l))) as typeof Lib));
+  const { S3ObjectStore } = await import('../src/storage/S3ObjectStore.js');
   const { S3WorkspaceSync, silentLogger } = libs.filter((l) => typeof l !== 'string').at(-1) ?? ((await import('../src/index.js')) as typeof Lib);
   const server = await startLocalS3();
   const serverPid = findServerPid();
@@ -180,6 +183,15 @@ async function main(): Promise<void> {
           await sdkPull(client, bucket, keys);
         } else if (lib === 'rclone') {
           childCpu = await rclonePull(server.endpoint, bucket, w, dest);
+        } else if (lib === 'auto') {
+          // the store defaultStore() builds (src/pipeline/context.ts), on the fast transport
+          const result = await new S3WorkspaceSync(
+            { ...base, logger: silentLogger, workspaceDir: dest },
+            { store: (o) => new S3ObjectStore(o.client, o.bucket, { expectedBucketOwner: o.expectedBucketOwner, stallTimeoutMs: o.stallTimeoutMs, maxAttempts: o.maxAttempts, clientDetectsStalls: o.ownsClient, sseCustomer: o.sseCustomer, ownsClient: o.ownsClient, transport: 'auto' }) },
+          ).pull();
+          if (!result.success || result.downloadedFiles !== size.files) {
+            throw new Error(`pull failed: ${result.downloadedFiles} downloaded; ${result.errors.slice(0, 3).join('; ')}`);
+          }
         } else {
           const result = await new lib.S3WorkspaceSync({ ...base, logger: lib.silentLogger, workspaceDir: dest }).pull();
           if (!result.success || result.downloadedFiles !== size.files) {
