@@ -197,20 +197,22 @@ export class Generations {
 
   /**
    * Wait until no push holds a live lease (it committed, released, or its
-   * lease expired), polling the lease; bounded by `until` (epoch ms).
+   * lease expired), polling the library's folder (one LIST per poll);
+   * bounded by `until` (epoch ms).
    * @throws {SyncError} `PUSH_IN_PROGRESS` when the wait ends first.
    */
   async waitForPush(signal: AbortSignal | undefined, until: number): Promise<void> {
+    // one listing of the library's folder per poll (the lease's and the manifest's ETags); the lease and the
+    // manifest are read again only when one of them changed, or the lease's expiry passed
+    let judged: { lease: string; manifest: string | undefined; expiresAt: number } | undefined;
     for (;;) {
-      let lease: { etag: string } | null;
-      try {
-        lease = await this.store.head(this.leaseKey, signal);
-      } catch (error) {
-        if (error instanceof StorageError && error.code === 'NOT_FOUND') return;
-        throw error;
+      const now = this.area(await listArea(this.store, this.ctx.options.prefix, signal));
+      if (now.lease === undefined) return;
+      if (judged === undefined || judged.lease !== now.lease.etag || judged.manifest !== now.manifest?.etag || Date.now() >= judged.expiresAt) {
+        const seen = now.manifest === undefined ? null : await this.readQuietly(signal, now.manifest.etag);
+        if (!(await this.leaseIsLive(now.lease.etag, seen?.manifest, signal))) return;
+        judged = { lease: now.lease.etag, manifest: now.manifest?.etag, expiresAt: this.lastLease?.expiresAt ?? 0 };
       }
-      const seen = await this.readQuietly(signal);
-      if (!(await this.leaseIsLive(lease.etag, seen?.manifest, signal))) return;
       if (Date.now() >= until) throw pushInProgress(this.ctx.location, this.lastLease);
       await sleep(Math.min(this.timing.pollMs, Math.max(0, until - Date.now())), undefined, { signal });
     }

@@ -276,8 +276,14 @@ describe('pulls see one whole version', () => {
     plantLease(bucket, 500);
     const r = await instance(bucket);
     const t0 = Date.now();
+    const from = lastSeq();
     expect(await r.sync.pull()).toMatchObject({ success: true, downloadedFiles: 1 });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    // waiting costs one listing of the library's folder per poll (every 20 ms here); the lease itself is read
+    // only when the pull lists it, when the wait begins, at its expiry, and when the pull lists again: 4 times
+    const during = since(bucket, from);
+    expect(during.filter((x) => x.op === 'ListObjectsV2' && x.query.prefix === `${PREFIX}.s3-workspace-sync/`).length).toBeGreaterThanOrEqual(5);
+    expect(during.filter((x) => x.op === 'GetObject' && x.key === LEASE_KEY).length).toBeLessThanOrEqual(4);
     expect(r.lines.some((l) => l.includes('a push is in progress'))).toBe(true);
 
     plantLease(bucket, 300);
