@@ -287,8 +287,7 @@ export class Generations {
       }
       const current = await this.read(signal);
       if (await this.leaseIsLive(held.etag, current?.manifest, signal)) {
-        if (Date.now() >= until) throw pushInProgress(this.ctx.location, this.lastLease);
-        await sleep(this.timing.pollMs, undefined, { signal });
+        await this.waitForPush(signal, until); // until it is gone, committed or expired (or PUSH_IN_PROGRESS)
         continue;
       }
       try {
