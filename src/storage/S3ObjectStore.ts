@@ -200,8 +200,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
-    const fast = await this.fastGet(key, undefined, signal, condition);
-    if (fast !== undefined) return fast;
+    if (this.transport === 'auto') {
+      const fast = await this.fastGet(key, undefined, signal, condition);
+      if (fast !== undefined) return fast;
+    }
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
@@ -216,7 +218,7 @@ export class S3ObjectStore implements ObjectStore {
       // a caller's bug: the request would hang on a short body or be refused without a reason
       throw new RangeError(`put ${escapeForLog(input.key)}: the body has ${input.body.length} bytes, size says ${input.size}`);
     }
-    if (Buffer.isBuffer(input.body)) {
+    if (this.transport === 'auto' && Buffer.isBuffer(input.body)) {
       const fast = await this.fastPut(input, input.body);
       if (fast !== undefined) return fast;
     }
@@ -247,8 +249,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
-    const fast = await this.fastGet(key, `bytes=${start}-${end}`, signal, condition);
-    if (fast !== undefined) return fast;
+    if (this.transport === 'auto') {
+      const fast = await this.fastGet(key, `bytes=${start}-${end}`, signal, condition);
+      if (fast !== undefined) return fast;
+    }
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
