@@ -74,12 +74,16 @@ function stock(): { middleware: Set<string>; send: unknown } {
   return { middleware: stockMiddleware, send: stockSend };
 }
 
+/** Whether a client's `send()` is the SDK's own (not replaced, not a stub such as aws-sdk-client-mock's). */
+function sendsItself(client: S3Client): boolean {
+  const send = client.send as unknown as { restore?: unknown; isSinonProxy?: unknown };
+  return client.send === stock().send && send.restore === undefined && send.isSinonProxy === undefined;
+}
+
 /** Whether a client carries only the middleware a stock S3Client has, and its own `send()` (not a stub). */
 export function isStockClient(client: S3Client): boolean {
   const ref = stock();
-  const send = client.send as unknown as { restore?: unknown; isSinonProxy?: unknown };
-  if (client.send !== ref.send || send.restore !== undefined || send.isSinonProxy !== undefined) return false;
-  return client.middlewareStack.identify().every((name) => ref.middleware.has(name));
+  return sendsItself(client) && client.middlewareStack.identify().every((name) => ref.middleware.has(name));
 }
 
 async function value<T>(p: Provider<T> | undefined): Promise<T | undefined> {
@@ -107,11 +111,12 @@ export class FastPath {
   /**
    * The fast path for `bucket` over `client`, or `undefined` where it would
    * not send what the SDK sends. `trusted`: the library built the client
-   * (its middleware is stock by construction). Never throws.
+   * (its middleware is stock by construction; its `send()` is still checked:
+   * a test may stub it on the class). Never throws.
    */
   static async open(client: S3Client, bucket: string, trusted: boolean): Promise<FastPath | undefined> {
     try {
-      if (!trusted && !isStockClient(client)) return undefined;
+      if (trusted ? !sendsItself(client) : !isStockClient(client)) return undefined;
       if (bucket.startsWith('arn:')) return undefined;
       const config = client.config as unknown as Record<string, unknown>;
       const handler = config.requestHandler as { constructor?: { name?: string }; configProvider?: Promise<Record<string, unknown>> } | undefined;

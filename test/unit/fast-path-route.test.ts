@@ -2,6 +2,7 @@
 // endpoint resolved once per bucket with the client's own endpoint provider).
 // No request is sent.
 import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 
 import { FastPath, encodeKey, isStockClient } from '../../src/storage/fast-path.js';
@@ -80,6 +81,9 @@ describe('fast path: route', () => {
     const stubbed = client();
     Object.assign(stubbed, { send: () => Promise.resolve({}) });
     expect(await url(stubbed, 'b')).toBeUndefined();
+    const trustedStub = client();
+    Object.assign(trustedStub, { send: Object.assign(() => Promise.resolve({}), { restore: () => undefined }) });
+    expect(await url(trustedStub, 'b', true)).toBeUndefined();
     const handler = client({ requestHandler: { handle: () => Promise.reject(new Error('no')), metadata: { handlerProtocol: 'h1' } } } as unknown as S3ClientConfig);
     expect(await url(handler, 'b', true)).toBeUndefined();
     expect(isStockClient(client())).toBe(true);
@@ -87,5 +91,22 @@ describe('fast path: route', () => {
 
   it('keys are encoded per segment as the SDK does (RFC 3986: !\'()* too; / kept)', QUICK, () => {
     expect(encodeKey("a/b c/!'()*~é%")).toBe('a/b%20c/%21%27%28%29%2A~%C3%A9%25');
+  });
+
+  it('declined under aws-sdk-client-mock, on the class or on the instance, even for the library\'s own client', QUICK, async () => {
+    const onClass = mockClient(S3Client);
+    try {
+      expect(await url(client(), 'my-bucket', true)).toBeUndefined();
+    } finally {
+      onClass.restore();
+    }
+    const c = client();
+    const onInstance = mockClient(c);
+    try {
+      expect(await url(c, 'my-bucket', true)).toBeUndefined();
+    } finally {
+      onInstance.restore();
+    }
+    expect(await url(client(), 'my-bucket', true)).toBe('https://my-bucket.s3.eu-west-1.amazonaws.com/a%20b/c%2Bd');
   });
 });
