@@ -467,15 +467,16 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * PutObject of a Buffer over the fast path: the result, or `undefined` for
-   * the caller to send it through the SDK (fast path unusable, an upload
-   * setting it does not know, a failure before the response headers, any
+   * the caller to send it through the SDK (fast path unusable, a body the SDK
+   * would send with `Expect: 100-continue` (2 MiB and more by default), an
+   * upload setting it does not know, a failure before the response headers, any
    * answer but 200). Sends what the SDK would: Content-MD5, the metadata,
    * the user's settings, conditions, SSE-C and the expected owner.
    */
   private async fastPut(input: PutInput, body: Buffer): Promise<PutResult | undefined> {
     const userSignal = input.signal !== undefined && !isSoftSignal(input.signal) ? input.signal : undefined;
     const fast = await this.fastPath('put', userSignal);
-    if (fast === undefined) return undefined;
+    if (fast === undefined || !fast.puts(body.length)) return undefined;
     const params = uploadHeaders(input.params);
     if (params === undefined) return undefined;
     const headers: Record<string, string> = { ...params, ...this.fastHeaders, 'content-md5': md5HexToBase64(input.md5) };

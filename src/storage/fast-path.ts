@@ -56,6 +56,8 @@ interface Route {
   socketTimeoutMs: number;
   /** Which operations the fast path may send (see the checksum settings in {@link FastPath.open}). */
   ops: { get: boolean; put: boolean };
+  /** PUT bodies of this many bytes or more get `Expect: 100-continue` from the SDK: not sent here. */
+  expectContinueFrom: number;
 }
 
 type Provider<T> = T | (() => T | Promise<T>);
@@ -137,6 +139,10 @@ export class FastPath {
         value(config.responseChecksumValidation as Provider<string>),
       ]);
       const ops = { get: responseChecksums === 'WHEN_REQUIRED', put: requestChecksums === 'WHEN_REQUIRED' };
+      // The SDK sends `Expect: 100-continue` with a body of this many bytes or more (default 2 MiB):
+      // such PUTs stay on the SDK (a refusal then costs no upload; and their CPU is the body's anyway).
+      const expect = config.expectContinueHeader;
+      const expectContinueFrom = expect === false ? Infinity : typeof expect === 'number' ? expect : 0;
       if (!ops.get && !ops.put) return undefined;
       let endpoint: string | undefined;
       if (config.isCustomEndpoint === true && typeof config.endpoint === 'function') {
@@ -187,6 +193,7 @@ export class FastPath {
         signer,
         socketTimeoutMs: typeof socketTimeout === 'number' && socketTimeout > 0 ? socketTimeout : 0,
         ops,
+        expectContinueFrom,
       });
     } catch {
       return undefined;
@@ -196,6 +203,11 @@ export class FastPath {
   /** Whether `op` requests go this way (a redirect turns the fast path off for good). */
   usable(op: 'get' | 'put'): boolean {
     return !this.disabled && this.route.ops[op];
+  }
+
+  /** Whether a PUT of `bytes` goes this way (the SDK would send a larger one with `Expect: 100-continue`). */
+  puts(bytes: number): boolean {
+    return bytes < this.route.expectContinueFrom;
   }
 
   /** Where a request for `key` goes (for diagnostics and tests). */

@@ -211,4 +211,17 @@ describe('fast transport: the requests really take the fast path', () => {
     (await store.get('k')).body.resume();
     expect(fast).toEqual(['get']); // a stock client: trusted without ownsClient
   });
+
+  it("a body of 2 MiB or more (the SDK's Expect: 100-continue threshold) is sent by the SDK; one byte less by the fast path", { timeout: 10_000 }, async () => {
+    const client = s3rverClient();
+    onTestFinished(() => client.destroy());
+    const bucket = await createTestBucket(client);
+    const { store, fast } = fastStore(client, bucket);
+    const { createHash } = await import('node:crypto');
+    for (const size of [2 * 1024 * 1024 - 1, 2 * 1024 * 1024]) {
+      const body = Buffer.alloc(size, 3);
+      await store.put({ key: `s${size}`, body, size, md5: createHash('md5').update(body).digest('hex'), contentType: 'application/octet-stream', mtimeMs: 1 });
+    }
+    expect(fast.get('put')).toBe(1);
+  });
 });
