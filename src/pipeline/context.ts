@@ -58,6 +58,9 @@ export function defaultStore(o: ResolvedOptions): ObjectStore {
     // the library's own client times idle sockets out after stallTimeoutMs (see options.ts)
     clientDetectsStalls: o.ownsClient,
     sseCustomer: o.sseCustomer,
+    // the lean GET/PUT path (transport 'auto'): the library's own client always qualifies
+    transport: o.transport,
+    ownsClient: o.ownsClient,
   });
 }
 

@@ -403,3 +403,33 @@ describe('trustManifest and request cost', () => {
     expect(since(bucket, from).map((x) => x.op)).toEqual(['ListObjectsV2', 'GetObject', 'ListObjectsV2']);
   });
 });
+
+describe("transport: 'auto' through the facade", () => {
+  it('downloads and small uploads skip the SDK (no SDK user-agent on the wire); the pushes stay conditional and the pull verifies the same bytes', { timeout: 20_000 }, async () => {
+    const sdkAgent = (r: RequestRecord): boolean => JSON.stringify(r.headers).includes('aws-sdk-js');
+    const bucket = bucketWith();
+    const a = await instance(bucket, { transport: 'auto' });
+    await writeFile(path.join(a.ws, 'a.txt'), 'alpha');
+    await writeFile(path.join(a.ws, 'b.txt'), 'beta');
+    let from = lastSeq();
+    expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 2 });
+    const puts = since(bucket, from).filter((r) => r.op === 'PutObject' && !r.key!.includes('.s3-workspace-sync/'));
+    expect(puts).toHaveLength(2);
+    expect(puts.filter(sdkAgent)).toEqual([]);
+    expect(puts.every((r) => r.headers['if-none-match'] === '*')).toBe(true); // still conditional
+
+    const r = await instance(bucket, { transport: 'auto' });
+    from = lastSeq();
+    expect(await r.sync.pull()).toMatchObject({ success: true, downloadedFiles: 2 });
+    const gets = since(bucket, from).filter((x) => x.op === 'GetObject' && !x.key!.includes('.s3-workspace-sync/'));
+    expect(gets).toHaveLength(2);
+    expect(gets.filter(sdkAgent)).toEqual([]);
+    expect(await readWs(r.ws)).toEqual({ 'a.txt': 'alpha', 'b.txt': 'beta' });
+
+    // the default ('sdk') goes through the SDK
+    const d = await instance(bucket);
+    from = lastSeq();
+    await d.sync.pull();
+    expect(since(bucket, from).filter((x) => x.op === 'GetObject' && !x.key!.includes('.s3-workspace-sync/')).every(sdkAgent)).toBe(true);
+  });
+});
