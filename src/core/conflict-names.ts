@@ -6,7 +6,7 @@
  * - a conflict copy in the workspace (policy `keep-both`):
  *   `notes (conflict 2026-12-06 054103 host).md`.
  */
-import { CONFLICTS_DIR_NAME, STATE_DIR_NAME } from './names.js';
+import { CONFLICTS_DIR_NAME, libraryFolder } from './names.js';
 import { MAX_KEY_BYTES, MAX_SEGMENT_BYTES, storagePathProblem } from './paths.js';
 
 /** A UTC time as `20261206T054103Z` (ISO 8601 basic format, whole seconds): sorts by time. */
@@ -22,7 +22,7 @@ export function utcStamp(now: Date): string {
  */
 export function conflictAreaPrefix(prefix: string, now: Date, random: string): string {
   if (!/^[0-9a-f]{1,32}$/.test(random)) throw new RangeError(`random must be lower-case hex (got ${JSON.stringify(random)})`);
-  return `${prefix}${STATE_DIR_NAME}/${CONFLICTS_DIR_NAME}/${utcStamp(now)}-${random}/`;
+  return `${libraryFolder(prefix)}${CONFLICTS_DIR_NAME}/${utcStamp(now)}-${random}/`;
 }
 
 /**

@@ -189,7 +189,7 @@ export function rebase(
 }
 
 /** The same object version (an absent entry only equals another absent one). */
-function sameEntry(a: ManifestEntry | undefined, b: ManifestEntry | undefined): boolean {
+export function sameEntry(a: ManifestEntry | undefined, b: ManifestEntry | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.etag === b.etag && a.size === b.size;
 }

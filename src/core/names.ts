@@ -11,6 +11,11 @@ export const SYNCIGNORE_FILE = '.syncignore';
  */
 export const STATE_DIR_NAME = '.s3-workspace-sync';
 
+/** The library's own folder of a bucket prefix: `<prefix>.s3-workspace-sync/` (never synced). */
+export function libraryFolder(prefix: string): string {
+  return `${prefix}${STATE_DIR_NAME}/`;
+}
+
 /** Suffix of a download in progress (removed by the next pull if a crash left it). */
 export const TEMP_SUFFIX = '.s3ws-tmp';
 

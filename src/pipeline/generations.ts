@@ -24,6 +24,7 @@ import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { md5FromEtag, md5Hex } from '../core/md5.js';
+import { libraryFolder } from '../core/names.js';
 import {
   LEASE_NAME,
   MANIFEST_NAME,
@@ -36,6 +37,7 @@ import {
   listingMatches,
   nextManifest,
   rebase,
+  sameEntry,
   type Manifest,
   type ManifestEntry,
   type PushChanges,
@@ -383,7 +385,7 @@ export class Generations {
       base = await this.read(signal);
       const theirs = base?.manifest ?? (await this.fromListing(snapshot, signal));
       const touched = [...all.put.keys(), ...all.removed];
-      const current = await this.lookUp(touched.filter((p) => !sameVersion(baseManifest?.files.get(p), theirs.files.get(p))), signal);
+      const current = await this.lookUp(touched.filter((p) => !sameEntry(baseManifest?.files.get(p), theirs.files.get(p))), signal);
       const rebased = rebase(baseManifest, all, theirs, this.writer, new Date(), current, lease);
       overlap = [...new Set([...overlap, ...rebased.overlap])];
       next = rebased.manifest;
@@ -413,7 +415,7 @@ export class Generations {
    */
   private async fromListing(snapshot: Snapshot, signal: AbortSignal | undefined): Promise<Manifest> {
     const { prefix } = this.ctx.options;
-    const area = prefix + MANIFEST_NAME.slice(0, MANIFEST_NAME.indexOf('/') + 1);
+    const area = libraryFolder(prefix);
     const files = new Map<string, ManifestEntry>();
     const pages = this.listing !== undefined ? [this.listing] : this.store.list(prefix, signal);
     for await (const page of pages) {
@@ -477,9 +479,6 @@ export class PushSession {
   }
 }
 
-function sameVersion(a: ManifestEntry | undefined, b: ManifestEntry | undefined): boolean {
-  return a === undefined || b === undefined ? a === b : a.etag === b.etag;
-}
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT' || error.code === 'NOT_FOUND');
@@ -496,12 +495,12 @@ function pushInProgress(location: string, lease: ReturnType<typeof decodeLease> 
 
 async function listArea(store: ObjectStore, prefix: string, signal: AbortSignal | undefined): Promise<ListedObject[]> {
   const out: ListedObject[] = [];
-  const area = prefix + MANIFEST_NAME.slice(0, MANIFEST_NAME.indexOf('/') + 1);
-  for await (const page of store.list(area, signal)) out.push(...page);
+  for await (const page of store.list(libraryFolder(prefix), signal)) out.push(...page);
   return out;
 }
 
-async function readBody(body: Readable): Promise<Buffer> {
+/** A whole response body (the library's small JSON objects, a `.syncignore`). */
+export async function readBody(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);

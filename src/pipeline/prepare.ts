@@ -22,7 +22,7 @@ import {
 } from '../core/compare.js';
 import type { ListedObject, RemoteObject, SkippedFile } from '../core/model.js';
 import { LEASE_NAME, MANIFEST_NAME } from '../core/manifest.js';
-import { STATE_DIR_NAME, SYNCIGNORE_FILE } from '../core/names.js';
+import { libraryFolder, SYNCIGNORE_FILE } from '../core/names.js';
 import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '../core/plan.js';
 import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { PlanningProgress } from '../events.js';
@@ -31,7 +31,7 @@ import { scanWorkspace, type ScanResult } from '../local/scanner.js';
 import { splitIdentity } from '../state/remote-identity.js';
 import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
 import type { SyncCall, SyncContext } from './context.js';
-import type { PullView } from './generations.js';
+import { readBody, type PullView } from './generations.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
 const HASH_CONCURRENCY = 4;
@@ -113,7 +113,7 @@ async function listForPull(ctx: SyncContext, signal: AbortSignal | undefined): P
 
 /** The objects of a listing outside the library's own folder of the prefix (what a manifest can name). */
 function outsideLibrary<T extends { key: string }>(listed: T[], prefix: string): T[] {
-  const area = `${prefix}${STATE_DIR_NAME}/`;
+  const area = libraryFolder(prefix);
   return listed.some((o) => o.key.startsWith(area)) ? listed.filter((o) => !o.key.startsWith(area)) : listed;
 }
 
@@ -349,9 +349,7 @@ export async function loadFilter(ctx: SyncContext, root: string | undefined, lis
   if (exists || obj === undefined || obj.size > MAX_SYNCIGNORE_BYTES) return local;
   try {
     const got = await ctx.store.get(key, signal);
-    const chunks: Buffer[] = [];
-    for await (const chunk of got.body) chunks.push(chunk as Buffer);
-    return new SyncIgnoreFilter({ syncignore: Buffer.concat(chunks).toString('utf8'), patterns });
+    return new SyncIgnoreFilter({ syncignore: (await readBody(got.body)).toString('utf8'), patterns });
   } catch (error) {
     if (signal?.aborted) throw error;
     logger.warn(`Could not read the bucket's ${SYNCIGNORE_FILE}: ${messageOf(error)}`);

@@ -21,7 +21,7 @@ import { etagPartSizes, resolveRemotes, sameContent, localMd5Of, statMatches, un
 import { multipartPartCount } from '../core/md5.js';
 import type { VerifyReport } from '../core/model.js';
 import type { ListedObject, LocalFile, RemoteObject, SkippedFile } from '../core/model.js';
-import { STATE_DIR_NAME, WORKSPACE_ID_NAME } from '../core/names.js';
+import { libraryFolder, WORKSPACE_ID_NAME } from '../core/names.js';
 import { parentDirs } from '../core/paths.js';
 import { classifyRemote, pullNeeds } from '../core/plan.js';
 import { PlanningProgress } from '../events.js';
@@ -56,7 +56,7 @@ export async function verify(ctx: SyncContext, options: { signal?: AbortSignal |
   const { id, own } = splitIdentity(all, prefix);
   // the library's own folder is listed as skipped (ignored), as before; the manifest check leaves it out
   const listed = own;
-  const area = `${prefix}${STATE_DIR_NAME}/`;
+  const area = libraryFolder(prefix);
   // a snapshot made against another bucket (re-created, wiped prefix) is dropped, as a sync drops it
   ctx.state.verify(id);
   const filter = await loadFilter(ctx, root, listed, signal);
