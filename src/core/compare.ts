@@ -89,8 +89,18 @@ export interface CompareInput {
  * within this margin of the moment its stat was taken might be modified again
  * with the same timestamps.
  */
-export function racyMarginMs(mtimeMs: number): number {
-  return mtimeMs % 1000 === 0 ? 2000 : 100;
+export function racyMarginMs(mtimeMs: number, ctimeMs?: number): number {
+  return coarse(mtimeMs, ctimeMs) ? 2000 : 100;
+}
+
+/**
+ * Whether the timestamps come from a filesystem that stores whole seconds.
+ * A whole-second mtime alone does not say so: a restored mtime (a download,
+ * stored with millisecond precision) lands on a whole second once in a
+ * thousand. A ctime with a fraction proves the filesystem keeps fractions.
+ */
+function coarse(mtimeMs: number, ctimeMs: number | undefined): boolean {
+  return mtimeMs % 1000 === 0 && (ctimeMs === undefined || ctimeMs % 1000 === 0);
 }
 
 /**
@@ -108,18 +118,18 @@ export function racyMarginMs(mtimeMs: number): number {
  * the mtime is considered (the conservative rule).
  */
 export function isRacy(mtimeMs: number, statFloorMs: number, ctimeMs?: number): boolean {
-  if (mtimeMs < statFloorMs - racyMarginMs(mtimeMs)) return false;
-  return ctimeMs === undefined || Math.abs(ctimeMs - mtimeMs) <= sameMomentMs(mtimeMs);
+  if (mtimeMs < statFloorMs - racyMarginMs(mtimeMs, ctimeMs)) return false;
+  return ctimeMs === undefined || Math.abs(ctimeMs - mtimeMs) <= sameMomentMs(mtimeMs, ctimeMs);
 }
 
 /**
  * How far apart the mtime and ctime of one write can be: 0 on most
  * filesystems (one clock reading sets both), up to a kernel tick (≤ 10 ms)
  * where they are stored with different precisions, 2 s on filesystems with
- * whole-second (FAT: 2 s) mtimes.
+ * whole-second (FAT: 2 s) timestamps.
  */
-function sameMomentMs(mtimeMs: number): number {
-  return mtimeMs % 1000 === 0 ? 2000 : 10;
+function sameMomentMs(mtimeMs: number, ctimeMs: number): number {
+  return coarse(mtimeMs, ctimeMs) ? 2000 : 10;
 }
 
 /** Whether a file's stat is what the snapshot recorded (so its recorded MD5 still holds). A racy entry never matches. */

@@ -114,9 +114,15 @@ describe('racy entries', () => {
     // downloaded: the original mtime (80 ms before the sync) was restored, ctime is the rename during the sync
     expect(isRacy(floor - 80, floor, floor + 35)).toBe(false);
     expect(isRacy(floor - 80, floor, floor - 60)).toBe(false); // 20 ms apart: two different moments
-    // whole-second mtimes: ctime within 2 s is the same moment
+    // whole-second timestamps (a coarse filesystem): ctime within 2 s is the same moment
     const second = Math.floor(floor / 1000) * 1000;
-    expect(isRacy(second, floor, second + 1500)).toBe(true);
+    expect(isRacy(second, floor, second + 1000)).toBe(true);
+    // a restored mtime that happens to fall on a whole second, on a filesystem whose ctime has a fraction: not racy
+    const soon = second + 50; // a sync starting 50 ms after that second
+    expect(isRacy(second, soon, second + 1500.25)).toBe(false);
+    expect(isRacy(second, soon, second + 60.5)).toBe(false);
+    expect(isRacy(second, soon, second + 4.5)).toBe(true); // still the same moment within a kernel tick
+    expect(isRacy(second, soon, second + 1000)).toBe(true); // both whole seconds: a coarse filesystem
     // a restored mtime in the future (a remote clock ahead) stays racy when the ctime is the same moment only
     expect(isRacy(floor + 5000.5, floor, floor + 10)).toBe(false);
     expect(isRacy(floor + 5000.5, floor, floor + 5000.5)).toBe(true);
