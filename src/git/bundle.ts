@@ -338,9 +338,11 @@ export async function restoreRepository(
   const temporary = path.resolve(workspaceDir, `.git.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
   try {
     const heads = bundle === null ? [] : await listBundleRefs(bundle, options);
-    await restoreOne(temporary, path.resolve(workspaceDir), saved.repository, bundle, heads, options);
+    const workspace = path.resolve(workspaceDir);
+    await restoreOne(temporary, workspace, saved.repository, bundle, heads, options);
     for (const submodule of saved.submodules) {
-      await restoreOne(path.join(temporary, ...submodule.gitDir.split('/')), undefined, submodule, bundle, heads, options);
+      const segments = submodule.gitDir.split('/');
+      await restoreOne(path.join(temporary, ...segments), submoduleWorkTree(workspace, segments, submodule.config), submodule, bundle, heads, options);
     }
     if ((await lstatOrUndefined(target)) !== undefined) {
       throw new GitError('GIT_EXISTS', `${target} appeared while the repository was being restored: it is left alone`, { details: { gitDir: target } });
@@ -359,6 +361,19 @@ export async function restoreRepository(
     throw err;
   }
   return { gitDir: target, warnings: saved.warnings };
+}
+
+/**
+ * A submodule's work tree, from its config's `core.worktree` (relative to its
+ * final git dir, `<workspace>/.git/modules/<name>`), when it lies inside the
+ * workspace; else `undefined` (its index is then not refreshed).
+ */
+function submoduleWorkTree(workspace: string, gitDirSegments: readonly string[], config: string): string | undefined {
+  const configured = /^\s*worktree\s*=\s*(.+?)\s*$/im.exec(config)?.[1]?.replace(/^"(.*)"$/, '$1');
+  if (configured === undefined) return undefined;
+  const resolved = path.resolve(workspace, '.git', ...gitDirSegments, configured);
+  const relative = path.relative(workspace, resolved);
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? undefined : resolved;
 }
 
 /** Remove `.git.*.s3ws-tmp` directories an interrupted restore left in the workspace. */
@@ -380,8 +395,8 @@ async function listBundleRefs(bundle: string, options: GitOptions): Promise<stri
 
 /**
  * One repository into `gitDir` (created): fetch its refs, set HEAD, symbolic
- * refs, stash, index; write config, info files, hooks. `workTree` is given for
- * the workspace's repository; a submodule's comes from its config (`core.worktree`).
+ * refs, stash, index; write config, info files, hooks. `workTree`: the
+ * workspace, or a submodule's folder in it (`undefined`: the index is not refreshed).
  */
 async function restoreOne(
   gitDir: string,
@@ -431,17 +446,13 @@ async function restoreOne(
   await mkdir(path.join(gitDir, 'info'), { recursive: true });
   for (const file of repo.info) await writeFile(path.join(gitDir, 'info', file.name), file.text);
 
-  if (options.refreshIndex !== false && repo.index.kind !== 'none') {
-    const worktreeArgs = workTree === undefined ? [] : [`--work-tree=${workTree}`];
-    const configured = workTree !== undefined || /^\s*worktree\s*=/im.test(repo.config);
-    if (configured) {
-      await runGit([`--git-dir=${gitDir}`, ...worktreeArgs, 'update-index', '-q', '--refresh'], {
-        ...options,
-        cwd: workTree ?? gitDir,
-        okExitCodes: [1],
-        defaultTimeoutMs: HEAVY_TIMEOUT_MS,
-      });
-    }
+  if (options.refreshIndex !== false && repo.index.kind !== 'none' && workTree !== undefined && (await lstatOrUndefined(workTree))?.isDirectory() === true) {
+    await runGit([`--git-dir=${gitDir}`, `--work-tree=${workTree}`, 'update-index', '-q', '--refresh'], {
+      ...options,
+      cwd: workTree,
+      okExitCodes: [1],
+      defaultTimeoutMs: HEAVY_TIMEOUT_MS,
+    });
   }
 
   if (options.hooks !== false && repo.hooks.length > 0) {
@@ -468,8 +479,8 @@ async function restoreOne(
  */
 export async function repositoryMatches(workspaceDir: string, sidecar: GitSidecar | string | Buffer, options: GitOptions = {}): Promise<boolean> {
   const saved = parseSidecar(sidecar);
-  await requireGit(options);
   const found = await findRepository(workspaceDir);
   if (found.kind !== 'repository') return false;
+  await requireGit(options);
   return fingerprintOf(await readWorkspaceStates(found, options)) === saved.fingerprint;
 }
