@@ -121,7 +121,7 @@ export async function createBundle(workspaceDir: string, outDir: string, options
     }
 
     const repo = path.join(shadow, 'repo');
-    await runGit(['init', '--bare', '--quiet', ...(root.objectFormat === 'sha256' ? ['--object-format=sha256'] : []), repo], options);
+    await runGit(['init', '--bare', '--quiet', '--template=', ...(root.objectFormat === 'sha256' ? ['--object-format=sha256'] : []), repo], options);
     const objectDirs = await Promise.all(states.map((s) => realpath(path.join(s.gitDir, 'objects'))));
     await writeFile(path.join(repo, 'objects', 'info', 'alternates'), `${objectDirs.join('\n')}\n`);
     const shallow = [...new Set(states.flatMap((s) => s.shallow ?? []))].sort();
@@ -408,9 +408,10 @@ async function restoreOne(
 ): Promise<void> {
   const git = (args: string[], extra: Parameters<typeof runGit>[1] = {}): ReturnType<typeof runGit> =>
     runGit([`--git-dir=${gitDir}`, ...args], { ...options, ...extra });
-  await runGit(['init', '--bare', '--quiet', ...(repo.objectFormat === 'sha256' ? ['--object-format=sha256'] : []), gitDir], options);
-  // A template's info/exclude the original did not have would change `git status` and the fingerprint.
-  await rm(path.join(gitDir, 'info', 'exclude'), { force: true });
+  // No template (`--template=`): a machine's init.templateDir could add hooks or an
+  // info/exclude the original did not have. Only what the sidecar lists is written.
+  await runGit(['init', '--bare', '--quiet', '--template=', ...(repo.objectFormat === 'sha256' ? ['--object-format=sha256'] : []), gitDir], options);
+  await mkdir(path.join(gitDir, 'hooks'), { recursive: true });
   if (repo.shallow !== null) await writeFile(path.join(gitDir, 'shallow'), `${repo.shallow.join('\n')}\n`);
 
   const own = `${repo.refPrefix}refs/`;
@@ -455,9 +456,8 @@ async function restoreOne(
     });
   }
 
-  if (options.hooks !== false && repo.hooks.length > 0) {
+  if (options.hooks !== false) {
     const hooksDir = path.join(gitDir, 'hooks');
-    await mkdir(hooksDir, { recursive: true });
     for (const hook of repo.hooks) {
       const file = path.join(hooksDir, hook.name);
       await writeFile(file, Buffer.from(hook.base64, 'base64'), { mode: hook.mode });

@@ -319,6 +319,32 @@ describe('git bundle: round trip', () => {
   );
 });
 
+describe('git bundle: hooks', () => {
+  it(
+    'hooks: false restores none; a machine template (GIT_TEMPLATE_DIR) adds none',
+    async () => {
+      const ws = init(dir('ws'));
+      commitFile(ws, 'a.txt', '1\n');
+      write(path.join(ws, '.git', 'hooks', 'pre-commit'), '#!/bin/sh\nexit 1\n', 0o755);
+      const { bundlePath, sidecar } = await createBundle(ws, dir('out'));
+      const template = dir('template');
+      write(path.join(template, 'hooks', 'post-checkout'), '#!/bin/sh\nexit 1\n', 0o755);
+      process.env.GIT_TEMPLATE_DIR = template;
+      try {
+        const target = dir('target');
+        await restoreRepository(target, bundlePath, sidecar, { hooks: false });
+        expect(readdirSync(path.join(target, '.git', 'hooks'))).toEqual([]);
+        const withHooks = dir('target');
+        await restoreRepository(withHooks, bundlePath, sidecar);
+        expect(readdirSync(path.join(withHooks, '.git', 'hooks'))).toEqual(['pre-commit']);
+      } finally {
+        delete process.env.GIT_TEMPLATE_DIR;
+      }
+    },
+    T,
+  );
+});
+
 describe('git bundle: fingerprint', () => {
   it(
     'ignores working-tree edits; changes with a commit, a branch, git add, config, a hook, the stash',
