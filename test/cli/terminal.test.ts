@@ -1,0 +1,88 @@
+// The display for people, checked in a real pseudo-terminal: util-linux
+// `script` runs the binary with a tty as stdout, so the CLI draws its live
+// progress display (redrawn at most every 100 ms) and ends with the summary.
+// Skipped, saying why, where `script` is not installed.
+import { spawn, spawnSync } from 'node:child_process';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { baseEnv, CLI, cliHome, ensureCliBuilt, where } from '../helpers/cli.js';
+import { createTestBucket, makeTestClient } from '../helpers/s3.js';
+import { makeTempDir, writeTree } from '../helpers/tree.js';
+
+const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout?.includes('util-linux') === true;
+const client = makeTestClient();
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  if (hasScript) await ensureCliBuilt();
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(cleanups.map((c) => c()));
+});
+
+/** Run the CLI in a pseudo-terminal (80 columns); resolves with everything it drew. */
+async function inTerminal(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; screen: string }> {
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = `stty cols 80 rows 24 2>/dev/null; exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`;
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { ...baseEnv(await cliHome()), TERM: 'xterm-256color', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (screen += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit within 15 s:\n${screen}`));
+    }, 15_000);
+    child.on('close', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  return { code, screen };
+}
+
+const COLOR = /\u001b\[3[0-9]m/;
+
+describe.skipIf(!hasScript).concurrent('in a terminal (util-linux script)', () => {
+  test('push: a live progress display that updates, then a coloured summary; NO_COLOR turns colours off', { timeout: 20_000 }, async () => {
+    const t = await makeTempDir('s3ws-cli-tty-');
+    cleanups.push(t.cleanup);
+    const files = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`src/m${String(i).padStart(3, '0')}.ts`, `export const x${i} = ${i};\n`.repeat(600)]));
+    await writeTree(t.dir, files);
+    const [bucketA, bucketB] = await Promise.all([createTestBucket(client), createTestBucket(client)]);
+    const [coloured, plain] = await Promise.all([
+      inTerminal(['push', ...where(bucketA, 'ws/', t.dir), '--concurrency', '2', '--state-dir', `${t.dir}-state-a`]),
+      inTerminal(['push', ...where(bucketB, 'ws/', t.dir), '--concurrency', '2', '--state-dir', `${t.dir}-state-b`], { NO_COLOR: '1' }),
+    ]);
+    cleanups.push(async () => {
+      const { rm } = await import('node:fs/promises');
+      await rm(`${t.dir}-state-a`, { recursive: true, force: true });
+      await rm(`${t.dir}-state-b`, { recursive: true, force: true });
+    });
+    for (const { code, screen } of [coloured, plain]) {
+      expect(code, screen).toBe(0);
+      expect(screen).not.toContain('{"type"'); // a terminal gets no JSON
+      // the display: phase, files done of total, bytes done of total, the current file
+      const frames = [...screen.matchAll(/Uploading\s+\S+\s+(\d+)%\s+(\d+)\/150 files\s+([\d.]+ \w+)\/([\d.]+ \w+)/g)];
+      expect(frames.length, screen).toBeGreaterThanOrEqual(2);
+      const percents = frames.map((f) => Number(f[1]));
+      expect(new Set(percents).size, 'the display updates').toBeGreaterThanOrEqual(2);
+      expect(percents).toEqual([...percents].sort((a, b) => a - b));
+      expect(screen).toMatch(/src\/m\d{3}\.ts/);
+      expect(screen).toMatch(/[\d.]+ [KM]iB\/s {2}ETA \d/); // rate and ETA, once half a second has passed
+      expect(screen).toContain('\u001b[2K'); // lines erased and redrawn in place
+      // the summary, after the display is cleared and the cursor shown again
+      const end = screen.lastIndexOf('\u001b[?25h');
+      expect(end).toBeGreaterThan(screen.lastIndexOf('Uploading'));
+      const summary = screen.slice(end).replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+      expect(summary).toMatch(/✓ Pushed 150 files \([\d.]+ [KM]iB\) in [\d.]+s/);
+      expect(summary).toMatch(/uploaded 150.*downloaded 0.*deleted 0.*kept 0.*conflicts 0.*failed 0/);
+    }
+    expect(coloured.screen).toMatch(COLOR);
+    expect(plain.screen).not.toMatch(COLOR);
+  });
+});
