@@ -5,8 +5,9 @@
 //
 //   node bench/lib-child.mjs '{"op":"push","endpoint":"http://127.0.0.1:PORT","bucket":"b","prefix":"p","dir":"/ws","concurrency":16}'
 //
-// Optional job field "lib": the path of another build's dist/index.js (e.g. a
-// peer's worktree) to benchmark instead of this worktree's.
+// Optional job fields: "lib", the path of another build's dist/index.js (e.g. a
+// peer's worktree) to benchmark instead of this worktree's; "options", more
+// constructor options (e.g. {"transport":"auto"}).
 //
 // Prints exactly one line of JSON on stdout (the summary of the SyncResult plus
 // a few timings) and exits 0 when the sync succeeded, 1 when it did not, 2 on
@@ -37,6 +38,8 @@ try {
     logger: lib.silentLogger,
     uploadConcurrency: concurrency,
     downloadConcurrency: concurrency,
+    // more constructor options from the job (e.g. {"transport":"auto"}), for experiments
+    ...(job.options ?? {}),
   });
   const t1 = performance.now();
   const r = job.op === 'pull' ? await sync.pull() : await sync.push();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import pLimit from 'p-limit';
+import { eachLimited } from '../core/each.js';
 import { LocalFileError } from '../errors.js';
 import { calculateFileHash } from './hash.js';
 import { RECOVERY_DIR_NAME, STATE_DIR_NAME } from '../core/names.js';
@@ -97,24 +97,19 @@ export class RecoveryArea {
    * throws: a file that cannot be read or removed stays here.
    */
   async settle(): Promise<void> {
-    const limit = pLimit(VERIFY_CONCURRENCY);
     const pending = this.unconfirmed.splice(0);
-    await Promise.all(
-      pending.map((p) =>
-        limit(async () => {
-          const actual = await calculateFileHash(p.movedTo).catch(() => undefined);
-          if (actual !== p.md5) {
-            if (lstatOrUndefined(p.movedTo) !== undefined) this.keep(p.path, p.movedTo, p.reason);
-            return;
-          }
-          try {
-            unlinkSync(p.movedTo);
-          } catch {
-            this.keep(p.path, p.movedTo, p.reason); // still here: say so
-          }
-        }),
-      ),
-    );
+    await eachLimited(pending, VERIFY_CONCURRENCY, async (p) => {
+      const actual = await calculateFileHash(p.movedTo).catch(() => undefined);
+      if (actual !== p.md5) {
+        if (lstatOrUndefined(p.movedTo) !== undefined) this.keep(p.path, p.movedTo, p.reason);
+        return;
+      }
+      try {
+        unlinkSync(p.movedTo);
+      } catch {
+        this.keep(p.path, p.movedTo, p.reason); // still here: say so
+      }
+    });
     this.prune();
   }
 

@@ -8,7 +8,7 @@
  */
 import { mkdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
+import { eachLimited } from '../core/each.js';
 import {
   etagPartSizes,
   needsFirstPartSize,
@@ -217,33 +217,28 @@ async function hashFiles(
   const localEtags = new Map<string, string[]>();
   const unreadable: SkippedFile[] = [];
   const gone: string[] = [];
-  const limit = pLimit(HASH_CONCURRENCY);
   planning.hashing(paths.map((p) => base.local.get(p)?.size ?? 0));
-  await Promise.all(
-    paths.map((path) =>
-      limit(async () => {
-        try {
-          signal?.throwIfAborted();
-          const partSizes = etagPartSizes(base.remote.get(path), heads.get(path));
-          if (partSizes.length === 0) {
-            localMd5.set(path, await calculateFileHash(join(root, path), signal));
-          } else {
-            const { md5, etags } = await hashFileWithEtags(join(root, path), partSizes, signal);
-            localMd5.set(path, md5);
-            localEtags.set(path, etags);
-          }
-        } catch (error) {
-          if (signal?.aborted) throw error;
-          const code = (error as NodeJS.ErrnoException).code ?? 'error';
-          // vanished since the scan: simply gone; otherwise a failure to report
-          if (code === 'ENOENT') gone.push(path);
-          else unreadable.push({ path, reason: `unreadable: ${code}` });
-        } finally {
-          planning.hashed(path, base.local.get(path)?.size ?? 0);
-        }
-      }),
-    ),
-  );
+  await eachLimited(paths, HASH_CONCURRENCY, async (path) => {
+    try {
+      signal?.throwIfAborted();
+      const partSizes = etagPartSizes(base.remote.get(path), heads.get(path));
+      if (partSizes.length === 0) {
+        localMd5.set(path, await calculateFileHash(join(root, path), signal));
+      } else {
+        const { md5, etags } = await hashFileWithEtags(join(root, path), partSizes, signal);
+        localMd5.set(path, md5);
+        localEtags.set(path, etags);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      // vanished since the scan: simply gone; otherwise a failure to report
+      if (code === 'ENOENT') gone.push(path);
+      else unreadable.push({ path, reason: `unreadable: ${code}` });
+    } finally {
+      planning.hashed(path, base.local.get(path)?.size ?? 0);
+    }
+  });
   return { localMd5, localEtags, unreadable, gone };
 }
 
@@ -269,32 +264,27 @@ async function headEach(
   partSizes: boolean,
 ): Promise<Map<string, ObjectFacts>> {
   const out = new Map<string, ObjectFacts>();
-  const limit = pLimit(HEAD_CONCURRENCY);
-  await Promise.all(
-    paths.map((path) =>
-      limit(async () => {
-        const obj = remote.get(path);
-        if (obj === undefined) return;
-        try {
-          signal?.throwIfAborted();
-          const info = await ctx.store.head(obj.key, signal);
-          if (info.etag !== obj.etag) return;
-          const facts: ObjectFacts = {
-            etag: info.etag,
-            md5: info.md5,
-            mtimeMs: info.mtimeMs,
-            partSize: info.partSize,
-            serverSideEncryption: info.serverSideEncryption,
-          };
-          if (partSizes && needsFirstPartSize(obj, facts)) facts.partSize = await ctx.store.firstPartSize(obj.key, signal).catch(() => undefined);
-          out.set(path, facts);
-        } catch (error) {
-          if (signal?.aborted) throw error;
-          ctx.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
-        }
-      }),
-    ),
-  );
+  await eachLimited(paths, HEAD_CONCURRENCY, async (path) => {
+    const obj = remote.get(path);
+    if (obj === undefined) return;
+    try {
+      signal?.throwIfAborted();
+      const info = await ctx.store.head(obj.key, signal);
+      if (info.etag !== obj.etag) return;
+      const facts: ObjectFacts = {
+        etag: info.etag,
+        md5: info.md5,
+        mtimeMs: info.mtimeMs,
+        partSize: info.partSize,
+        serverSideEncryption: info.serverSideEncryption,
+      };
+      if (partSizes && needsFirstPartSize(obj, facts)) facts.partSize = await ctx.store.firstPartSize(obj.key, signal).catch(() => undefined);
+      out.set(path, facts);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      ctx.options.logger.debug(`HEAD ${escapeForLog(obj.key)} failed: ${messageOf(error)}`);
+    }
+  });
   return out;
 }
 

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
+import { eachLimited } from '../core/each.js';
 import { conflictAreaPrefix, freeConflictCopyPath, writerLabel, type ConflictCopyLabel } from '../core/conflict-names.js';
 import type { ConflictPolicy, LocalFile, SyncConflict } from '../core/model.js';
 import type { Outcomes } from '../core/record.js';
@@ -81,34 +81,29 @@ export interface Resolver {
 /** Settle each conflict by the call's policy; report (and count as a failure) what cannot be settled. */
 export async function resolveConflicts(r: Resolver, items: readonly Unresolved[]): Promise<void> {
   if (items.length === 0) return;
-  const limit = pLimit(RESOLVE_CONCURRENCY);
-  await Promise.all(
-    items.map((item) =>
-      limit(async () => {
-        if (r.call.signal?.aborted) return; // not started: the next sync meets it again
-        let resolved: SyncConflict | undefined;
-        let why: unknown;
-        try {
-          resolved = await resolveOne(r, item, r.call.conflictPolicy);
-        } catch (error) {
-          if (r.call.signal?.aborted) return;
-          why = error;
-        }
-        if (resolved !== undefined && resolved.resolution !== 'reported') {
-          r.result.conflicts.push(resolved);
-          r.paths?.settled(item.conflict.path);
-          if (resolved.action === 'download' && resolved.resolution !== 'kept-local') unkeep(r.result, resolved.path);
-          return;
-        }
-        const reported = resolved ?? item.conflict;
-        if (why !== undefined && !(why instanceof ConflictError)) {
-          r.ctx.options.logger.warn(`Conflict on ${escapeForLog(reported.path)} not resolved (${r.call.conflictPolicy}): ${messageOf(why)}`);
-        }
-        const failed = addConflict(r.result, reported);
-        r.paths?.settled(reported.path, failed);
-      }),
-    ),
-  );
+  await eachLimited(items, RESOLVE_CONCURRENCY, async (item) => {
+    if (r.call.signal?.aborted) return; // not started: the next sync meets it again
+    let resolved: SyncConflict | undefined;
+    let why: unknown;
+    try {
+      resolved = await resolveOne(r, item, r.call.conflictPolicy);
+    } catch (error) {
+      if (r.call.signal?.aborted) return;
+      why = error;
+    }
+    if (resolved !== undefined && resolved.resolution !== 'reported') {
+      r.result.conflicts.push(resolved);
+      r.paths?.settled(item.conflict.path);
+      if (resolved.action === 'download' && resolved.resolution !== 'kept-local') unkeep(r.result, resolved.path);
+      return;
+    }
+    const reported = resolved ?? item.conflict;
+    if (why !== undefined && !(why instanceof ConflictError)) {
+      r.ctx.options.logger.warn(`Conflict on ${escapeForLog(reported.path)} not resolved (${r.call.conflictPolicy}): ${messageOf(why)}`);
+    }
+    const failed = addConflict(r.result, reported);
+    r.paths?.settled(reported.path, failed);
+  });
 }
 
 /** One conflict: the resolved conflict, or a `reported` one (nothing replaced). Throws when something failed on the way (nothing replaced either). */

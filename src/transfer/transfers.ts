@@ -8,7 +8,8 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
-import pLimit, { type LimitFunction } from 'p-limit';
+import type { LimitFunction } from 'p-limit';
+import { eachLimited } from '../core/each.js';
 import { choosePartSize, multipartPartCount, partSizesFor } from '../core/multipart.js';
 import { contentMd5 } from '../core/compare.js';
 import { unquoteEtag } from '../core/md5.js';
@@ -75,22 +76,17 @@ async function runEach(
   hooks: ExecuteHooks,
 ): Promise<void> {
   const { signal } = ctx;
-  const limit = pLimit(ctx.concurrency);
-  await Promise.all(
-    transfers.map((t) =>
-      limit(async () => {
-        if (signal?.aborted) return; // not started: a later sync does it
-        let done: TransferDone;
-        try {
-          done = await withRetries(() => one(t), signal, ctx.attempts);
-        } catch (error) {
-          hooks.onFailed(t.path, error);
-          return;
-        }
-        hooks.onDone(done);
-      }),
-    ),
-  );
+  await eachLimited(transfers, ctx.concurrency, async (t) => {
+    if (signal?.aborted) return; // not started: a later sync does it
+    let done: TransferDone;
+    try {
+      done = await withRetries(() => one(t), signal, ctx.attempts);
+    } catch (error) {
+      hooks.onFailed(t.path, error);
+      return;
+    }
+    hooks.onDone(done);
+  });
 }
 
 /** How large files move: multipart uploads and ranged downloads above `threshold`. */

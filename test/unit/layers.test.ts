@@ -1,5 +1,5 @@
 // Imports point down the layers only (CONTRIBUTING.md, "Architecture"):
-//   shared leaves (core/, errors, types, names…) <- local/, storage/ <- state/,
+//   shared leaves (core/, errors, types, names…) <- local/, git/, storage/ <- state/,
 //   transfer/ <- options <- pipeline/ <- the facade <- the entry points.
 // core/ is pure: no filesystem, no network, no SDK, no timers.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 function rank(mod: string): number {
   if (mod.startsWith('core/')) return 0;
   if (['errors.ts', 'types.ts', 'logger.ts', 'option-checks.ts', 'upload-params.ts', 'SyncIgnoreFilter.ts', 'events.ts'].includes(mod)) return 0;
-  if (mod.startsWith('local/') || mod.startsWith('storage/')) return 1;
+  if (mod.startsWith('local/') || mod.startsWith('git/') || mod.startsWith('storage/')) return 1;
   if (mod.startsWith('state/') || mod.startsWith('transfer/')) return 2;
   if (mod === 'options.ts') return 3;
   if (mod.startsWith('pipeline/')) return 4;
