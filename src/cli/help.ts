@@ -4,7 +4,11 @@ import { envName, OPTIONS, type CommandName, type OptionSpec } from './options.j
 
 const BIN = 's3-workspace-sync';
 
-/** The command table's descriptions and examples. `watch` has no entry yet: it is not listed. */
+/**
+ * The commands' descriptions and examples, in --help's order. `watch` is
+ * reserved (checkCommand() says it is not available yet) and not listed: the
+ * library has no watch mode.
+ */
 const COMMANDS: Record<CommandName, { usage: string; summary: string; about: string; examples: string[] }> = {
   pull: {
     usage: `${BIN} pull [options]`,
