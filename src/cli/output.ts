@@ -168,6 +168,8 @@ export function formatDuration(ms: number): string {
 const PHASE_LABEL: Record<SyncProgress['phase'], string> = { plan: 'Hashing', download: 'Downloading', upload: 'Uploading', cleanup: 'Deleting' };
 /** Minimum time between two redraws of the progress display. */
 const REDRAW_MS = 100;
+/** The rate (and ETA) are shown once a phase has run this long. */
+const RATE_AFTER_MS = 300;
 /** Window of the transfer rate. */
 const RATE_WINDOW_MS = 3000;
 /** Files listed per section of a summary, unless --verbose. */
@@ -235,7 +237,7 @@ class HumanReporter implements Reporter {
     if (byBytes) parts.push(`${formatBytes(p.transferredBytes)}/${formatBytes(p.totalBytes)}`);
     const second: string[] = [];
     const first = this.samples[0];
-    if (first && byBytes && now - this.phaseStart >= 500) {
+    if (first && byBytes && now - this.phaseStart >= RATE_AFTER_MS) {
       const dt = (now - first.t) / 1000;
       const rate = dt > 0 ? (p.transferredBytes - first.bytes) / dt : 0;
       if (rate > 0) {

@@ -4,7 +4,9 @@
 // missing peer dependency. Each test runs the binary as a child process
 // against the run's local S3 server, in its own bucket and directories, so
 // the tests of this file run concurrently.
+import { spawn } from 'node:child_process';
 import { writeFile, rm, unlink } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -216,6 +218,28 @@ describe.concurrent('s3-workspace-sync (the built binary)', () => {
     expect(unreachable.result?.error?.message).toMatch(/ECONNREFUSED|connect/i);
     expect(unreachable.stderr).toMatch(/check --endpoint/);
     expect(unreachable.ms).toBeLessThan(20_000);
+  });
+
+  test('an endpoint that never accepts the connection: exit 5 within --connect-timeout × attempts', { timeout: 20_000 }, async () => {
+    // a listener whose process never accepts: once its small backlog is full,
+    // connection attempts get no answer at all (SYNs dropped), like a firewalled host
+    const silent = spawn(process.execPath, ['-e', "const s = require('net').createServer().listen(0, '127.0.0.1', 1, () => { console.log(s.address().port); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const sockets: Socket[] = [];
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      silent.kill('SIGKILL');
+    });
+    const port = Number(await new Promise<string>((resolve) => silent.stdout.setEncoding('utf8').once('data', resolve)));
+    for (let i = 0; i < 4; i++) sockets.push(connect(port, '127.0.0.1').on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 200));
+    const dir = await tempDir();
+    const run = await runCli(['pull', '--bucket', 'bkt', '--prefix', 'p/', '--dir', dir, '--endpoint', `http://127.0.0.1:${port}`, '--path-style', '--connect-timeout', '1s']);
+    expect(run.code, run.stderr).toBe(5);
+    expect(run.result?.error).toMatchObject({ code: 'NETWORK' });
+    expect(run.result?.error?.message).toMatch(/could not connect within 1 s/);
+    // 3 attempts of 1 s, plus backoff and start-up; the default (5 s) bounds it at about 16 s the same way
+    expect(run.ms).toBeGreaterThan(2_500);
+    expect(run.ms).toBeLessThan(10_000);
   });
 
   test('precedence: flags > S3WS_* environment > config file (--config, S3WS_CONFIG, ./s3-workspace-sync.json)', { timeout: 20_000 }, async () => {
