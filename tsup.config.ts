@@ -14,7 +14,8 @@ export const libraryConfig: Options = {
   // `@internal` declarations (test seams) stay out of the published types
   dts: { compilerOptions: { stripInternal: true } },
   sourcemap: true,
-  clean: true,
+  // everything but the CLI, which the other config builds at the same time
+  clean: ['!cli.js'],
   target: 'node20',
   platform: 'node',
   // p-limit (and its yocto-queue) ship as ESM only; bundling them keeps
