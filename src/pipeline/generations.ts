@@ -60,12 +60,35 @@ export interface LeaseTiming {
 
 export const DEFAULT_LEASE_TIMING: LeaseTiming = { leaseMs: 30_000, renewMs: 10_000, pollMs: 500 };
 
-/** The manifest as last read or written: its ETag and content (`null`: the prefix has none). */
-interface Seen {
-  etag: string;
-  manifest: Manifest | undefined; // undefined: damaged (not this library's format)
-  /** Its bytes, for the state file (a new process then needs no GET while the bucket shows this ETag). */
-  body?: string | undefined;
+/**
+ * The manifest as last read or written: its ETag and content (`null`: the
+ * prefix has none). Its bytes are kept for the state file (a new process then
+ * needs no GET while the bucket shows this ETag). Bytes taken from the state
+ * file are decoded only when something needs the files: a push with nothing
+ * to commit never pays for decoding a large manifest.
+ */
+class Seen {
+  private decoded: Manifest | undefined | null;
+
+  /** `manifest`: already decoded (`undefined`: damaged, not this library's format); omitted: decode `body` when first needed. */
+  constructor(
+    readonly etag: string,
+    readonly body: Buffer | undefined,
+    ...manifest: [] | [Manifest | undefined]
+  ) {
+    this.decoded = manifest.length === 0 ? null : manifest[0];
+  }
+
+  get manifest(): Manifest | undefined {
+    if (this.decoded === null) {
+      try {
+        this.decoded = decodeManifest(this.body ?? '');
+      } catch {
+        this.decoded = undefined; // the same bytes as the bucket's object (MD5 checked): damaged there too
+      }
+    }
+    return this.decoded;
+  }
 }
 
 /** The library's two objects, as a listing of the prefix shows them. */
@@ -108,19 +131,23 @@ export class Generations {
    * the listing; a push's commit is conditional on it). Bytes whose MD5 is
    * not the ETag (when the ETag is an MD5) are not trusted.
    */
-  adopt(cached: { etag: string; body: string } | undefined): void {
+  adopt(cached: { etag: string; body: Buffer } | undefined): void {
     if (cached === undefined || this.seen !== undefined) return;
     const md5 = md5FromEtag(cached.etag);
-    if (md5 !== undefined && md5Hex(cached.body) !== md5) return;
-    try {
-      this.seen = { etag: cached.etag, manifest: decodeManifest(cached.body), body: cached.body };
-    } catch {
-      // not a manifest of this format: read it again when needed
+    if (md5 === undefined) {
+      // an ETag that is no MD5 (SSE-KMS) cannot vouch for the bytes: adopt only what decodes
+      try {
+        this.seen = new Seen(cached.etag, cached.body, decodeManifest(cached.body));
+      } catch {
+        // not a manifest of this format: read it again when needed
+      }
+      return;
     }
+    if (md5Hex(cached.body) === md5) this.seen = new Seen(cached.etag, cached.body);
   }
 
   /** The manifest to keep in the state file (`undefined`: none known). */
-  get cached(): { etag: string; body: string } | undefined {
+  get cached(): { etag: string; body: Buffer } | undefined {
     const seen = this.seen;
     return seen?.body === undefined ? undefined : { etag: seen.etag, body: seen.body };
   }
@@ -151,7 +178,7 @@ export class Generations {
         if (!(error instanceof ManifestFormatError)) throw error;
         this.ctx.options.logger.warn(`The manifest ${escapeForLog(this.manifestKey)} is not readable (${error.message}); it is ignored and the next push replaces it.`);
       }
-      return (this.seen = { etag: got.etag, manifest, body: manifest === undefined ? undefined : body.toString('utf8') });
+      return (this.seen = new Seen(got.etag, manifest === undefined ? undefined : body, manifest));
     } catch (error) {
       if (error instanceof StorageError && error.code === 'NOT_MODIFIED' && this.seen != null) return this.seen;
       if (error instanceof StorageError && error.code === 'NOT_FOUND') return (this.seen = null);
@@ -374,7 +401,7 @@ export class Generations {
           ...(base === null ? { ifNoneMatch: true } : { ifMatch: base.etag }),
           signal,
         });
-        this.seen = { etag: put.etag, manifest: next, body: body.toString('utf8') };
+        this.seen = new Seen(put.etag, body, next);
         this.pending = { put: new Map(), removed: new Set() };
         return overlap;
       } catch (error) {

@@ -60,7 +60,7 @@ export class WorkspaceState {
     // only a sync that holds the workspace lock cleans up after crashed saves
     const state = await this.file.load(root, await this.stateOrigin(), locked);
     if (state === undefined) return;
-    this.current = new Map(state.snapshot);
+    this.current = state.snapshot; // loaded just now: nobody else holds it
     this.synced = state.synced;
     this.unverifiedRemoteId = state.remoteId;
     this.remoteCache = { ...(state.remote ?? {}), ...this.remoteCache }; // what this instance learnt already wins

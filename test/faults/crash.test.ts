@@ -37,6 +37,7 @@ import { S3WorkspaceSync, silentLogger } from '../../src/index.js';
 import { startAtomicPutProxy, type AtomicPutProxy } from '../helpers/atomic-put-proxy.js';
 import { mulberry32 as prng } from '../helpers/fault-proxy.js';
 import { createTestBucket, listAllKeys, makeTestClient, s3Endpoint } from '../helpers/s3.js';
+import { readStateOnDisk } from '../helpers/state-doc.js';
 import { listEntries, md5Base64, tempDir } from '../helpers/sync-fixture.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -216,14 +217,17 @@ async function inspectStateDir(dir: string, scenario: Scenario, recovered: Set<s
     }
     // a killed sync leaves its workspace lock (the next sync takes it over: same host, dead pid)
     if (name === 'lock' || /^lock\.stale-/.test(name)) continue;
-    if (!/^state-[0-9a-f]{16}\.json$/.test(name)) {
+    // the state file, its journal and the manifest kept beside it
+    if (!/^state-[0-9a-f]{16}\.json(\.journal|\.manifest)?$/.test(name)) {
       problems.push(`${STATE_DIR}/${name}: unexpected file in the state directory`);
       continue;
     }
+    if (name.endsWith('.manifest')) continue; // a cache of the bucket's manifest: trusted only when its MD5 is the one recorded
+    if (name.endsWith('.journal')) continue; // read with its state file below
     try {
-      JSON.parse(await readFile(path.join(dir, name), 'utf8'));
+      await readStateOnDisk(dir, name); // complete JSON, and every complete journal line passes its checksum
     } catch (error) {
-      problems.push(`${STATE_DIR}/${name}: not complete JSON (${String(error)})`);
+      problems.push(`${STATE_DIR}/${name}: not complete JSON, or a damaged journal (${String(error)})`);
     }
   }
   return problems;

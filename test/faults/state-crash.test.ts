@@ -8,8 +8,10 @@
 // removing a leftover temp file, saving the new state); then one child per step
 // and per side (before / after) is killed there. Reads, and calls in the
 // recovery area (`recovered/…`, used by the downloads, in download order), are
-// listed in the trace but are not kill points. A second series makes one
-// write of the temp state file fail (EIO, as a full or broken disk would),
+// listed in the trace but are not kill points. The pull's save writes the
+// whole state file (an earlier crash cut a journal line short); the push's
+// appends a line to the journal. A second series makes one
+// write of the temp state file or the journal fail (EIO, as a full or broken disk would),
 // which sends the save down its error path, and kills the child at every step
 // of that path too.
 //
@@ -48,6 +50,7 @@ import { S3WorkspaceSync, silentLogger, type SyncResult } from '../../src/index.
 import { createTestBucket, getObjectBytes, listAllKeys, makeTestClient, s3Endpoint } from '../helpers/s3.js';
 import { md5Base64, tempDir } from '../helpers/sync-fixture.js';
 import { readTree } from '../helpers/tree.js';
+import { readStateOnDisk } from '../helpers/state-doc.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/state-crash-child.ts', import.meta.url));
@@ -137,6 +140,9 @@ async function prepare(op: Operation): Promise<Prepared> {
   if (stateFiles.length !== 1) throw new Error(`the seeding pull left ${JSON.stringify(stateFiles)} in the state directory`);
   // An earlier crash's temp file (half a document): loading the state removes it.
   await writeFile(path.join(stateDir, `${stateFiles[0]}.00000000000a.tmp`), '{"format":"s3-workspace-sync/state","ver');
+  // Pull: an earlier crash also cut a journal line short, so the child's save writes the whole file (temp file,
+  // rename). Push: the child's save appends its changes to the journal.
+  if (op === 'pull') await writeFile(path.join(stateDir, `${stateFiles[0]}.journal`), '0123456789abcdef0123456789abcdef {"id":"');
 
   const past = new Date(Date.now() - 3_600_000);
   await writeFile(path.join(ws, NOTES), NOTES_BYTES);
@@ -183,15 +189,14 @@ async function checkStateDir(p: Prepared): Promise<StateCheck> {
   });
   for (const name of names.filter((n) => n.endsWith('.json'))) {
     out.files.push(name);
-    const text = await readFile(path.join(p.stateDir, name), 'utf8');
-    let doc: unknown;
+    let entries: unknown;
     try {
-      doc = JSON.parse(text);
+      // the state file with its journal's lines applied
+      entries = (await readStateOnDisk(p.stateDir, name)).entries;
     } catch (error) {
-      out.problems.push(`${name}: not complete JSON (${text.length} bytes; ${String(error)})`);
+      out.problems.push(`${name}: not complete JSON, or a damaged journal (${String(error)})`);
       continue;
     }
-    const entries = (doc as { entries?: unknown }).entries;
     if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) {
       out.problems.push(`${name}: no entries object`);
       continue;
@@ -434,10 +439,17 @@ describe('state save: SIGKILL before and after every filesystem step in the stat
         const trace = await runChild(op, p0);
         expectFinished(trace, `${op}: trace run`);
         console.log(`[state-crash] ${op}: ${trace.steps.length} steps in the state directory:\n  ${trace.fs.map((f) => (f.step === null ? `   (not a step) ${f.op} ${f.path}` : describeStep(f))).join('\n  ')}`);
-        expect(
-          trace.steps.some((s) => s.op === 'rename' && /\.tmp -> state-<id>\.json$/.test(s.path)),
-          `${op}: the trace shows no rename of a temp file over the state file (is the harness seeing the save?)`,
-        ).toBe(true);
+        if (op === 'pull') {
+          expect(
+            trace.steps.some((s) => s.op === 'rename' && /\.tmp -> state-<id>\.json$/.test(s.path)),
+            `${op}: the trace shows no rename of a temp file over the state file (is the harness seeing the save?)`,
+          ).toBe(true);
+        } else {
+          expect(
+            trace.steps.some((s) => /write/i.test(s.op) && s.path.endsWith('state-<id>.json.journal')),
+            `${op}: the trace shows no write to the state's journal (is the harness seeing the save?)`,
+          ).toBe(true);
+        }
         expect(trace.steps.some((s) => s.op === 'unlink' && s.path.endsWith('.<hex>.tmp')), `${op}: the leftover temp file was not removed`).toBe(true);
         console.log(`[state-crash] ${op}: trace run: ${await checkAfter(op, p0, `${op}: trace run`)}`);
 
@@ -452,9 +464,10 @@ describe('state save: SIGKILL before and after every filesystem step in the stat
           console.log(`[state-crash] ${tag}: ${await checkAfter(op, p, tag)}`);
         });
 
-        // 3. The save's error path: the first write of the temp state file fails with EIO.
-        const failAt = trace.steps.find((s) => /write/i.test(s.op) && s.path.endsWith('.<hex>.tmp'));
-        expect(failAt, `${op}: no write of a temp state file in the trace`).toBeDefined();
+        // 3. The save's error path: the first write of the temp state file (pull) or of the journal (push) fails with EIO.
+        const saved = op === 'pull' ? /state-<id>\.json\.<hex>\.tmp$/ : /state-<id>\.json\.journal$/;
+        const failAt = trace.steps.find((s) => /write/i.test(s.op) && saved.test(s.path));
+        expect(failAt, `${op}: no write of a temp state file or of the journal in the trace`).toBeDefined();
         const series = `${op}/EIO`;
         const pf = await prepare(op);
         const failing = await runChild(op, pf, { fail: { step: failAt!.step, code: 'EIO' } });

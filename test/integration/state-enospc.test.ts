@@ -10,7 +10,8 @@
 //
 // 1. `stateDir` on a full tmpfs, workspace on the normal disk.
 // 2. The whole workspace on a tmpfs filled by an ignored `agent.log`, leaving
-//    room for the download but not for the (200-entry) state.
+//    room for the download but not for the state's journal line (150 of its
+//    200 entries changed: files touched, same bytes).
 // In both: the pull itself succeeds, the failed save is a warning naming
 // ENOSPC, the state file is absent or complete and valid afterwards (never
 // truncated, no temp file left), and after the space is freed a new instance's
@@ -299,6 +300,10 @@ describe('ENOSPC while saving the state file', () => {
     const changed = 'src/module-7/component-file-7.ts';
     const changedBytes = Buffer.from('export const changedRemotely = true;\n'.repeat(20)); // < 4 KiB: one page
     await putWithMtime(f.other, f.bucket, changed, changedBytes);
+    // 150 files touched (same bytes, another mtime): the pull re-hashes them and records their new stat, so
+    // the state's journal line (150 entries) needs more pages than are free.
+    const touched = new Date(Date.now() - 7_200_000);
+    for (let i = 50; i < 200; i++) await utimes(path.join(ws, `src/module-${i % 20}/component-file-${i}.ts`), touched, touched);
 
     const logger = capturingLogger();
     const second = await make(logger).pull();

@@ -3,7 +3,7 @@
 // stopped — no listing to push nothing, no re-hash of unchanged files — and a
 // state file that cannot be trusted (corrupt, foreign, for a replaced
 // directory) is ignored with a warning, never half-used.
-import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { recordCommands } from '../helpers/commands.js';
 import { listAllKeys, makeTestClient, putObjects } from '../helpers/s3.js';
 import { fixture, listEntries, recoveredFiles, tempDir } from '../helpers/sync-fixture.js';
 import { readTree, writeTree } from '../helpers/tree.js';
+import { readStateOnDisk, stateFileNames } from '../helpers/state-doc.js';
 
 const STATE_DIR = '.s3-workspace-sync';
 
@@ -36,7 +37,7 @@ function warnings(): { logger: SyncLogger; lines: string[] } {
 }
 
 async function stateFiles(ws: string): Promise<string[]> {
-  return (await readdir(path.join(ws, STATE_DIR)).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
+  return stateFileNames(path.join(ws, STATE_DIR));
 }
 
 describe('persisted state', () => {
@@ -116,12 +117,12 @@ describe('persisted state', () => {
   it.each([
     ['truncated JSON', (text: string) => text.slice(0, Math.floor(text.length / 2))],
     ['not JSON at all', () => '\u0000\u0001garbage'],
-    ['another format version', (text: string) => text.replace('"version":2', '"version":99')],
+    ['another format version', (text: string) => text.replace('"version":3', '"version":99')],
     ['an entry with a bad MD5', (text: string) => text.replace(/("a\.txt":\[[^\]]*?)"[0-9a-f]{32}"/, '$1"not-an-md5"')],
     ['written for another endpoint (same bucket and prefix)', (text: string) => text.replace(/"endpoint":"[^"]+"/, '"endpoint":"https://elsewhere.example"')],
     ['an entry with a hostile path', (text: string) => text.replace('"a.txt"', '"../../etc/passwd"')],
     ['written for another bucket', (text: string) => text.replace(/"bucket":"[^"]+"/, '"bucket":"someone-else"')],
-    ['format version 1 (no origin)', (text: string) => text.replace('"version":2', '"version":1')],
+    ['format version 1 (no origin)', (text: string) => text.replace('"version":3', '"version":1')],
   ])('a state file with %s is ignored with a warning, then rewritten', { timeout: 20_000 }, async (_label, corrupt) => {
     const f = await fixture();
     const ws = await tempDir();
@@ -138,7 +139,7 @@ describe('persisted state', () => {
     expect(result).toMatchObject({ success: true, uploadedFiles: 0, deletedFiles: 0, hashedFiles: 4 });
     expect(log.count('ListObjectsV2Command')).toBe(1);
     expect(lines.some((l) => l.includes('Ignoring the sync state file'))).toBe(true);
-    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 2, synced: true });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 3, synced: true });
   });
 
   it('a state file kept outside a workspace that was deleted and re-created is not trusted: nothing is deleted remotely', { timeout: 20_000 }, async () => {
@@ -179,7 +180,7 @@ describe('persisted state', () => {
     await ageFiles(ws, ['old.txt']);
     await f.sync({ workspaceDir: ws }).push(); // fresh.txt was written milliseconds ago
     const [name] = await stateFiles(ws);
-    const doc = JSON.parse(await readFile(path.join(ws, STATE_DIR, name!), 'utf8')) as { entries: Record<string, unknown[]> };
+    const doc = await readStateOnDisk(path.join(ws, STATE_DIR), name!);
     expect(doc.entries['fresh.txt']?.[6]).toBe(1);
     expect(doc.entries['old.txt']?.[6]).toBe(0);
 
@@ -207,7 +208,7 @@ describe('persisted state', () => {
     expect(pulled).toMatchObject({ success: true, downloadedFiles: 2 });
     // Their mtimes were restored from the objects, but their ctimes are the download's: a later write would move the mtime.
     const [name] = await stateFiles(ws);
-    const doc = JSON.parse(await readFile(path.join(ws, STATE_DIR, name!), 'utf8')) as { entries: Record<string, unknown[]> };
+    const doc = await readStateOnDisk(path.join(ws, STATE_DIR), name!);
     expect(doc.entries['edited-now.txt']?.[6]).toBe(0);
     expect(doc.entries['clock-ahead.txt']?.[6]).toBe(0);
     const log = recordCommands(f.client);

@@ -303,10 +303,15 @@ describe('a new process with the saved state asks the bucket nothing it already 
     await first.push();
     first.destroy();
     const stateDir = path.join(ws, '.s3-workspace-sync');
-    const [file] = (await readdir(stateDir)).filter((n) => n.startsWith('state-'));
-    const doc = JSON.parse(await readFile(path.join(stateDir, file!), 'utf8')) as { remote: { manifest: { body: string } } };
-    expect(doc.remote.manifest.body).toContain('"a.txt"');
-    doc.remote.manifest.body = doc.remote.manifest.body.replace('"a.txt"', '"forged.txt"');
+    const [file] = (await readdir(stateDir)).filter((n) => /^state-[0-9a-f]+\.json$/.test(n));
+    // the manifest's bytes are kept beside the state file, which records their MD5: forge both, consistently
+    const kept = path.join(stateDir, `${file!}.manifest`);
+    const body = await readFile(kept, 'utf8');
+    expect(body).toContain('"a.txt"');
+    const forged = body.replace('"a.txt"', '"forged.txt"');
+    await writeFile(kept, forged);
+    const doc = JSON.parse(await readFile(path.join(stateDir, file!), 'utf8')) as { remote: { manifest: { md5: string } } };
+    doc.remote.manifest.md5 = createHash('md5').update(forged).digest('hex');
     await writeFile(path.join(stateDir, file!), JSON.stringify(doc));
 
     await writeFile(path.join(ws, 'b.txt'), 'beta');

@@ -1,11 +1,13 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { isRacy, statMatches, type Snapshot } from '../../src/core/plan.js';
-import { silentLogger } from '../../src/index.js';
+import type { SnapshotEntry } from '../../src/core/model.js';
+import { silentLogger, type SyncLogger } from '../../src/index.js';
 import { parseState, StateFile } from '../../src/state/StateFile.js';
 
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
@@ -15,7 +17,8 @@ const ID = { origin: ORIGIN, root: '/ws', dev: 1, ino: 2, birthtimeMs: 3 };
 function doc(overrides: Record<string, unknown> = {}, entries: Record<string, unknown> = { 'a.txt': [0, 1, 2, 3, MD5, 'etag', 0] }): string {
   return JSON.stringify({
     format: 's3-workspace-sync/state',
-    version: 2,
+    version: 3,
+    id: '0123456789abcdef',
     origin: { ...ORIGIN, remoteId: 'abc' },
     workspace: { path: '/ws', dev: 1, ino: 2, birthtimeMs: 3 },
     synced: true,
@@ -34,18 +37,19 @@ describe('state file parsing (every field validated; anything wrong refuses the 
   });
 
   it('keeps the remote cache (manifest seen, conditional writes); a malformed one is dropped alone, the snapshot stands', () => {
-    const remote = { manifest: { etag: 'e1', body: '{"format":"s3-workspace-sync/manifest"}' }, conditionalWrites: 'enforced' };
-    expect(parseState(doc({ remote }), ID)).toMatchObject({ synced: true, remote });
+    const remote = { manifest: { etag: 'e1', md5: MD5 }, conditionalWrites: 'enforced' };
+    // the manifest's bytes are kept in another file: the state names them by ETag and MD5
+    expect(parseState(doc({ remote }), ID)).toMatchObject({ synced: true, remote: { conditionalWrites: 'enforced' }, manifestRef: { etag: 'e1', md5: MD5 } });
     const remoteOf = (text: string) => {
       const parsed = parseState(text, ID);
       if (typeof parsed === 'string') throw new Error(parsed);
       expect(parsed.snapshot.size).toBe(1);
       return parsed.remote;
     };
-    expect(remoteOf(doc({ remote: { conditionalWrites: 'maybe', manifest: { etag: '', body: 'x' } } }))).toBeUndefined();
-    const partial = parseState(doc({ remote: { conditionalWrites: 'ignored', manifest: { etag: 'e', body: 5 } } }), ID);
+    expect(remoteOf(doc({ remote: { conditionalWrites: 'maybe', manifest: { etag: '', md5: MD5 } } }))).toBeUndefined();
+    const partial = parseState(doc({ remote: { conditionalWrites: 'ignored', manifest: { etag: 'e', md5: 'not-an-md5' } } }), ID);
     expect(partial).toMatchObject({ remote: { conditionalWrites: 'ignored' } });
-    if (typeof partial === 'object') expect(partial.remote?.manifest).toBeUndefined();
+    if (typeof partial === 'object') expect(partial.manifestRef).toBeUndefined();
     expect(remoteOf(doc({ remote: 'nonsense' }))).toBeUndefined();
   });
 
@@ -140,5 +144,133 @@ describe('racy entries', () => {
     const local = { path: 'a', size: 1, mtimeMs: 5, ctimeMs: 6, ino: 7 };
     expect(statMatches(local, { size: 1, mtimeMs: 5, ctimeMs: 6, ino: 7, md5: MD5 })).toBe(true);
     expect(statMatches(local, { size: 1, mtimeMs: 5, ctimeMs: 6, ino: 7, md5: MD5, racy: true })).toBe(false);
+  });
+});
+
+describe('the journal: a save that changed a few entries appends them', () => {
+  const entry = (i: number, md5 = MD5): SnapshotEntry => ({ size: i, mtimeMs: 1000 + i, ctimeMs: 2000 + i, ino: 3000 + i, md5 });
+  const many = (n: number): Snapshot => new Map(Array.from({ length: n }, (_, i) => [`dir/file-${i}.txt`, entry(i)]));
+  const OTHER_MD5 = '0cc175b9c0f1b6a831c399e269772661';
+
+  async function withDir(fn: (dir: string, stateDir: string) => Promise<void>): Promise<void> {
+    const dir = await mkdtemp(path.join(tmpdir(), 's3ws-journal-'));
+    try {
+      await fn(dir, path.join(dir, 'state'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  function recording(): { logger: SyncLogger; warnings: string[] } {
+    const warnings: string[] = [];
+    return { logger: { ...silentLogger, warn: (m: string) => void warnings.push(m) }, warnings };
+  }
+
+  it('appends one checksummed line per save; the state file is not rewritten; a new process reads both', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const file = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      const first = many(2000);
+      await file.save(dir, ORIGIN, { synced: true, snapshot: first, remoteId: 'r1' });
+      const base = await readFile(file.path, 'utf8');
+      const second = new Map(first);
+      second.set('dir/file-1.txt', entry(1, OTHER_MD5));
+      second.delete('dir/file-2.txt');
+      second.set('new.txt', { ...entry(5), etag: 'e5', racy: true });
+      await file.save(dir, ORIGIN, { synced: true, snapshot: second, remoteId: 'r2' });
+      expect(await readFile(file.path, 'utf8')).toBe(base);
+      const journal = await readFile(`${file.path}.journal`, 'utf8');
+      expect(journal.split('\n')).toHaveLength(2); // one line and the final newline
+      expect(journal.length).toBeLessThan(600);
+      const loaded = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
+      expect(loaded?.remoteId).toBe('r2');
+      expect([...(loaded?.snapshot ?? new Map())].sort()).toEqual([...second].sort());
+    });
+  });
+
+  it('a line cut short by a crash is dropped (the state before it stands) and the next save writes the whole file', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const file = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      const first = many(10);
+      await file.save(dir, ORIGIN, { synced: true, snapshot: first, remoteId: 'r1' });
+      const second = new Map(first).set('a.txt', entry(1));
+      await file.save(dir, ORIGIN, { synced: true, snapshot: second, remoteId: 'r1' });
+      const journal = await readFile(`${file.path}.journal`, 'utf8');
+      await writeFile(`${file.path}.journal`, `${journal}${journal.slice(0, 40)}`); // a second line, torn
+      const reader = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      const loaded = await reader.load(dir, ORIGIN);
+      expect([...(loaded?.snapshot ?? new Map())].sort()).toEqual([...second].sort());
+      const idBefore = JSON.parse(await readFile(file.path, 'utf8')).id;
+      await reader.save(dir, ORIGIN, { synced: true, snapshot: new Map(second).set('b.txt', entry(2)), remoteId: 'r1' });
+      expect(JSON.parse(await readFile(file.path, 'utf8')).id).not.toBe(idBefore);
+      await expect(stat(`${file.path}.journal`)).rejects.toMatchObject({ code: 'ENOENT' });
+      expect((await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN))?.snapshot.has('b.txt')).toBe(true);
+    });
+  });
+
+  it('a damaged line refuses the whole state, with a warning', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const file = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      await file.save(dir, ORIGIN, { synced: true, snapshot: many(10), remoteId: 'r1' });
+      await file.save(dir, ORIGIN, { synced: true, snapshot: many(11), remoteId: 'r1' });
+      const journal = await readFile(`${file.path}.journal`, 'utf8');
+      await writeFile(`${file.path}.journal`, journal.replace('file-10', 'file-99'));
+      const { logger, warnings } = recording();
+      expect(await new StateFile(stateDir, 'b', 'p/', logger).load(dir, ORIGIN)).toBeUndefined();
+      expect(warnings.join('\n')).toMatch(/journal line 1 is damaged/);
+    });
+  });
+
+  it('a journal left beside a newer state file (a crash before its removal) is void', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const a = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      await a.save(dir, ORIGIN, { synced: true, snapshot: many(10), remoteId: 'r1' });
+      await a.save(dir, ORIGIN, { synced: true, snapshot: many(11), remoteId: 'r1' });
+      const stale = await readFile(`${a.path}.journal`);
+      // another instance writes the whole file; then the old journal comes back
+      await new StateFile(stateDir, 'b', 'p/', silentLogger).save(dir, ORIGIN, { synced: true, snapshot: many(5), remoteId: 'r1' });
+      await writeFile(`${a.path}.journal`, stale);
+      const loaded = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
+      expect(loaded?.snapshot.size).toBe(5);
+    });
+  });
+
+  it('a state file another writer replaced, or a journal grown past a quarter of the file, means a whole write', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const a = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      await a.save(dir, ORIGIN, { synced: true, snapshot: many(100), remoteId: 'r1' });
+      await new StateFile(stateDir, 'b', 'p/', silentLogger).save(dir, ORIGIN, { synced: true, snapshot: many(50), remoteId: 'r1' });
+      const other = JSON.parse(await readFile(a.path, 'utf8')).id;
+      await a.save(dir, ORIGIN, { synced: true, snapshot: many(101), remoteId: 'r1' });
+      expect(JSON.parse(await readFile(a.path, 'utf8')).id).not.toBe(other); // not appended to a file it did not write
+      expect((await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN))?.snapshot.size).toBe(101);
+
+      // 5,000 entries changed at once: a line larger than the limit (256 KiB for a small file)
+      const big = many(5000);
+      const before = JSON.parse(await readFile(a.path, 'utf8')).id;
+      await a.save(dir, ORIGIN, { synced: true, snapshot: big, remoteId: 'r1' });
+      expect(JSON.parse(await readFile(a.path, 'utf8')).id).not.toBe(before);
+      await expect(stat(`${a.path}.journal`)).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+  });
+
+  it('the manifest seen is kept raw beside the state, rewritten only when its ETag changes; bytes that do not match are dropped alone', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const file = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      const body = Buffer.from('{"format":"s3-workspace-sync/manifest","files":{}}\n');
+      const etag = createHash('md5').update(body).digest('hex');
+      await file.save(dir, ORIGIN, { synced: true, snapshot: many(3), remoteId: 'r1', remote: { manifest: { etag, body } } });
+      const kept = `${file.path}.manifest`;
+      expect(await readFile(kept)).toEqual(body);
+      const inode = (await stat(kept)).ino;
+      await file.save(dir, ORIGIN, { synced: true, snapshot: many(4), remoteId: 'r1', remote: { manifest: { etag, body } } });
+      expect((await stat(kept)).ino).toBe(inode); // the same ETag: not written again
+      const loaded = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
+      expect(loaded?.remote?.manifest).toEqual({ etag, body });
+      expect(loaded?.snapshot.size).toBe(4);
+      await writeFile(kept, body.toString().replace('files', 'fileZ'));
+      const again = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
+      expect(again?.remote?.manifest).toBeUndefined();
+      expect(again?.snapshot.size).toBe(4);
+    });
   });
 });
