@@ -88,6 +88,26 @@ export function encodeManifest(m: Manifest): Buffer {
   );
 }
 
+/**
+ * The generation and lease token of an encoded manifest, read from its head
+ * (everything before `"files"`, which {@link encodeManifest} writes last),
+ * without decoding the files. `undefined` when the head does not parse as
+ * this format's: decode the whole manifest then.
+ */
+export function manifestHead(body: Buffer): Pick<Manifest, 'generation' | 'lease'> | undefined {
+  const end = body.indexOf(',"files":');
+  if (end < 0 || end > 4096) return undefined;
+  let v: Record<string, unknown>;
+  try {
+    v = parse(`${body.subarray(0, end).toString('utf8')}}`, MANIFEST_FORMAT);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(v.generation) || (v.generation as number) < 1) return undefined;
+  if (v.lease !== undefined && v.lease !== null && typeof v.lease !== 'string') return undefined;
+  return typeof v.lease === 'string' ? { generation: v.generation as number, lease: v.lease } : { generation: v.generation as number };
+}
+
 export function decodeManifest(body: Buffer | string): Manifest {
   const v = parse(body, MANIFEST_FORMAT);
   if (!Number.isSafeInteger(v.generation) || (v.generation as number) < 1) throw new ManifestFormatError('manifest: bad generation');

@@ -70,8 +70,7 @@ export function normalizePrefix(prefix: string): string {
 
 /** Parent directories of a relative path, shallowest first: `a/b/c` → `['a', 'a/b']`. */
 export function parentDirs(path: string): string[] {
-  const parts = path.split('/');
   const out: string[] = [];
-  for (let i = 1; i < parts.length; i++) out.push(parts.slice(0, i).join('/'));
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
   return out;
 }

@@ -42,6 +42,7 @@ import {
   type ManifestEntry,
   type PushChanges,
   type Writer,
+  manifestHead,
 } from '../core/manifest.js';
 import type { ListedObject, Snapshot } from '../core/model.js';
 import { StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
@@ -77,6 +78,20 @@ class Seen {
     ...manifest: [] | [Manifest | undefined]
   ) {
     this.decoded = manifest.length === 0 ? null : manifest[0];
+  }
+
+  /**
+   * The manifest's generation and lease token: what the push lease needs.
+   * Read from the head of the bytes (everything before the files) when the
+   * files are not decoded yet, so that taking a lease costs no decoding of a
+   * large manifest.
+   */
+  get head(): Pick<Manifest, 'generation' | 'lease'> | undefined {
+    if (this.decoded === null && this.body !== undefined) {
+      const head = manifestHead(this.body);
+      if (head !== undefined) return head;
+    }
+    return this.manifest;
   }
 
   get manifest(): Manifest | undefined {
@@ -221,7 +236,7 @@ export class Generations {
     if (now.manifest?.etag !== view.area.manifest?.etag) return false;
     if (now.lease === undefined || now.lease.etag === view.area.lease?.etag) return true;
     const seen = now.manifest === undefined ? null : await this.readQuietly(signal, now.manifest.etag);
-    return !(await this.leaseIsLive(now.lease.etag, seen?.manifest, signal));
+    return !(await this.leaseIsLive(now.lease.etag, seen?.head, signal));
   }
 
   /**
@@ -239,7 +254,7 @@ export class Generations {
       if (now.lease === undefined) return;
       if (judged === undefined || judged.lease !== now.lease.etag || judged.manifest !== now.manifest?.etag || Date.now() >= judged.expiresAt) {
         const seen = now.manifest === undefined ? null : await this.readQuietly(signal, now.manifest.etag);
-        if (!(await this.leaseIsLive(now.lease.etag, seen?.manifest, signal))) return;
+        if (!(await this.leaseIsLive(now.lease.etag, seen?.head, signal))) return;
         judged = { lease: now.lease.etag, manifest: now.manifest?.etag, expiresAt: this.lastLease?.expiresAt ?? 0 };
       }
       if (Date.now() >= until) throw pushInProgress(this.ctx.location, this.lastLease);
@@ -250,7 +265,7 @@ export class Generations {
   /** The lease last read (for messages). */
   private lastLease: ReturnType<typeof decodeLease> | undefined;
 
-  private async leaseIsLive(etag: string, manifest: Manifest | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  private async leaseIsLive(etag: string, manifest: Pick<Manifest, 'lease'> | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     try {
       const got = await this.store.get(this.leaseKey, signal, { ifMatch: etag });
       const lease = decodeLease(await readBody(got.body));
@@ -295,7 +310,7 @@ export class Generations {
     for (;;) {
       // the manifest as last seen (the commit's condition catches a newer one); unreadable: the lease says generation 0
       const seen = this.seen !== undefined ? this.seen : await this.readQuietly(signal);
-      const mine = lease(seen?.manifest?.generation ?? 0);
+      const mine = lease(seen?.head?.generation ?? 0);
       try {
         const etag = await this.putLease(mine, { ifNoneMatch: true }, signal);
         return new PushSession(this, mine, etag, signal);
@@ -315,12 +330,12 @@ export class Generations {
         throw error;
       }
       const current = await this.read(signal);
-      if (await this.leaseIsLive(held.etag, current?.manifest, signal)) {
+      if (await this.leaseIsLive(held.etag, current?.head, signal)) {
         await this.waitForPush(signal, until); // until it is gone, committed or expired (or PUSH_IN_PROGRESS)
         continue;
       }
       try {
-        const takeover = lease(current?.manifest?.generation ?? 0);
+        const takeover = lease(current?.head?.generation ?? 0);
         const etag = await this.putLease(takeover, { ifMatch: held.etag }, signal);
         if (this.lastLease !== undefined) this.ctx.options.logger.warn(`Took over an expired push lease of ${this.lastLease.writer.host} (pid ${this.lastLease.writer.pid}) on ${this.ctx.location}.`);
         return new PushSession(this, takeover, etag, signal);

@@ -11,6 +11,7 @@ import {
   encodeManifest,
   leaseStatus,
   listingMatches,
+  manifestHead,
   nextManifest,
   rebase,
   type Lease,
@@ -121,5 +122,20 @@ describe('listing and lease', () => {
     expect(leaseStatus(lease, { lease: 't' }, 0)).toBe('committed');
     expect(leaseStatus(lease, { lease: 'other' }, 999)).toBe('live');
     expect(leaseStatus(lease, undefined, 1_000)).toBe('expired');
+  });
+});
+
+describe('manifestHead', () => {
+  it('reads the generation and lease from the head of an encoded manifest, without its files', () => {
+    const files = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}.txt`, e(`e${i}`)]));
+    expect(manifestHead(encodeManifest(manifest(42, files, 'token-1')))).toEqual({ generation: 42, lease: 'token-1' });
+    expect(manifestHead(encodeManifest(manifest(3, files)))).toEqual({ generation: 3 });
+  });
+
+  it('gives up (undefined: decode the whole manifest) on anything not this format', () => {
+    expect(manifestHead(Buffer.from('{"format":"other","version":1,"generation":2,"files":{}}'))).toBeUndefined();
+    expect(manifestHead(Buffer.from('{"format":"s3-workspace-sync/manifest","version":1,"generation":0,"files":{}}'))).toBeUndefined();
+    expect(manifestHead(Buffer.from('{"format":"s3-workspace-sync/manifest","version":1,"generation":2}'))).toBeUndefined(); // no files
+    expect(manifestHead(Buffer.from('not json,"files":{}'))).toBeUndefined();
   });
 });

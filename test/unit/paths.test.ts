@@ -87,5 +87,8 @@ describe('parentDirs', () => {
   it('lists parents shallowest first', () => {
     expect(parentDirs('a/b/c.txt')).toEqual(['a', 'a/b']);
     expect(parentDirs('c.txt')).toEqual([]);
+    expect(parentDirs('')).toEqual([]);
+    expect(parentDirs('a/b/c/d/e')).toEqual(['a', 'a/b', 'a/b/c', 'a/b/c/d']);
+    expect(parentDirs('dir/')).toEqual(['dir']);
   });
 });
