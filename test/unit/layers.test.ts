@@ -19,6 +19,7 @@ function rank(mod: string): number {
   if (mod.startsWith('pipeline/')) return 4;
   if (mod === 'S3WorkspaceSync.ts') return 5;
   if (mod === 'index.ts' || mod === 'utils.ts') return 6;
+  if (mod.startsWith('cli/')) return 7; // the command line: the public API only, above the entry points
   throw new Error(`no layer for src/${mod}: add it to test/unit/layers.test.ts and CONTRIBUTING.md`);
 }
 
