@@ -6,6 +6,7 @@
  *       1–40 KB in nested packages, 12 assets of 2–4 MB)
  *   W2  10,000 files of 1–4 KB in nested directories (10 × 10 × 100)
  *   W3  one 1 GiB incompressible file (AES-128-CTR keystream)
+ *   W4  scale: 100,000 files of 16–200 bytes (100 × 10 directories of 100)
  *
  * Generated under bench/.work/ (git-ignored) and reused while a sidecar
  * `<name>.json` says the same generator wrote them and a stat walk still finds
@@ -16,7 +17,7 @@ import { createReadStream } from 'node:fs';
 import { cp, link, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
-export type WorkloadName = 'W1' | 'W2' | 'W3';
+export type WorkloadName = 'W1' | 'W2' | 'W3' | 'W4';
 
 export interface Workload {
   name: WorkloadName;
@@ -26,6 +27,8 @@ export interface Workload {
   bytes: number;
   /** W3 is one big file: no small-change push, no warm pull; copies are hard links. */
   singleFile: boolean;
+  /** W4 is the scale workload: fewer scenarios and tools (see bench/index.ts). */
+  scale?: boolean;
 }
 
 /** The library keeps its saved sync state here; never part of a tree comparison. */
@@ -95,6 +98,29 @@ export async function makeW2(dir: string): Promise<{ files: number; bytes: numbe
   return { files, bytes: total };
 }
 
+/** W4: 100,000 small files (16–200 bytes), 100 per directory, two levels deep: the cost of a tree, not of bytes. */
+export async function makeW4(dir: string): Promise<{ files: number; bytes: number }> {
+  await rm(dir, { recursive: true, force: true });
+  let files = 0;
+  let total = 0;
+  let seed = 500_000;
+  for (let a = 0; a < 100; a++) {
+    for (let b = 0; b < 10; b++) {
+      const sub = join(dir, `part${a}`, `group${b}`);
+      await mkdir(sub, { recursive: true });
+      const writes: Promise<void>[] = [];
+      for (let f = 0; f < 100; f++) {
+        const size = 16 + ((seed * 7919) % 185);
+        writes.push(writeFile(join(sub, `note${f}.txt`), bytes(seed++, size)));
+        files++;
+        total += size;
+      }
+      await Promise.all(writes);
+    }
+  }
+  return { files, bytes: total };
+}
+
 /** W3: one 1 GiB file of AES-128-CTR keystream (incompressible), written in 8 MiB chunks. */
 export async function makeW3(dir: string): Promise<{ files: number; bytes: number }> {
   await rm(dir, { recursive: true, force: true });
@@ -121,6 +147,7 @@ const MAKERS: Record<WorkloadName, { make: (dir: string) => Promise<{ files: num
   W1: { make: makeW1, description: 'code workspace: nested packages of 1–40 KB files + 12 files of 2–4 MB' },
   W2: { make: makeW2, description: '10,000 files of 1–4 KB in nested directories' },
   W3: { make: makeW3, description: 'one 1 GiB incompressible file' },
+  W4: { make: makeW4, description: 'scale: 100,000 files of 16–200 bytes' },
 };
 
 /** Count files and bytes under `dir` (stat walk, no reads). */
@@ -145,7 +172,7 @@ export async function prepareWorkload(name: WorkloadName, workDir: string): Prom
     const meta = JSON.parse(await readFile(sidecar, 'utf8')) as { generator: string; files: number; bytes: number };
     const now = await statTree(dir);
     if (meta.generator === GENERATOR_VERSION && now.files === meta.files && now.bytes === meta.bytes) {
-      return { name, description, dir, ...now, singleFile: name === 'W3', generated: false, ms: performance.now() - t0 };
+      return { name, description, dir, ...now, singleFile: name === 'W3', scale: name === 'W4', generated: false, ms: performance.now() - t0 };
     }
   } catch {
     // absent or stale: generate
@@ -153,7 +180,7 @@ export async function prepareWorkload(name: WorkloadName, workDir: string): Prom
   await mkdir(join(workDir, 'src'), { recursive: true });
   const made = await make(dir);
   await writeFile(sidecar, `${JSON.stringify({ generator: GENERATOR_VERSION, ...made })}\n`);
-  return { name, description, dir, ...made, singleFile: name === 'W3', generated: true, ms: performance.now() - t0 };
+  return { name, description, dir, ...made, singleFile: name === 'W3', scale: name === 'W4', generated: true, ms: performance.now() - t0 };
 }
 
 /**
