@@ -2,6 +2,7 @@
  * The tools `npm run bench` compares, each run as a whole process per sync:
  *
  *   lib     this library, built (dist/index.js) and run on plain node by bench/lib-child.mjs
+ *   libauto the same with `transport: 'auto'` (the lean request path for GET and small PUT)
  *   rclone  /usr/bin/rclone `sync` (apt-get install rclone)
  *   aws     /usr/bin/aws (aws-cli v2) `s3 sync --delete` (apt-get install awscli)
  *   sdk     the plain-SDK ceiling, bench/sdk-child.mjs: parallel put/get, no diffing (cold push and cold pull only)
@@ -16,7 +17,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export type ToolId = 'lib' | 'rclone' | 'aws' | 'sdk';
+export type ToolId = 'lib' | 'libauto' | 'rclone' | 'aws' | 'sdk';
 export type Op = 'push' | 'pull';
 
 export interface SyncTarget {
@@ -108,6 +109,30 @@ export async function makeTools(s: ToolSettings): Promise<Record<ToolId, Tool>> 
     }),
     describe: (op) =>
       `node bench/lib-child.mjs: new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client }).${op}() with ${op === 'push' ? 'uploadConcurrency' : 'downloadConcurrency'} ${s.concurrency}, other options default; client: path style, checksums WHEN_REQUIRED, keep-alive agent of ${s.concurrency + 8} sockets`,
+  };
+
+  const libauto: Tool = {
+    ...lib,
+    id: 'libauto',
+    label: 's3-workspace-sync (auto)',
+    command: (op, t) => ({
+      file: process.execPath,
+      args: [
+        join(HERE, 'lib-child.mjs'),
+        JSON.stringify({
+          op,
+          endpoint: t.endpoint,
+          bucket: t.bucket,
+          prefix: t.prefix,
+          dir: t.dir,
+          concurrency: s.concurrency,
+          lib: s.libEntry,
+          options: { transport: 'auto' },
+        }),
+      ],
+      env: baseEnv(),
+    }),
+    describe: (op) => `${lib.describe(op)}; transport: 'auto'`,
   };
 
   const rcloneFlags = (): string[] => [
@@ -203,5 +228,5 @@ export async function makeTools(s: ToolSettings): Promise<Record<ToolId, Tool>> 
       `node bench/sdk-child.mjs: ${op === 'push' ? 'walk the tree, PutObject every file (Buffer body)' : 'list the prefix, GetObject every object'}, ${s.sdkInFlight} in flight, no diffing, no hashing; files ≥ 16 MiB as 8 MiB parts / ranges in the same pool`,
   };
 
-  return { lib, rclone, aws, sdk };
+  return { lib, libauto, rclone, aws, sdk };
 }
