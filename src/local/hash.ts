@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { SyncHashStream } from './HashPool.js';
 
 /** Read size used when streaming files through MD5. */
@@ -58,3 +58,29 @@ export class MultipartEtagHasher {
 }
 
 export { multipartEtag } from '../core/md5.js';
+
+/**
+ * MD5 of a small file read synchronously in one piece (no stream, no thread
+ * pool round trips): for many small files on a fast local filesystem. Returns
+ * `undefined` when the file is larger than `maxBytes` (or grew past it while
+ * read): hash it with {@link calculateFileHash} then.
+ * @throws the filesystem error (ENOENT, EACCES, EISDIR…) unchanged.
+ */
+export function hashSmallFileSync(path: string, maxBytes: number): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) return undefined;
+    const buf = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got > size) return undefined; // it grew: stream it
+    }
+    return createHash('md5').update(buf.subarray(0, got)).digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -26,7 +26,7 @@ import { libraryFolder, SYNCIGNORE_FILE } from '../core/names.js';
 import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '../core/plan.js';
 import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { PlanningProgress } from '../events.js';
-import { calculateFileHash, hashFileWithEtags } from '../local/hash.js';
+import { calculateFileHash, hashFileWithEtags, hashSmallFileSync } from '../local/hash.js';
 import { scanWorkspace, type ScanResult } from '../local/scanner.js';
 import { splitIdentity } from '../state/remote-identity.js';
 import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
@@ -35,6 +35,8 @@ import { readBody, type PullView } from './generations.js';
 
 /** Files hashed at once while planning (hashing is CPU-bound; a few overlap the reads). */
 const HASH_CONCURRENCY = 4;
+/** Files up to this size are hashed with one synchronous read when the filesystem is fast. */
+const SYNC_HASH_MAX = 256 * 1024;
 /** Objects HEADed at once while planning. */
 const HEAD_CONCURRENCY = 16;
 /** A remote `.syncignore` larger than this is not used for ignore rules. */
@@ -193,7 +195,7 @@ export async function learn(
   planning: PlanningProgress,
 ): Promise<{ learned: Learned; scan: ScanResult }> {
   const heads = await headEach(ctx, base.remote, needs.head, signal, true);
-  const hashing = root === undefined ? { localMd5: new Map<string, string>(), localEtags: new Map<string, string[]>(), unreadable: [], gone: [] } : await hashFiles(root, base, heads, needs.hash, signal, planning);
+  const hashing = root === undefined ? { localMd5: new Map<string, string>(), localEtags: new Map<string, string[]>(), unreadable: [], gone: [] } : await hashFiles(root, base, heads, needs.hash, signal, planning, scanned.fastFs);
   const scan = hashing.unreadable.length + hashing.gone.length === 0 ? scanned : withoutUnreadable(scanned, hashing.unreadable, hashing.gone);
   let learned: Learned = { localMd5: hashing.localMd5, localEtags: hashing.localEtags, heads };
   const confirm = toConfirm({ ...base, local: scan.files }, learned);
@@ -212,6 +214,7 @@ async function hashFiles(
   paths: string[],
   signal: AbortSignal | undefined,
   planning: PlanningProgress,
+  syncIo: boolean,
 ): Promise<{ localMd5: Map<string, string>; localEtags: Map<string, string[]>; unreadable: SkippedFile[]; gone: string[] }> {
   const localMd5 = new Map<string, string>();
   const localEtags = new Map<string, string[]>();
@@ -223,7 +226,9 @@ async function hashFiles(
       signal?.throwIfAborted();
       const partSizes = etagPartSizes(base.remote.get(path), heads.get(path));
       if (partSizes.length === 0) {
-        localMd5.set(path, await calculateFileHash(join(root, path), signal));
+        // small files on a fast filesystem: one synchronous read each (the scan measured the filesystem)
+        const small = syncIo && (base.local.get(path)?.size ?? Infinity) <= SYNC_HASH_MAX ? hashSmallFileSync(join(root, path), SYNC_HASH_MAX) : undefined;
+        localMd5.set(path, small ?? (await calculateFileHash(join(root, path), signal)));
       } else {
         const { md5, etags } = await hashFileWithEtags(join(root, path), partSizes, signal);
         localMd5.set(path, md5);
