@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,6 +10,10 @@ export default defineConfig({
     // its own bucket, so test files can run in parallel against it.
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
+    // Many test files spend their time waiting (on the S3 server, child
+    // processes, lease expiry) rather than computing: one worker more than
+    // the cores keeps them busy. On 2 cores: 2m53s instead of 4m45s, measured.
+    maxWorkers: Math.min(availableParallelism() + 1, 8),
     // The AWS SDK warns once per process, on Node 20, that its releases after
     // early January 2027 need Node >= 22 (README's FAQ says so); in a run of
     // dozens of worker and child processes that is ~30 identical warnings.
