@@ -590,6 +590,8 @@ interface SavedRun {
   runs: number;
   concurrency: number;
   quietWaitMs?: number;
+  /** The library line of the set-up (build and commit, taken when the run started). */
+  library?: string;
   versions?: Array<[ToolId, string]>;
   skipped?: string[];
   workloads?: WorkloadMeta[];
@@ -730,9 +732,16 @@ function plain(rows: string[][]): string {
 
 // ---------------------------------------------------------------- main
 
-async function machine(tools: Tool[], versions: Map<ToolId, string>, date: string): Promise<string[]> {
+/** The library measured: which build, from which commit. Taken when the run starts (before the build), not when the report is written. */
+let libraryLine: string | undefined;
+
+async function describeLibrary(): Promise<string> {
   const git = async (...args: string[]): Promise<string> => (await execFileP('git', args, { cwd: ROOT }).catch(() => ({ stdout: '?' }))).stdout.trim();
   const dirty = (await git('status', '--porcelain', '--', 'src')) !== '' ? ' (src/ has uncommitted changes)' : '';
+  return `- Library: ${BUILD || process.env.BENCH_LIB === undefined ? 'this worktree, built with `npm run build`,' : `BENCH_LIB=${LIB_ENTRY},`} src/ as of commit ${await git('log', '-1', '--format=%h %s', '--', 'src')} (worktree HEAD ${await git('rev-parse', '--short', 'HEAD')} on branch ${await git('rev-parse', '--abbrev-ref', 'HEAD')})${dirty}, when the run started`;
+}
+
+async function machine(tools: Tool[], versions: Map<ToolId, string>, date: string): Promise<string[]> {
   let s3rver = '?';
   try {
     s3rver = (JSON.parse(await readFile(join(ROOT, 'node_modules', 's3rver', 'package.json'), 'utf8')) as { version: string }).version;
@@ -742,7 +751,7 @@ async function machine(tools: Tool[], versions: Map<ToolId, string>, date: strin
   return [
     `- Date: ${date}`,
     `- Machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${process.platform} ${release()}, node ${process.version}`,
-    `- Library: ${BUILD || process.env.BENCH_LIB === undefined ? 'this worktree, built with `npm run build`,' : `BENCH_LIB=${LIB_ENTRY},`} src/ as of commit ${await git('log', '-1', '--format=%h %s', '--', 'src')} (worktree HEAD ${await git('rev-parse', '--short', 'HEAD')} on branch ${await git('rev-parse', '--abbrev-ref', 'HEAD')})${dirty}`,
+    libraryLine ?? (await describeLibrary()),
     `- Server: s3rver ${s3rver} on 127.0.0.1 (scripts/local-s3-launcher.mjs, --openssl-legacy-provider), a fresh server per workload, sharing the CPUs with the client`,
     ...tools.map((t) => `- ${t.label}: ${versions.get(t.id) ?? '?'}`),
   ];
@@ -751,6 +760,7 @@ async function machine(tools: Tool[], versions: Map<ToolId, string>, date: strin
 /** BENCH_RENDER_ONLY=1: write the markdown again from bench/.work/results.json (e.g. after changing the report's layout). */
 async function renderOnly(): Promise<void> {
   const saved = JSON.parse(await readFile(RAW, 'utf8')) as SavedRun;
+  if (saved.library !== undefined) libraryLine = saved.library;
   const allTools = await makeTools({ concurrency: saved.concurrency, sdkInFlight: SDK_IN_FLIGHT, workDir: WORK, libEntry: LIB_ENTRY, rcloneChecksum: RCLONE_CHECKSUM, awsExactTimestamps: AWS_EXACT_TIMESTAMPS });
   const ids = ALL_TOOLS.filter((id) => saved.samples.some((s) => s.tool === id));
   const tools = ids.map((id) => allTools[id]);
@@ -769,6 +779,7 @@ async function renderOnly(): Promise<void> {
 async function main(): Promise<void> {
   const started = performance.now();
   await mkdir(WORK, { recursive: true });
+  libraryLine = await describeLibrary();
   console.log(`s3-workspace-sync vs peers — runs=${RUNS}, workloads=${WORKLOADS.join(',')}, tools=${TOOL_IDS.join(',')}, concurrency=${CONCURRENCY}${DIRECT ? ', DIRECT (no proxy)' : ''}`);
 
   try {
@@ -887,6 +898,7 @@ async function main(): Promise<void> {
     runs: RUNS,
     concurrency: CONCURRENCY,
     quietWaitMs: QUIET_WAIT_MS,
+    library: libraryLine,
     versions: [...versions],
     skipped,
     workloads: metas,
