@@ -213,7 +213,7 @@ export class WorkspaceLock {
 
     const stateDir = join(this.dir, STATE_DIR_NAME);
     try {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      await makeStateDir(stateDir);
     } catch (error) {
       if (READ_ONLY_CODES.has(codeOf(error))) return undefined;
       throw localError(error, 'create the state folder');
@@ -293,7 +293,7 @@ export class WorkspaceLock {
       if (code === 'ENOENT') {
         // the folder went away meanwhile (a sync that made it for its lock alone removes it on release): make it again
         try {
-          await mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
+          await makeStateDir(dirname(lockPath));
         } catch (mkdirError) {
           if (READ_ONLY_CODES.has(codeOf(mkdirError))) return 'read-only';
           throw localError(mkdirError, 'create the state folder');
@@ -591,6 +591,22 @@ async function removeLeftovers(stateDir: string, olderThanMs: number): Promise<v
 }
 
 /** Wait `ms`; rejects with `signal.reason` as soon as it aborts. */
+/**
+ * Make the state folder. Another sync of this workspace removes it when it
+ * releases a lock that was all it held, so `mkdir` can meet it half-way
+ * (EEXIST, then gone before its check: ENOENT): make it again.
+ */
+async function makeStateDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      return;
+    } catch (error) {
+      if (codeOf(error) !== 'ENOENT' || attempt >= 20) throw error;
+    }
+  }
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     if (signal?.aborted === true) {
