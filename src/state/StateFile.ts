@@ -148,13 +148,20 @@ export class StateFile {
   async load(root: string, origin: StateOrigin, cleanup = false): Promise<LoadedState | undefined> {
     if (cleanup) await this.removeLeftoverTemps();
     let text: string;
+    // the identity and size of the very file read (one descriptor): the next save appends to it only if it is still the one there
+    let fileStat: { ino: number; size: number; mtimeMs: number };
     try {
-      const st = await stat(this.path);
-      if (st.size > MAX_STATE_BYTES) {
-        this.logger.warn(`Ignoring the sync state file ${this.path}: larger than ${MAX_STATE_BYTES} bytes; ${CONSEQUENCE}`);
-        return undefined;
+      const fh = await open(this.path, 'r');
+      try {
+        fileStat = await fh.stat();
+        if (fileStat.size > MAX_STATE_BYTES) {
+          this.logger.warn(`Ignoring the sync state file ${this.path}: larger than ${MAX_STATE_BYTES} bytes; ${CONSEQUENCE}`);
+          return undefined;
+        }
+        text = await fh.readFile('utf8');
+      } finally {
+        await fh.close();
       }
-      text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.logger.warn(`Ignoring the sync state file ${this.path}: ${messageOf(error)}; ${CONSEQUENCE}`);
@@ -172,7 +179,6 @@ export class StateFile {
       this.logger.warn(`Ignoring the sync state file ${this.path}: ${parsed}; ${CONSEQUENCE}`);
       return undefined;
     }
-    const fileStat = await stat(this.path).catch(() => undefined);
     let journal: Buffer | undefined;
     try {
       journal = await readFile(this.path + JOURNAL_SUFFIX);
@@ -193,17 +199,15 @@ export class StateFile {
       // a cache: bytes that are not the ones recorded are dropped alone
       if (body !== undefined && md5Hex(body) === manifestRef.md5) state.remote = { ...state.remote, manifest: { etag: manifestRef.etag, body } };
     }
-    if (fileStat !== undefined) {
-      this.disk = {
-        id,
-        file: { ino: fileStat.ino, size: fileStat.size, mtimeMs: fileStat.mtimeMs },
-        journalBytes: journal?.length ?? 0,
-        seq: replayed.seq,
-        snapshot: state.snapshot,
-        manifest: manifestRef,
-        torn: replayed.torn,
-      };
-    }
+    this.disk = {
+      id,
+      file: { ino: fileStat.ino, size: fileStat.size, mtimeMs: fileStat.mtimeMs },
+      journalBytes: journal?.length ?? 0,
+      seq: replayed.seq,
+      snapshot: state.snapshot,
+      manifest: manifestRef,
+      torn: replayed.torn,
+    };
     return state;
   }
 
