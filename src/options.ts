@@ -269,6 +269,17 @@ export interface SyncCallOptions {
    * as they are restored.
    */
   priority?: readonly string[] | undefined;
+  /**
+   * Push only: the workspace paths that may have changed since this
+   * instance's last sync — files, or directories with everything under them
+   * (`'src/'`); created, modified and deleted ones alike. The push looks at
+   * these paths only and takes every other file as unchanged, so its cost
+   * grows with the change, not with the tree. Watch mode passes what the
+   * watcher saw. A path left out is not pushed: name every change. Ignored
+   * without a snapshot (a first push looks at everything), or when
+   * `.syncignore` is among them (the rules changed).
+   */
+  changedPaths?: readonly string[] | undefined;
 }
 
 /** Options after defaults and validation. */
@@ -386,6 +397,7 @@ const CALL_OPTIONS: Record<keyof SyncCallOptions, true> = {
   overwriteLocalChanges: true,
   conflictPolicy: true,
   priority: true,
+  changedPaths: true,
 };
 
 const CONSTRUCTOR = 'new S3WorkspaceSync()';

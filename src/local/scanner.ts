@@ -2,7 +2,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { storagePathProblem } from '../core/paths.js';
+import { parentDirs, storagePathProblem } from '../core/paths.js';
 import type { LocalFile } from '../core/model.js';
 import type { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
 import { TEMP_SUFFIX } from '../core/names.js';
@@ -64,8 +64,104 @@ export function toLocalFile(path: string, st: Stats): LocalFile {
  * reported as skipped; files that vanish during the walk are left out.
  */
 export async function scanWorkspace(root: string, filter: SyncIgnoreFilter, signal?: AbortSignal): Promise<ScanResult> {
-  const result: ScanResult = { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
-  const queue: string[] = [''];
+  return walk(root, filter, [''], emptyResult(), signal);
+}
+
+function emptyResult(): ScanResult {
+  return { files: new Map(), dirs: new Set(), skipped: [], tempFiles: [], fastFs: true };
+}
+
+/**
+ * Look at the given workspace paths only (files, or directories with
+ * everything under them), as {@link scanWorkspace} would have found them:
+ * the same ignore rules, the same skips, no symbolic link followed — a path
+ * under a symlinked or missing directory is reported as the full walk would
+ * (the blocking entry skipped, or nothing). Paths that do not exist are
+ * simply absent. `paths` are valid workspace paths (see `storagePathProblem`).
+ */
+export async function scanPaths(root: string, filter: SyncIgnoreFilter, paths: Iterable<string>, signal?: AbortSignal): Promise<ScanResult> {
+  const scope = topmost(paths);
+  if (scope.includes('')) return scanWorkspace(root, filter, signal);
+  const result = emptyResult();
+  const dirs: string[] = [];
+  /** What each ancestor directory turned out to be: a directory to go on with, or not (reported once). */
+  const ancestors = new Map<string, boolean>();
+  const usable = async (dir: string): Promise<boolean> => {
+    const known = ancestors.get(dir);
+    if (known !== undefined) return known;
+    let ok = false;
+    if (!filter.ignores(dir, true)) {
+      const entry = await lstatEntry(join(root, dir));
+      if (entry.kind === 'dir') ok = true;
+      else if (entry.kind !== 'missing') classify(result, dir, entry, filter);
+    }
+    ancestors.set(dir, ok);
+    return ok;
+  };
+  for (const path of scope) {
+    signal?.throwIfAborted();
+    let reachable = true;
+    for (const dir of parentDirs(path)) {
+      if (!(await usable(dir))) {
+        reachable = false;
+        break;
+      }
+    }
+    if (!reachable) continue;
+    const entry = await lstatEntry(join(root, path));
+    if (entry.kind === 'missing') continue;
+    if (entry.kind === 'dir') {
+      if (filter.ignores(path, true)) continue;
+      result.dirs.add(path);
+      dirs.push(path);
+      continue;
+    }
+    classify(result, path, entry, filter);
+  }
+  return dirs.length === 0 ? result : walk(root, filter, dirs, result, signal);
+}
+
+type Entry = { kind: 'dir' | 'missing' } | { kind: 'file'; st: Stats } | { kind: 'symlink' | 'other' } | { kind: 'error'; code: string };
+
+async function lstatEntry(path: string): Promise<Entry> {
+  try {
+    const st = await lstat(path);
+    if (st.isDirectory()) return { kind: 'dir' };
+    if (st.isFile()) return { kind: 'file', st };
+    return { kind: st.isSymbolicLink() ? 'symlink' : 'other' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'ENOENT' || code === 'ENOTDIR' ? { kind: 'missing' } : { kind: 'error', code };
+  }
+}
+
+/** Record a non-directory entry the way the walk does. */
+function classify(out: ScanResult, rel: string, entry: Entry, filter: SyncIgnoreFilter): void {
+  const name = rel.slice(rel.lastIndexOf('/') + 1);
+  if (entry.kind === 'file' && name.endsWith(TEMP_SUFFIX)) {
+    out.tempFiles.push(rel);
+    return;
+  }
+  if (filter.ignores(rel)) return;
+  if (entry.kind === 'symlink') out.skipped.push({ path: rel, reason: 'symlink' });
+  else if (entry.kind === 'other') out.skipped.push({ path: rel, reason: 'not-a-regular-file' });
+  else if (entry.kind === 'error') out.skipped.push({ path: rel, reason: `unreadable: ${entry.code}` });
+  else if (entry.kind === 'file') {
+    const problem = storagePathProblem(rel);
+    if (problem !== undefined) out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
+    else out.files.set(rel, toLocalFile(rel, entry.st));
+  }
+}
+
+/** The paths without those under another of them (`a/b` goes when `a` is there), without duplicates. */
+export function topmost(paths: Iterable<string>): string[] {
+  const all = new Set(paths);
+  if (all.has('')) return [''];
+  return [...all].filter((p) => !parentDirs(p).some((d) => all.has(d)));
+}
+
+async function walk(root: string, filter: SyncIgnoreFilter, start: string[], result: ScanResult, signal: AbortSignal | undefined): Promise<ScanResult> {
+  const queue: string[] = [...start];
   const mode = new StatMode();
   let active = 0;
   let failure: unknown;

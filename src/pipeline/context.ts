@@ -35,6 +35,8 @@ export interface SyncCall {
   /** Push: what a write whose condition fails does. */
   readonly conflictPolicy: ConflictPolicy;
   readonly signal: AbortSignal | undefined;
+  /** Push: the only paths that may have changed (`changedPaths`, normalised); `undefined`: all of them. */
+  readonly changedPaths?: readonly string[] | undefined;
   /** Wall clock at the start of the sync (no stat taken during it is older). */
   readonly started: number;
 }

@@ -27,7 +27,7 @@ import { classifyRemote, planPull, planPush, type Plan, type PlanInput } from '.
 import { LocalFileError, SyncError, escapeForLog, messageOf } from '../errors.js';
 import { PlanningProgress } from '../events.js';
 import { calculateFileHash, hashFileWithEtags, hashSmallFileSync } from '../local/hash.js';
-import { scanWorkspace, type ScanResult } from '../local/scanner.js';
+import { scanPaths, scanWorkspace, topmost, type ScanResult } from '../local/scanner.js';
 import { splitIdentity } from '../state/remote-identity.js';
 import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
 import type { SyncCall, SyncContext } from './context.js';
@@ -138,7 +138,8 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   ctx.generations.adopt(ctx.state.remote.manifest);
   await ctx.state.verifyBeforePush(ctx.store, signal);
   const filter = await localFilter(ctx, root);
-  const scanned = await scan(ctx, root, filter, signal);
+  const scope = pushScope(ctx, call);
+  const scanned = scope === undefined ? await scan(ctx, root, filter, signal) : await scanScope(ctx, root, filter, scope, signal);
   let remote = new Map<string, RemoteObject>();
   let listed: number | undefined;
   ctx.generations.listedBeforePush(undefined);
@@ -151,14 +152,62 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
     listed = own.length;
     remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
   }
-  const base = compareInput(ctx, scanned, remote);
+  const base = compareInput(ctx, scanned, remote, scope === undefined ? undefined : snapshotIn(ctx.state.snapshot, scope));
   const { learned, scan: readable } = await learn(ctx, root, base, scanned, pushNeeds(base), signal, planning);
   const plan = planPush({ ...planInput(ctx, readable, filter, base, learned), conflictPolicy: call.conflictPolicy });
   return { root, plan, scan: readable, treeSize: ctx.state.snapshot.size, listed, hashed: learned.localMd5.size };
 }
 
-function compareInput(ctx: SyncContext, scanned: ScanResult, remote: Map<string, RemoteObject>): CompareInput {
-  return { local: scanned.files, remote, snapshot: ctx.state.snapshot, hasSnapshot: ctx.state.hasSnapshot };
+function compareInput(ctx: SyncContext, scanned: ScanResult, remote: Map<string, RemoteObject>, snapshot = ctx.state.snapshot): CompareInput {
+  return { local: scanned.files, remote, snapshot, hasSnapshot: ctx.state.hasSnapshot };
+}
+
+/**
+ * The paths a targeted push looks at (`changedPaths`), or `undefined` for
+ * the whole workspace: without a snapshot (nothing vouches for the rest),
+ * or when the ignore rules themselves may have changed.
+ */
+function pushScope(ctx: SyncContext, call: SyncCall): string[] | undefined {
+  const paths = call.changedPaths;
+  if (paths === undefined) return undefined;
+  if (!ctx.state.hasSnapshot) {
+    ctx.options.logger.debug(`${ctx.location}: no snapshot yet, so changedPaths cannot be trusted alone: looking at the whole workspace`);
+    return undefined;
+  }
+  if (paths.some((p) => p === SYNCIGNORE_FILE)) return undefined;
+  return topmost(paths);
+}
+
+async function scanScope(ctx: SyncContext, root: string, filter: SyncIgnoreFilter, scope: string[], signal: AbortSignal | undefined): Promise<ScanResult> {
+  try {
+    return await scanPaths(root, filter, scope, signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw localError(error, '', `Cannot read workspace directory "${ctx.options.workspaceDir}"`);
+  }
+}
+
+/**
+ * The snapshot's entries under the scope: all a targeted push compares (and
+ * may delete). The rest is taken as unchanged, and stays in the snapshot.
+ */
+export function snapshotIn<T>(snapshot: ReadonlyMap<string, T>, scope: readonly string[]): Map<string, T> {
+  const out = new Map<string, T>();
+  const roots = new Set(scope);
+  // few paths (the usual case): look them up, then walk only for directory roots
+  for (const path of scope) {
+    const entry = snapshot.get(path);
+    if (entry !== undefined) out.set(path, entry);
+  }
+  for (const [path, entry] of snapshot) {
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+      if (roots.has(path.slice(0, i))) {
+        out.set(path, entry);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 function planInput(ctx: SyncContext, readable: ScanResult, filter: SyncIgnoreFilter, base: CompareInput, learned: Learned): PlanInput {

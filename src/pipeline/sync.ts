@@ -12,7 +12,7 @@ import { evaluateGuards } from '../core/guards.js';
 import { MANIFEST_NAME, type ManifestEntry, type PushChanges } from '../core/manifest.js';
 import { normalizePathPatterns, orderByPriority, type PathTracker } from '../core/priority.js';
 import { apply, noOutcomes, type Outcomes } from '../core/record.js';
-import { GuardError, SyncAbortedError, escapeForLog, messageOf } from '../errors.js';
+import { ConfigError, GuardError, SyncAbortedError, escapeForLog, messageOf } from '../errors.js';
 import type { SyncCallOptions } from '../options.js';
 import type { LockHandle } from '../state/WorkspaceLock.js';
 import type { LocalFile } from '../core/model.js';
@@ -49,8 +49,10 @@ export async function runSync(
   const started = Date.now();
   const limits = callSettings(ctx.options, options); // checks the call's options first
   const priority = options.priority === undefined ? [] : normalizePathPatterns(options.priority, 'priority');
+  const changedPaths = options.changedPaths === undefined ? undefined : normalizePathPatterns(options.changedPaths, 'changedPaths');
+  if (changedPaths !== undefined && direction !== 'push') throw new ConfigError('`changedPaths` applies to push() only');
   const { signal, timedOut, dispose } = combineSignals(options.signal, ctx.options.timeoutMs, env.lifetime);
-  const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started };
+  const call: SyncCall = { direction, dryRun: options.dryRun === true, ...limits, signal, started, changedPaths };
   const until = started + ctx.options.waitForPushMs;
   let result = newResult(direction, call.dryRun);
   let root: string | undefined;
