@@ -14,6 +14,8 @@ import { defaultStore, type SyncContext, type SyncParts } from './pipeline/conte
 import { Generations } from './pipeline/generations.js';
 import { runSync } from './pipeline/sync.js';
 import { verify } from './pipeline/verify.js';
+import { resolveWatchOptions, watchWorkspace, WatchSession, type SyncWatcher, type WatchOptions } from './pipeline/watch.js';
+import { workspaceRoot } from './pipeline/prepare.js';
 import { unlimited } from './pipeline/signals.js';
 import { StateFile, type StateOrigin } from './state/StateFile.js';
 import { WorkspaceState } from './state/WorkspaceState.js';
@@ -229,6 +231,49 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
     return this.exclusive(() => verify(this.ctx, options));
   }
 
+  /**
+   * Watch mode: push local changes as they happen. Starts watching the
+   * workspace, runs the initial sync (`initial`: `'pull'` by default, or
+   * `'push'`, or `'none'`), then pushes what changed once no change was seen
+   * for `debounceMs` (default 1 s), and at least every `maxDelayMs` (default
+   * 10 s) under continuous writes. Each push looks only at the paths the
+   * watcher reported (`push({ changedPaths })`); a full push every
+   * `reconcileMs` (default 5 min) catches what a watcher can miss. Pushes go
+   * through this instance's queue, one at a time. Resolves once watching
+   * and the initial sync are done; rejects (watching nothing) when the
+   * initial sync fails as a whole. Call `close()` on the handle before the
+   * process exits: it pushes what is pending. One watch per instance.
+   *
+   * @throws {ConfigError} for invalid options.
+   * @throws {SyncError} `WATCH_ACTIVE` when this instance is already watching.
+   */
+  async watch(options: WatchOptions = {}): Promise<SyncWatcher> {
+    if (this.destroyed) throw destroyedError();
+    const o = resolveWatchOptions(options);
+    if (this.watching !== undefined) throw new SyncError('WATCH_ACTIVE', 'This instance is already watching its workspace; close() that watcher first');
+    const session: WatchSession = new WatchSession(
+      {
+        push: (call) => this.push(call),
+        pull: (call) => this.pull(call),
+        watch: async (source) => {
+          const root = (await workspaceRoot(this.ctx, o.initial === 'pull')) as string;
+          return watchWorkspace(root, this.options.ignorePatterns, source);
+        },
+        logger: this.options.logger,
+        closed: () => {
+          if (this.watching === session) this.watching = undefined;
+        },
+      },
+      o,
+    );
+    this.watching = session;
+    await session.start();
+    return session;
+  }
+
+  /** The running watch session, if any. */
+  private watching: WatchSession | undefined;
+
   /** `true` once a pull (background or not) has completed without failed files. */
   isPullComplete(): boolean {
     return this.pullComplete;
@@ -245,6 +290,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.watching?.abandon();
     this.lifetime.abort(destroyedError());
     if (this.options.ownsClient) this.options.client.destroy();
     void this.hashPool?.close();

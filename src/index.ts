@@ -8,6 +8,7 @@ export { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_MAX_A
 export { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall.js';
 export type { UploadParams, UploadParamsOption } from './upload-params.js';
 export type { SyncEvents } from './events.js';
+export type { SyncWatcher, WatchEvents, WatchOptions, WatchPushInfo, WatchPushReason } from './pipeline/watch.js';
 export type {
   SyncResult,
   SyncProgress,

@@ -11,7 +11,9 @@ import { EventEmitter } from 'eventemitter3';
 import { storagePathProblem } from '../core/paths.js';
 import { SYNCIGNORE_FILE } from '../core/names.js';
 import { ConfigError, SyncError, messageOf } from '../errors.js';
+import { TreeWatcher } from '../local/TreeWatcher.js';
 import type { SyncCallOptions } from '../options.js';
+import { SyncIgnoreFilter } from '../SyncIgnoreFilter.js';
 import type { SyncLogger, SyncResult } from '../types.js';
 
 /** What `watch()` takes. */
@@ -360,4 +362,14 @@ export class WatchSession extends EventEmitter<WatchEvents> implements SyncWatch
 /** Two turns of the event loop: file-system events already queued are delivered. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Watch the workspace at `root` (its real path) with the tree watcher: one
+ * watch per synced directory, with the workspace's ignore rules as they are
+ * now (the session restarts it when `.syncignore` changes).
+ */
+export async function watchWorkspace(root: string, patterns: readonly string[], options: ChangeSourceOptions): Promise<ChangeSource> {
+  const filter = await SyncIgnoreFilter.fromWorkspace(root, patterns);
+  return TreeWatcher.start({ root, ignores: (path) => filter.ignores(path), onChange: options.onChange, onDegraded: options.onDegraded });
 }
