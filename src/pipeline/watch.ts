@@ -371,5 +371,15 @@ async function settle(): Promise<void> {
  */
 export async function watchWorkspace(root: string, patterns: readonly string[], options: ChangeSourceOptions): Promise<ChangeSource> {
   const filter = await SyncIgnoreFilter.fromWorkspace(root, patterns);
-  return TreeWatcher.start({ root, ignores: (path) => filter.ignores(path), onChange: options.onChange, onDegraded: options.onDegraded });
+  // the callbacks run inside fs.watch's: an exception there would be uncaught
+  const guard =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        fn(...args);
+      } catch {
+        // the session's own handlers do not throw; nothing to do if one did
+      }
+    };
+  return TreeWatcher.start({ root, ignores: (path) => filter.ignores(path), onChange: guard(options.onChange), onDegraded: guard(options.onDegraded) });
 }
