@@ -94,8 +94,12 @@ async function main(): Promise<void> {
             { store },
           );
           let pushes = 0;
+          const pushDurations: number[] = [];
           const w = await sync.watch({ ...setting.options, initial: 'push', reconcileMs: 0 });
-          w.on('push-end', () => pushes++);
+          w.on('push-end', (info) => {
+            pushes++;
+            pushDurations.push(info.durationMs);
+          });
           const latencies = async (written: Map<string, number>, deadlineMs: number): Promise<number[]> => {
             const until = Date.now() + deadlineMs;
             while ([...written.keys()].some((k) => !putAt.has(k))) {
@@ -129,7 +133,9 @@ async function main(): Promise<void> {
             await writeFile(path.join(ws, rel), `burst ${i}\n`);
             written.set(`ws/${rel}`, Date.now());
           }
+          const burstWritten = Date.now() - (written.values().next().value as number);
           runs.burst!.push(figures(await latencies(written, 300_000), pushes - p0));
+          process.stderr.write(`  burst: written in ${(burstWritten / 1000).toFixed(2)} s; pushes took ${pushDurations.slice(p0).map((d) => (d / 1000).toFixed(2)).join(', ')} s\n`);
 
           // close: 1,000 files, then close() at once
           written = new Map();
