@@ -28,6 +28,13 @@
 # stop and the push to finish (ECS stopTimeout, Kubernetes
 # terminationGracePeriodSeconds, docker stop --time).
 #
+# This script pushes only at the end: work done since the pull is lost if the
+# container dies without SIGTERM (OOM kill, host failure). To push changes as
+# they happen, run `s3-workspace-sync watch` beside the agent instead of the
+# final push: it pulls first, pushes what changed within --max-delay (10 s by
+# default), and on SIGTERM pushes everything and exits with that push's code
+# (`s3-workspace-sync watch --help`; in code: examples/agent-loop.ts).
+#
 # POSIX sh (dash, busybox ash, bash). Needs `s3-workspace-sync` on PATH
 # (a global install, or node_modules/.bin added to PATH).
 set -u

@@ -4,11 +4,7 @@ import { envName, OPTIONS, type CommandName, type OptionSpec } from './options.j
 
 const BIN = 's3-workspace-sync';
 
-/**
- * The commands' descriptions and examples, in --help's order. `watch` is
- * reserved (checkCommand() says it is not available yet) and not listed: the
- * library has no watch mode.
- */
+/** The commands' descriptions and examples, in --help's order. */
 const COMMANDS: Record<CommandName, { usage: string; summary: string; about: string; examples: string[] }> = {
   pull: {
     usage: `${BIN} pull [options]`,
@@ -57,6 +53,27 @@ const COMMANDS: Record<CommandName, { usage: string; summary: string; about: str
     about: 'Exact comparison of the directory and the prefix. Exits 0 when they hold the same files, 1 when they differ.',
     examples: [`${BIN} verify -b my-bucket -p users/u1/ -d ./workspace`],
   },
+  watch: {
+    usage: `${BIN} watch [options]`,
+    summary: 'push local changes as they happen, until stopped (SIGTERM, SIGINT)',
+    about:
+      'Watches the directory and pushes what changed once nothing changed for --debounce, and at least every\n' +
+      '--max-delay under continuous writes; each push looks only at the paths seen changing, and a full push every\n' +
+      '--reconcile catches what a watcher can miss. Before watching: --initial pull (default: restore the directory\n' +
+      'from the prefix), push, or none. Prints a line per push (JSON: push-start, push-end).\n' +
+      '\n' +
+      'Stopping: the first SIGTERM or SIGINT stops watching, pushes everything (a full push, so nothing a watcher\n' +
+      'missed is lost) and exits with that push\'s code (0, 1 files failed, 3 conflict, 4 refused, 5 could not\n' +
+      'push); a second signal exits at once (130). Nothing bounds that last push but the push itself (--timeout\n' +
+      'bounds every push): it must finish before the process is killed. ECS/Fargate sends SIGKILL 30 s after\n' +
+      'SIGTERM by default (stopTimeout, up to 120 s); --max-delay bounds how long a change waits, so how much is\n' +
+      'pending then.',
+    examples: [
+      `${BIN} watch --bucket my-bucket --prefix users/u1/workspace/ --dir ./workspace`,
+      `${BIN} watch -b my-bucket -p users/u1/ -d /workspace --initial none --debounce 500ms --max-delay 5s --timeout 25s`,
+      `S3WS_BUCKET=my-bucket S3WS_PREFIX=users/u1/ ${BIN} watch -d /workspace --json | jq -c 'select(.type == "push-end")'`,
+    ],
+  },
 };
 
 function optionLines(options: readonly OptionSpec[]): string[] {
@@ -72,10 +89,10 @@ function optionLines(options: readonly OptionSpec[]): string[] {
 function groups(command: CommandName | undefined): string[] {
   const out: string[] = [];
   const applicable = OPTIONS.filter((o) => command === undefined || o.only === undefined || o.only.includes(command));
-  for (const group of ['Location', 'Sync', 'Guards', 'Transfers', 'Output'] as const) {
+  for (const group of ['Location', 'Sync', 'Watch', 'Guards', 'Transfers', 'Output'] as const) {
     const options = applicable.filter((o) => o.group === group);
     if (options.length === 0) continue;
-    out.push('', `${group === 'Location' ? 'Where' : group === 'Sync' ? 'What' : group}:`, ...optionLines(options));
+    out.push('', `${group === 'Location' ? 'Where' : group === 'Sync' ? 'What' : group === 'Watch' ? 'Watch mode' : group}:`, ...optionLines(options));
   }
   out.push('  -h, --help                          this help', '  -V, --version                       the version');
   return out;
@@ -89,12 +106,12 @@ const FOOTER = [
   'else S3WS_CONFIG, else ./s3-workspace-sync.json, else $XDG_CONFIG_HOME/s3-workspace-sync/config.json',
   '(~/.config/…). Precedence: flags > environment > config file > defaults.',
   '',
-  'Output: a progress display and a summary on a terminal; otherwise (or --json) one JSON object per line, the',
-  'last one {"type":"result","exitCode":…}. NO_COLOR turns colours off.',
+  'Output: a progress display and a summary on a terminal (watch: a line per push); otherwise (or --json) one JSON',
+  'object per line, the last one {"type":"result","exitCode":…}. NO_COLOR turns colours off.',
   '',
   `Exit codes: ${EXIT.OK} done, ${EXIT.INCOMPLETE} some files failed (or verify: differences), ${EXIT.USAGE} usage/configuration error,`,
   `${EXIT.CONFLICT} unresolved conflict, ${EXIT.REFUSED} refused by a guard, ${EXIT.ERROR} could not run (bucket, credentials, network…),`,
-  `${EXIT.INTERRUPTED} interrupted (SIGINT/SIGTERM; a second signal forces exit).`,
+  `${EXIT.INTERRUPTED} interrupted (SIGINT/SIGTERM; a second signal forces exit). watch: a signal ends it with its last push's code.`,
 ];
 
 /** Help of the whole tool, or of one command. */

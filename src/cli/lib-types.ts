@@ -13,6 +13,9 @@ export type SyncProgress = import('../index.js').SyncProgress;
 export type VerifyReport = import('../index.js').VerifyReport;
 export type SyncLogger = import('../index.js').SyncLogger;
 export type UploadParams = import('../index.js').UploadParams;
+export type SyncWatcher = import('../index.js').SyncWatcher;
+export type WatchOptions = import('../index.js').WatchOptions;
+export type WatchPushInfo = import('../index.js').WatchPushInfo;
 
 /** Load the library (the package's own ESM build once bundled: tsup.config.ts rewrites the path). */
 export function loadLibrary(): Promise<Library> {

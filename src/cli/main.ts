@@ -2,8 +2,8 @@
  * `s3-workspace-sync`: the command line (package.json "bin", built to
  * dist/cli.js). A thin layer over the library's public API: it turns flags,
  * environment and config file into options, builds the S3 client, runs one
- * method (pull, push, plan, verify), prints what happens and exits with a
- * documented code. It has no sync logic of its own.
+ * method (pull, push, plan, verify, watch), prints what happens and exits
+ * with a documented code. It has no sync logic of its own.
  *
  * Only Node built-ins are loaded statically: `--help` and `--version` never
  * load the library or the AWS SDK, and a missing peer dependency
@@ -15,13 +15,21 @@ import { resolve } from 'node:path';
 
 import { EXIT } from './exit-codes.js';
 import { helpText } from './help.js';
-import { loadLibrary, type Library, type S3WorkspaceSync, type S3WorkspaceSyncOptions, type SyncPlan, type SyncResult, type UploadParams } from './lib-types.js';
+import { loadLibrary, type Library, type S3WorkspaceSync, type S3WorkspaceSyncOptions, type SyncPlan, type SyncResult, type SyncWatcher, type UploadParams } from './lib-types.js';
 import { checkCommand, envName, flagOfLibraryOption, parseCommandLine, resolveSettings, UsageError, type Parsed, type Settings, type Value } from './options.js';
 import { CLI_VERSION, createReporter, SCHEMA_VERSION, type ErrorInfo, type Outcome, type Reporter } from './output.js';
 
 /** Connection timeout of the client the CLI builds: with 3 attempts, an unreachable endpoint fails in about 16 s. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const PART_CONCURRENCY = 8;
+/**
+ * `watch`'s defaults: the library's (WatchOptions), passed explicitly so the
+ * start line says what is in use. The max delay defaults, as there, to the
+ * larger of 10 s and the debounce.
+ */
+const WATCH_DEBOUNCE_MS = 1_000;
+const WATCH_MAX_DELAY_MS = 10_000;
+const WATCH_RECONCILE_MS = 300_000;
 
 export interface Io {
   argv: readonly string[];
@@ -68,6 +76,7 @@ export async function main(io: Io): Promise<number> {
   let settings: Settings;
   try {
     settings = resolveSettings(parsed, io.env, io.cwd);
+    if (settings.command === 'watch') watchSettings(settings); // --max-delay against --debounce, before anything starts
   } catch (error) {
     return usageFailure(io, error, parsed);
   }
@@ -103,14 +112,18 @@ async function run(io: Io, s: Settings): Promise<number> {
   });
 
   // SIGINT / SIGTERM: the first cancels through the library's abort signal
-  // (no partial file, state saved, exit 130); a second one exits at once.
+  // (no partial file, state saved, exit 130) -- once `watch` is watching, it
+  // stops watching and pushes instead (see watch()); a second one exits at once.
   const controller = new AbortController();
   let signals = 0;
+  let firstSignal = (signal: NodeJS.Signals): void => {
+    reporter.note(`${signal}: stopping cleanly… (${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to exit at once)`);
+    controller.abort(new Interrupted(signal));
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
-      reporter.note(`${signal}: stopping cleanly… (${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to exit at once)`);
-      controller.abort(new Interrupted(signal));
+      firstSignal(signal);
     } else {
       reporter.close();
       process.exit(EXIT.INTERRUPTED);
@@ -150,9 +163,8 @@ async function run(io: Io, s: Settings): Promise<number> {
     });
     const signal = controller.signal;
     const policy = get<string>(s, 'conflict-policy') ?? 'fail';
-    // The command table. `watch` has no entry yet: the library has no watch
-    // mode (checkCommand() answers that it is not available). When it has
-    // one: add 'watch' to CommandName, a case here, and its help in help.ts.
+    // The command table (a new command: CommandName and COMMAND_NAMES in
+    // options.ts, a case here, its help in help.ts).
     switch (s.command) {
       case 'pull':
       case 'push': {
@@ -181,6 +193,12 @@ async function run(io: Io, s: Settings): Promise<number> {
         code = report.ok ? EXIT.OK : EXIT.INCOMPLETE;
         break;
       }
+      case 'watch': {
+        const result = await watch(lib, sync, s, reporter, signal, (handler) => (firstSignal = handler));
+        outcome = { kind: 'watch', result };
+        code = result === undefined ? EXIT.OK : syncExit(result);
+        break;
+      }
     }
   } catch (error) {
     const mapped = explain(lib, error, controller.signal);
@@ -193,6 +211,53 @@ async function run(io: Io, s: Settings): Promise<number> {
   reporter.finish(outcome, code);
   reporter.close();
   return code;
+}
+
+/** `watch`'s timings and initial sync from the settings; throws {@link UsageError} when --max-delay is shorter than --debounce. */
+function watchSettings(s: Settings): { debounceMs: number; maxDelayMs: number; reconcileMs: number; initial: 'pull' | 'push' | 'none' } {
+  const debounceMs = get<number>(s, 'debounce') ?? WATCH_DEBOUNCE_MS;
+  const maxDelayMs = get<number>(s, 'max-delay') ?? Math.max(WATCH_MAX_DELAY_MS, debounceMs);
+  if (maxDelayMs < debounceMs) throw new UsageError(`--max-delay (${maxDelayMs} ms) must not be shorter than --debounce (${debounceMs} ms)`);
+  return { debounceMs, maxDelayMs, reconcileMs: get<number>(s, 'reconcile') ?? WATCH_RECONCILE_MS, initial: get<'pull' | 'push' | 'none'>(s, 'initial') ?? 'pull' };
+}
+
+/**
+ * `watch`: watch, run the initial sync, report every push, and, on the first
+ * signal, stop watching and push everything (`close({ full: true })`: a full
+ * push, so nothing a watcher missed is lost). Resolves with that last push's
+ * result. A signal before watching has started cancels like any command's:
+ * the instance is destroyed, which stops the initial sync cleanly (exit 130).
+ */
+async function watch(lib: Library, sync: S3WorkspaceSync, s: Settings, reporter: Reporter, signal: AbortSignal, onFirstSignal: (handler: (signal: NodeJS.Signals) => void) => void): Promise<SyncResult | undefined> {
+  const options = watchSettings(s);
+  if (signal.aborted) throw signal.reason;
+  const cancel = (): void => sync.destroy();
+  signal.addEventListener('abort', cancel, { once: true });
+  let w: SyncWatcher;
+  try {
+    w = await sync.watch(options);
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+  // (no await between here and onFirstSignal: a signal cannot fall between them)
+  reporter.watchStart({ ...options, initialResult: w.initial, timeoutMs: get<number>(s, 'timeout') || null, degraded: w.degraded });
+  w.on('push-start', (info) => reporter.pushStart(info));
+  w.on('push-end', (info) => reporter.pushEnd({ reason: info.reason, paths: info.paths, result: info.result, durationMs: info.durationMs, pendingPaths: w.pendingPaths }));
+  w.on('error', (error, info) => reporter.watchError({ reason: info.reason, paths: info.paths, error: explain(lib, error, signal).info, retrying: info.reason !== 'close' }));
+  w.on('degraded', (reason) => reporter.degraded(reason));
+  // The watches alone may not hold the process (a watcher whose root is gone
+  // has none): this interval does, until the last push has settled.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
+  try {
+    return await new Promise<SyncResult | undefined>((resolve, reject) => {
+      onFirstSignal((name) => {
+        reporter.note(`${name}: stopping watching; pushing everything (a full push), then exiting… (${name === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to exit at once)`);
+        w.close({ full: true }).then(resolve, reject);
+      });
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 function missingPeer(reporter: Reporter, error: unknown): number {
@@ -269,6 +334,10 @@ function libraryOptions(s: Settings, client: S3WorkspaceSyncOptions['s3Client'],
   if (sse !== undefined) upload.ServerSideEncryption = sse as UploadParams['ServerSideEncryption'];
   if (kmsKey !== undefined) upload.SSEKMSKeyId = kmsKey;
   const debug = Boolean(process.env.S3_WORKSPACE_SYNC_DEBUG);
+  // `watch` reports its pushes' failures, a degraded watcher and an incomplete
+  // initial sync as lines of their own; the library's warnings that say the
+  // same ("Watch: …") would only repeat them.
+  const repeats = (m: string): boolean => s.command === 'watch' && m.startsWith('Watch: ');
   return {
     bucket: get<string>(s, 'bucket')!,
     prefix: get<string>(s, 'prefix')!,
@@ -279,7 +348,9 @@ function libraryOptions(s: Settings, client: S3WorkspaceSyncOptions['s3Client'],
         if (debug) reporter.log('debug', m, a);
       },
       info: (m, ...a) => reporter.log('info', m, a),
-      warn: (m, ...a) => reporter.log('warn', m, a),
+      warn: (m, ...a) => {
+        if (!repeats(m)) reporter.log('warn', m, a);
+      },
       error: (m, ...a) => reporter.log('error', m, a),
     },
     downloadConcurrency: get<number>(s, 'download-concurrency') ?? concurrency,
@@ -357,7 +428,8 @@ function explain(lib: Library, error: unknown, signal: AbortSignal): { code: num
   }
   const code = error.code;
   if (error instanceof lib.ConfigError) {
-    const option = typeof error.details.option === 'string' ? error.details.option : undefined;
+    // watch()'s options are named in the message ('watch() option "maxDelayMs" …')
+    const option = typeof error.details.option === 'string' ? error.details.option : /^watch\(\) option "(\w+)"/.exec(message)?.[1];
     const flag = option ? flagOfLibraryOption(option) : undefined;
     return { code: EXIT.USAGE, info: info('CONFIG', flag ? `set with --${flag} (or ${envName(flag)})` : undefined) };
   }

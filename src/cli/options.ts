@@ -20,8 +20,11 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** The commands (and the command table's placeholder for `watch`, not available yet). */
-export type CommandName = 'pull' | 'push' | 'plan' | 'status' | 'verify';
+/** The commands. */
+export type CommandName = 'pull' | 'push' | 'plan' | 'status' | 'verify' | 'watch';
+
+/** Every command, in --help's order. */
+export const COMMAND_NAMES: readonly CommandName[] = ['pull', 'push', 'plan', 'status', 'verify', 'watch'];
 
 type Kind = 'string' | 'boolean' | 'int' | 'size' | 'duration' | 'deletes' | 'list' | 'enum';
 
@@ -41,11 +44,16 @@ export interface OptionSpec {
   readonly noFlag?: boolean;
   /** Not read from the config file (`--config` itself). */
   readonly noConfig?: boolean;
-  readonly group: 'Location' | 'Sync' | 'Guards' | 'Transfers' | 'Output';
+  readonly group: 'Location' | 'Sync' | 'Watch' | 'Guards' | 'Transfers' | 'Output';
 }
 
 const SYNCS: readonly CommandName[] = ['pull', 'push'];
-const PLANNING: readonly CommandName[] = ['pull', 'push', 'plan', 'status'];
+/** Commands that plan a sync; `watch` plans its pushes (and its initial sync) with the same options. */
+const PLANNING: readonly CommandName[] = ['pull', 'push', 'plan', 'status', 'watch'];
+/** Options of pushing: `push`, and `watch`'s pushes. */
+const PUSHING: readonly CommandName[] = ['push', 'watch'];
+/** Options of pulling (and of reading the bucket): `watch` pulls first unless `--initial` says otherwise. */
+const PULLING: readonly CommandName[] = ['pull', 'plan', 'status', 'watch'];
 
 /** Every option. Order is --help's order. */
 export const OPTIONS: readonly OptionSpec[] = [
@@ -65,17 +73,22 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'exclude', kind: 'list', short: 'x', arg: 'PATTERN', group: 'Sync', help: 'gitignore-style pattern to leave out (repeatable; after .syncignore; !PATTERN re-includes)' },
   { flag: 'conflict-policy', kind: 'enum', values: ['fail', 'keep-local', 'keep-remote', 'keep-both'], arg: 'POLICY', only: PLANNING, group: 'Sync', help: 'where both sides changed a file: fail (default), keep-local, keep-remote, keep-both' },
   { flag: 'priority', kind: 'list', arg: 'PATH', only: ['pull'], group: 'Sync', help: 'pull these files or directories first (repeatable)' },
-  { flag: 'trust-manifest', kind: 'boolean', only: ['pull', 'plan', 'status'], group: 'Sync', help: 'pull from the manifest pushes commit instead of listing (when only this tool writes the prefix)' },
-  { flag: 'require-conditional-writes', kind: 'boolean', only: ['push'], group: 'Sync', help: 'refuse to push to a server that ignores conditional writes (conflicts undetectable)' },
-  { flag: 'storage-class', kind: 'string', arg: 'CLASS', only: ['push'], group: 'Sync', help: 'storage class of uploaded objects (STANDARD_IA, INTELLIGENT_TIERING…)' },
-  { flag: 'sse', kind: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], arg: 'ALGORITHM', only: ['push'], group: 'Sync', help: 'server-side encryption of uploaded objects: AES256, aws:kms, aws:kms:dsse' },
-  { flag: 'sse-kms-key-id', kind: 'string', arg: 'KEY', only: ['push'], group: 'Sync', help: 'KMS key for --sse aws:kms' },
+  { flag: 'trust-manifest', kind: 'boolean', only: PULLING, group: 'Sync', help: 'pull from the manifest pushes commit instead of listing (when only this tool writes the prefix)' },
+  { flag: 'require-conditional-writes', kind: 'boolean', only: PUSHING, group: 'Sync', help: 'refuse to push to a server that ignores conditional writes (conflicts undetectable)' },
+  { flag: 'storage-class', kind: 'string', arg: 'CLASS', only: PUSHING, group: 'Sync', help: 'storage class of uploaded objects (STANDARD_IA, INTELLIGENT_TIERING…)' },
+  { flag: 'sse', kind: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], arg: 'ALGORITHM', only: PUSHING, group: 'Sync', help: 'server-side encryption of uploaded objects: AES256, aws:kms, aws:kms:dsse' },
+  { flag: 'sse-kms-key-id', kind: 'string', arg: 'KEY', only: PUSHING, group: 'Sync', help: 'KMS key for --sse aws:kms' },
   { flag: 'sse-customer-key', kind: 'string', noFlag: true, group: 'Sync', help: 'SSE-C key (32 characters or base64 of 32 bytes); environment or config file only, never a flag' },
+  // Watch mode
+  { flag: 'debounce', kind: 'duration', arg: 'DURATION', only: ['watch'], group: 'Watch', help: 'push once nothing changed for this long (default 1s; e.g. 500ms, 2s)' },
+  { flag: 'max-delay', kind: 'duration', arg: 'DURATION', only: ['watch'], group: 'Watch', help: 'under continuous writes, push at least this often: bounds what is pending at a stop (default 10s, at least --debounce)' },
+  { flag: 'reconcile', kind: 'duration', arg: 'DURATION', only: ['watch'], group: 'Watch', help: 'a full push this often, for changes a watcher missed (default 5m; 0: never)' },
+  { flag: 'initial', kind: 'enum', values: ['pull', 'push', 'none'], arg: 'MODE', only: ['watch'], group: 'Watch', help: 'before watching: pull (default: restore the directory), push (a full push), or none' },
   // Guards
   { flag: 'max-deletes', kind: 'deletes', arg: 'N', only: PLANNING, group: 'Guards', help: 'refuse to delete more: a count, a fraction (0.25 or 25%), or off (default: refuse over 50% of a tree of over 10 files)' },
   { flag: 'max-total-bytes', kind: 'size', arg: 'SIZE', only: PLANNING, group: 'Guards', help: 'refuse to transfer more than SIZE (e.g. 500M, 2G)' },
-  { flag: 'allow-empty-remote', kind: 'boolean', only: ['pull', 'plan', 'status'], group: 'Guards', help: 'let pull mirror an empty prefix (deleting local synced files)' },
-  { flag: 'overwrite-local-changes', kind: 'boolean', only: ['pull', 'plan', 'status'], group: 'Guards', help: 'remote wins: pull replaces local changes (they are moved to the recovery area first)' },
+  { flag: 'allow-empty-remote', kind: 'boolean', only: PULLING, group: 'Guards', help: 'let pull mirror an empty prefix (deleting local synced files)' },
+  { flag: 'overwrite-local-changes', kind: 'boolean', only: PULLING, group: 'Guards', help: 'remote wins: pull replaces local changes (they are moved to the recovery area first)' },
   // Transfers, timeouts
   { flag: 'concurrency', kind: 'int', short: 'j', arg: 'N', group: 'Transfers', help: 'files transferred at once, both directions (default: 50 down, 10 up)' },
   { flag: 'download-concurrency', kind: 'int', arg: 'N', group: 'Transfers', help: 'files downloaded at once (default 50)' },
@@ -84,12 +97,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'multipart-threshold', kind: 'size', arg: 'SIZE', group: 'Transfers', help: 'multipart from this size (default 16M)' },
   { flag: 'part-size', kind: 'size', arg: 'SIZE', group: 'Transfers', help: 'part size (default 8M)' },
   { flag: 'hash-threads', kind: 'int', arg: 'N', group: 'Transfers', help: 'MD5 worker threads for large files (0: main thread)' },
-  { flag: 'prehash-multipart', kind: 'boolean', only: ['push'], group: 'Transfers', help: 'store the whole-file MD5 of multipart uploads (one extra read)' },
+  { flag: 'prehash-multipart', kind: 'boolean', only: PUSHING, group: 'Transfers', help: 'store the whole-file MD5 of multipart uploads (one extra read)' },
   { flag: 'transport', kind: 'enum', values: ['sdk', 'auto'], arg: 'MODE', group: 'Transfers', help: 'sdk (default) or auto (a leaner request path where it is equivalent)' },
   { flag: 'max-attempts', kind: 'int', arg: 'N', group: 'Transfers', help: 'attempts per request, the first included (default 3)' },
   { flag: 'connect-timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'give up a connection attempt after this (default 5s; with 3 attempts an unreachable endpoint fails in about 16 s)' },
   { flag: 'stall-timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'abandon (and retry) a request that moves no data for this long (default 20s; 0: off)' },
-  { flag: 'timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'give up the whole command after this (e.g. 15m; default: none)' },
+  { flag: 'timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'give up the whole command after this (watch: each push, the last one included; e.g. 15m; default: none)' },
   { flag: 'lock-wait', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'wait this long for another sync of the same directory (default 60s)' },
   { flag: 'wait-for-push', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: "wait this long for another process's push to the prefix (default 60s)" },
   // Output
@@ -373,19 +386,18 @@ export function resolveSettings(parsed: Parsed, env: NodeJS.ProcessEnv, cwd: str
 
 /** The command name and, for `plan`, its direction. */
 export function checkCommand(command: string | undefined, rest: readonly string[]): { name: CommandName; direction?: 'pull' | 'push' } {
-  if (command === undefined) throw new UsageError('a command is required: pull, push, plan pull|push, status or verify');
-  if (command === 'watch') throw new UsageError('watch is not available yet (the library has no watch mode); use pull and push');
+  if (command === undefined) throw new UsageError('a command is required: pull, push, plan pull|push, status, verify or watch');
   if (command === 'plan') {
     const [direction, ...extra] = rest;
     if (direction !== 'pull' && direction !== 'push') throw new UsageError(`plan needs a direction: plan pull or plan push${direction ? ` (got "${direction}")` : ''}`);
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
     return { name: 'plan', direction };
   }
-  if (command === 'pull' || command === 'push' || command === 'status' || command === 'verify') {
+  if (command === 'pull' || command === 'push' || command === 'status' || command === 'verify' || command === 'watch') {
     if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}" (options start with --; see ${command} --help)`);
     return { name: command };
   }
-  const near = closest(command, ['pull', 'push', 'plan', 'status', 'verify']);
+  const near = closest(command, COMMAND_NAMES);
   throw new UsageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''}`);
 }
 
@@ -403,6 +415,9 @@ export function flagOfLibraryOption(option: string): string | undefined {
     'uploadParams.StorageClass': 'storage-class',
     'uploadParams.ServerSideEncryption': 'sse',
     'uploadParams.SSEKMSKeyId': 'sse-kms-key-id',
+    debounceMs: 'debounce',
+    maxDelayMs: 'max-delay',
+    reconcileMs: 'reconcile',
   };
   if (special[option]) return special[option];
   const kebab = option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

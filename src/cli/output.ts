@@ -1,12 +1,14 @@
 /**
  * What the command line prints: for people (a live progress display on a
- * terminal, redrawn at most 10 times a second, then a short summary), or for
- * machines (one JSON object per line: `start`, `progress`, `log`, and a final
- * `result`; schema {@link SCHEMA_VERSION}, documented in README).
+ * terminal, redrawn at most 10 times a second, then a short summary; `watch`:
+ * a line per push), or for machines (one JSON object per line: `start`,
+ * `progress`, `log`, `watch`'s `watch-start`, `push-start`, `push-end`,
+ * `watch-error` and `degraded`, and a final `result`; schema
+ * {@link SCHEMA_VERSION}, documented in README).
  */
 import { format } from 'node:util';
 
-import type { SyncPlan, SyncProgress, SyncResult, VerifyReport } from './lib-types.js';
+import type { SyncPlan, SyncProgress, SyncResult, VerifyReport, WatchPushInfo } from './lib-types.js';
 
 /** Version of the JSON line format. Bumped only for incompatible changes (a field removed or changed); new fields may appear. */
 export const SCHEMA_VERSION = 1;
@@ -34,12 +36,58 @@ export interface StartInfo {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/** `watch` once watching (after its initial sync): the settings in use. */
+export interface WatchStartInfo {
+  initial: 'pull' | 'push' | 'none';
+  /** The initial sync's result (none with `initial: 'none'`). */
+  initialResult: SyncResult | undefined;
+  debounceMs: number;
+  maxDelayMs: number;
+  /** 0: no periodic full push. */
+  reconcileMs: number;
+  /** `--timeout`: bounds every push, the last one included (`null`: nothing does). */
+  timeoutMs: number | null;
+  degraded: boolean;
+}
+
+/** A watch push that ended with a result. */
+export interface WatchPushEnd extends WatchPushInfo {
+  result: SyncResult;
+  durationMs: number;
+  /** Changes seen since this push started, waiting for the next one. */
+  pendingPaths: number;
+}
+
+/** A watch push that failed as a whole (its changes are tried again, unless it was the last push). */
+export interface WatchPushError extends WatchPushInfo {
+  error: ErrorInfo;
+  retrying: boolean;
+}
+
+export interface DegradedInfo {
+  code: string;
+  message: string;
+  path?: string | undefined;
+}
+
+/** What `watch` says when it starts about the push a stop makes (help, README and the start line say the same). */
+export function finalPushNote(w: Pick<WatchStartInfo, 'maxDelayMs' | 'timeoutMs'>): string {
+  const bound = w.timeoutMs !== null ? `--timeout (${formatDuration(w.timeoutMs)}) bounds it` : 'nothing bounds its duration but the push itself (--timeout would)';
+  return (
+    `On SIGTERM or SIGINT: stop watching, push everything (a full push), exit with its code; ${bound}. ` +
+    `It must finish before the process is killed (ECS/Fargate: SIGKILL 30 s after SIGTERM by default); ` +
+    `--max-delay (${formatDuration(w.maxDelayMs)}) bounds how long a change waits to be pushed.`
+  );
+}
+
 /** The final outcome of a command (the `result` line). */
 export type Outcome =
   | { kind: 'sync'; result: SyncResult }
   | { kind: 'plan'; plan: SyncPlan }
   | { kind: 'status'; pull: SyncPlan; push: SyncPlan }
   | { kind: 'verify'; report: VerifyReport }
+  /** `watch` stopped: the last push's result (`undefined` when there was nothing to push). */
+  | { kind: 'watch'; result: SyncResult | undefined }
   | { kind: 'error'; error: ErrorInfo; result?: SyncResult };
 
 export interface Reporter {
@@ -48,6 +96,12 @@ export interface Reporter {
   log(level: LogLevel, message: string, args: unknown[]): void;
   /** A line for the user (e.g. "stopping…"): a `log` line at `warn` in JSON. */
   note(message: string): void;
+  /** `watch`: watching has started (the initial sync is done). */
+  watchStart(info: WatchStartInfo): void;
+  pushStart(info: WatchPushInfo): void;
+  pushEnd(info: WatchPushEnd): void;
+  watchError(info: WatchPushError): void;
+  degraded(info: DegradedInfo): void;
   finish(outcome: Outcome, exitCode: number): void;
   /** Stop timers and give the terminal back (cursor shown). Idempotent. */
   close(): void;
@@ -106,6 +160,29 @@ class JsonReporter implements Reporter {
     this.log('warn', message, []);
   }
 
+  watchStart(info: WatchStartInfo): void {
+    if (this.o.quiet) return;
+    const { initialResult, ...rest } = info;
+    this.line('watch-start', { ...rest, initialResult: initialResult ?? null, finalPush: finalPushNote(info) });
+  }
+
+  pushStart(info: WatchPushInfo): void {
+    if (!this.o.quiet) this.line('push-start', { reason: info.reason, paths: info.paths });
+  }
+
+  pushEnd(info: WatchPushEnd): void {
+    if (!this.o.quiet) this.line('push-end', { reason: info.reason, paths: info.paths, durationMs: info.durationMs, pendingPaths: info.pendingPaths, result: info.result });
+  }
+
+  watchError(info: WatchPushError): void {
+    // an error: kept with --quiet, like `log` lines at `error`
+    this.line('watch-error', { reason: info.reason, paths: info.paths, retrying: info.retrying, error: info.error });
+  }
+
+  degraded(info: DegradedInfo): void {
+    if (!this.o.quiet) this.line('degraded', { code: info.code, message: info.message, ...(info.path !== undefined ? { path: info.path } : {}) });
+  }
+
   finish(outcome: Outcome, exitCode: number): void {
     const base = { command: this.o.command, exitCode, ok: exitCode === 0 };
     switch (outcome.kind) {
@@ -117,6 +194,8 @@ class JsonReporter implements Reporter {
         return this.line('result', { ...base, inStep: inStep(outcome.pull, outcome.push), pull: outcome.pull, push: outcome.push });
       case 'verify':
         return this.line('result', { ...base, report: outcome.report });
+      case 'watch':
+        return this.line('result', { ...base, result: outcome.result ?? null });
       case 'error':
         // people read stderr (cron mail, container logs); machines read the line
         this.o.stderr.write(`s3-workspace-sync: error: ${outcome.error.message}\n${outcome.error.hint ? `  ${outcome.error.hint}\n` : ''}`);
@@ -185,12 +264,14 @@ class HumanReporter implements Reporter {
   private timer: NodeJS.Timeout | undefined;
   private cursorHidden = false;
   private closed = false;
+  private where: StartInfo | undefined;
 
   constructor(private readonly o: OutputOptions) {
     this.c = palette(o.color);
   }
 
   start(info: StartInfo): void {
+    this.where = info;
     if (!this.o.verbose || this.o.quiet) return;
     const where = `s3://${info.bucket}/${info.prefix}${info.endpoint ? ` at ${info.endpoint}` : ''}`;
     this.o.stderr.write(this.c.dim(`${info.command}${info.direction ? ` ${info.direction}` : ''}: ${where} <-> ${info.dir}${info.configFile ? ` (config ${info.configFile})` : ''}\n`));
@@ -298,6 +379,60 @@ class HumanReporter implements Reporter {
     this.o.stderr.write(`${this.c.yellow(message)}\n`);
   }
 
+  watchStart(info: WatchStartInfo): void {
+    this.stopDisplay();
+    if (this.o.quiet) return;
+    const out: string[] = [];
+    const r = info.initialResult;
+    if (r !== undefined) this.syncLines(out, r, r.success ? 0 : 1);
+    const w = this.where;
+    const target = w ? `${w.dir} -> s3://${w.bucket}/${w.prefix}` : 'the workspace';
+    const every = info.reconcileMs > 0 ? `, a full push every ${formatDuration(info.reconcileMs)}` : '';
+    out.push(`${this.c.bold('Watching')} ${target}: push after ${formatDuration(info.debounceMs)} without changes, at least every ${formatDuration(info.maxDelayMs)}${every}`);
+    out.push(this.c.dim(finalPushNote(info)));
+    this.o.stdout.write(`${out.join('\n')}\n`);
+  }
+
+  pushStart(): void {
+    // the progress display shows a push that takes a while; its line comes at the end
+  }
+
+  pushEnd(info: WatchPushEnd): void {
+    this.stopDisplay();
+    const r = info.result;
+    if (this.o.quiet) {
+      if (r.failedFiles.length) this.o.stderr.write(`${this.failureLines(r).join('\n')}\n`);
+      return;
+    }
+    const unresolved = r.conflicts.filter((c) => c.resolution === 'reported').length;
+    const mark = r.success ? this.c.green('✓') : unresolved > 0 ? this.c.yellow('!') : this.c.red('✗');
+    const what = info.paths === 'all' ? 'all files' : `${info.paths} path${info.paths === 1 ? '' : 's'}`;
+    const counts = [`${r.uploadedFiles} uploaded`, `${r.deletedFiles} deleted`];
+    if (r.conflicts.length) counts.push(`${r.conflicts.length} conflicts`);
+    if (r.failedFiles.length) counts.push(`${r.failedFiles.length} failed`);
+    const pending = info.pendingPaths > 0 ? `; ${info.pendingPaths} change${info.pendingPaths === 1 ? '' : 's'} pending` : '';
+    const text = `push (${info.reason}, ${what}): ${counts.join(', ')} (${formatBytes(r.bytesTransferred)}) in ${formatDuration(info.durationMs)}${pending}`;
+    const moved = r.uploadedFiles + r.deletedFiles + r.conflicts.length + r.failedFiles.length > 0;
+    const out = [`${this.c.dim(clock())} ${mark} ${moved ? text : this.c.dim(text)}`];
+    this.list(out, this.c.yellow(`Conflicts (${r.conflicts.length}):`), r.conflicts, (c) => `${c.path}: ${c.resolution}${c.conflictCopy ? ` (your version: ${c.conflictCopy})` : ''}`);
+    if (r.failedFiles.length) out.push(...this.failureLines(r));
+    this.o.stdout.write(`${out.join('\n')}\n`);
+  }
+
+  watchError(info: WatchPushError): void {
+    this.clear();
+    const e = info.error;
+    const lines = [`${this.c.dim(clock())} ${this.c.red('✗')} push (${info.reason}) failed: ${e.message}${this.c.dim(` [${e.code}]`)}${info.retrying ? '; trying again' : ''}`];
+    if (e.hint) lines.push(`  ${e.hint}`);
+    this.o.stderr.write(`${lines.join('\n')}\n`);
+  }
+
+  degraded(info: DegradedInfo): void {
+    if (this.o.quiet) return;
+    this.clear();
+    this.o.stderr.write(`${this.c.yellow('warn:')} the watcher may miss changes from now on (${info.message}); every push is a full push, at least every --max-delay\n`);
+  }
+
   private stopDisplay(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
@@ -327,6 +462,10 @@ class HumanReporter implements Reporter {
       case 'verify':
         this.verifyLines(out, outcome.report);
         break;
+      case 'watch':
+        if (outcome.result === undefined) out.push('Stopped watching: nothing was left to push');
+        else this.syncLines(out, outcome.result, exitCode);
+        break;
       case 'error': {
         const e = outcome.error;
         const lines = [`${this.c.red('error:')} ${e.message}${e.code && !/^[A-Z_]+$/.test(e.message) ? this.c.dim(` [${e.code}]`) : ''}`];
@@ -341,7 +480,8 @@ class HumanReporter implements Reporter {
     }
     if (this.o.quiet) {
       // failures are errors: still printed
-      if (outcome.kind === 'sync' && outcome.result.failedFiles.length) this.o.stderr.write(`${this.failureLines(outcome.result).join('\n')}\n`);
+      const r = outcome.kind === 'sync' || outcome.kind === 'watch' ? outcome.result : undefined;
+      if (r?.failedFiles.length) this.o.stderr.write(`${this.failureLines(r).join('\n')}\n`);
       return;
     }
     if (out.length) this.o.stdout.write(`${out.join('\n')}\n`);
@@ -428,6 +568,11 @@ class HumanReporter implements Reporter {
     this.stopDisplay();
     this.closed = true;
   }
+}
+
+/** `14:03:07`, local time: watch lines in a long-running terminal. */
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
 }
 
 /** Cut a plain string to `width` characters. */

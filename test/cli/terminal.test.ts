@@ -90,4 +90,44 @@ describe.skipIf(!hasScript).concurrent('in a terminal (util-linux script)', () =
     expect(coloured.screen).toMatch(COLOR);
     expect(plain.screen).not.toMatch(COLOR);
   });
+
+  test('watch: the settings and the stop, a line per push; Ctrl-C pushes everything and exits 0', { timeout: 30_000 }, async () => {
+    const t = await makeTempDir('s3ws-cli-tty-watch-');
+    cleanups.push(t.cleanup);
+    await writeTree(t.dir, { 'a.txt': 'a' });
+    const bucket = await createTestBucket(client);
+    const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+    const args = ['watch', ...where(bucket, 'ws/', t.dir), '--initial', 'push', '--debounce', '100ms', '--reconcile', '0'];
+    const command = `stty cols 100 rows 24 2>/dev/null; exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`;
+    // stdin a pipe: script passes what is written to it to the terminal, so \x03 is a Ctrl-C (SIGINT)
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...baseEnv(await cliHome()), TERM: 'xterm-256color', NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (screen += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const plain = (): string => screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+    const waitFor = async (what: RegExp): Promise<void> => {
+      const until = Date.now() + 15_000;
+      while (!what.test(plain())) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${what} on the screen:\n${plain()}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await waitFor(/Watching .* -> s3:\/\/[^ ]+\/ws\/: push after 0\.1s without changes, at least every 10s/);
+      expect(plain()).toMatch(/✓ Pushed 1 file/); // the initial push's summary
+      expect(plain()).toMatch(/On SIGTERM or SIGINT: stop watching, push everything \(a full push\).*SIGKILL 30 s after SIGTERM/s);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(`${t.dir}/b.txt`, 'b');
+      await waitFor(/\d\d:\d\d:\d\d ✓ push \(quiet, 1 path\): 1 uploaded, 0 deleted \(1 B\) in [\d.]+s/);
+      child.stdin.write('\u0003');
+      expect(await closed).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const end = plain();
+    expect(end).toMatch(/SIGINT: stopping watching; pushing everything/);
+    expect(end).toMatch(/✓ push \(close, all files\): 0 uploaded, 0 deleted/);
+    expect(end).not.toContain('{"type"');
+  });
 });
