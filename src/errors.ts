@@ -679,8 +679,9 @@ export type GitErrorCode =
  * A git repository could not be bundled, restored or inspected. Extends
  * {@link SyncError}, so `isSyncError(err)` holds and `code`/`details` are
  * there; `code` says how to react (see {@link GitErrorCode}). With
- * `git: 'bundle'` a sync reports it as a warning and goes on: the files are
- * synced whatever happens to the repository.
+ * `git: 'bundle'` a sync reports it as one `failedFiles` entry at path
+ * `.git/` (its code) and goes on: the files are synced whatever happens to
+ * the repository. A missing `git` is only a warning in the log.
  *
  * @example
  * try {
