@@ -69,6 +69,9 @@ export function bundleKey(prefix: string, sha256: string): string {
 /** Warnings already logged, per instance (missing git, an unsupported `.git`): once each. */
 const warned = new WeakMap<SyncContext, Set<string>>();
 
+/** Per instance: the ETag of a sidecar already found to differ from the workspace's `.git` (not adopted). */
+const differing = new WeakMap<SyncContext, string>();
+
 function warnOnce(ctx: SyncContext, key: string, message: string): void {
   let seen = warned.get(ctx);
   if (seen === undefined) warned.set(ctx, (seen = new Set()));
@@ -288,13 +291,14 @@ export async function pullRepository(ctx: SyncContext, call: SyncCall, root: str
       },
     );
     if (present) {
-      const current = await getSidecar(ctx, call, known?.sidecarEtag);
+      const current = await getSidecar(ctx, call, known?.sidecarEtag ?? differing.get(ctx));
       if (current === null || current === 'unchanged') return;
       if ((await gitAvailable(options)) === undefined) return; // nothing would be restored anyway
       if (await repositoryMatches(root, current.sidecar, options)) {
         ctx.state.learnRemote({ git: { fingerprint: current.sidecar.fingerprint, sidecarEtag: current.etag } });
         logger.debug(`git: ${root}/.git is the repository saved in the bucket`);
       } else {
+        differing.set(ctx, current.etag); // said once per sidecar: the next pulls ask with If-None-Match
         logger.info(
           `git: ${root}/.git differs from the repository saved in the bucket (pushed ${escapeForLog(current.sidecar.createdAt)}); ` +
             'it is left alone (a pull never replaces a .git).',

@@ -195,10 +195,16 @@ describe("git: 'bundle'", () => {
     const b = await tempDir();
     git(b, '-c', 'init.defaultBranch=trunk', 'init', '-q');
     const logger = collectingLogger();
-    const result = await f.sync({ workspaceDir: b, git: 'bundle', logger }).pull();
+    const sync = f.sync({ workspaceDir: b, git: 'bundle', logger });
+    const result = await sync.pull();
     expect(result.success).toBe(true);
     expect(git(b, 'symbolic-ref', 'HEAD')).toBe('refs/heads/trunk\n');
-    expect(logger.lines.some(([level, m]) => level === 'info' && /differs from the repository saved in the bucket/.test(m))).toBe(true);
+    const differs = () => logger.lines.filter(([level, m]) => level === 'info' && /differs from the repository saved in the bucket/.test(m));
+    expect(differs()).toHaveLength(1);
+    // said once per saved repository: the next pull asks with If-None-Match and gets a 304
+    expect((await sync.pull()).success).toBe(true);
+    expect(differs()).toHaveLength(1);
+    expect(git(b, 'symbolic-ref', 'HEAD')).toBe('refs/heads/trunk\n');
   });
 
   it('without git on the machine: one warning, the files sync, success stays true', { timeout: T }, async () => {
