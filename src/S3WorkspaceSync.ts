@@ -12,6 +12,7 @@ import {
 import { ServerChecks } from './pipeline/capabilities.js';
 import { defaultStore, type SyncContext, type SyncParts } from './pipeline/context.js';
 import { Generations } from './pipeline/generations.js';
+import { GIT_PATH } from './pipeline/git.js';
 import { runSync } from './pipeline/sync.js';
 import { verify } from './pipeline/verify.js';
 import { resolveWatchOptions, watchWorkspace, WatchSession, type SyncWatcher, type WatchOptions } from './pipeline/watch.js';
@@ -316,7 +317,8 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
    * bucket instead of mistaking stale local files for unpushed work.
    */
   private markSynced(direction: 'pull' | 'push', result: SyncResult): void {
-    const complete = result.failedFiles.length === 0;
+    // the files: a repository failure (git: 'bundle') does not make the files' sync incomplete
+    const complete = result.failedFiles.every((f) => f.path === GIT_PATH);
     if (direction === 'pull') this.lastCompletePull = complete ? result : undefined;
     if (direction === 'pull' && !complete) return;
     this.ctx.state.markSynced();

@@ -244,6 +244,24 @@ export interface S3WorkspaceSyncOptions {
    *   the SDK.
    */
   transport?: 'auto' | 'sdk' | undefined;
+  /**
+   * Keep the workspace's git repository (`<workspaceDir>/.git/`) too, as one
+   * `git bundle` plus a sidecar JSON under `<prefix>.s3-workspace-sync/git/`.
+   * - `'off'` (default): `.git/` is ignored, as it always was.
+   * - `'bundle'`: a push saves the repository when its refs, index, config or
+   *   hooks changed since the last bundle this workspace wrote (two `git`
+   *   commands when nothing changed); a pull into a workspace without `.git`
+   *   restores it, under the pulled files, so uncommitted changes survive. A
+   *   `.git` that is already there is never replaced.
+   * Needs `git` on the machine (see `gitBinary`); without it a warning is
+   * logged and the files are synced as usual. See README, "Git repositories".
+   */
+  git?: 'bundle' | 'off' | undefined;
+  /**
+   * The `git` executable used when `git` is `'bundle'`: a name looked up on
+   * `PATH`, or a path. Default `'git'`.
+   */
+  gitBinary?: string | undefined;
 }
 
 /**
@@ -326,6 +344,10 @@ export interface ResolvedOptions {
   trustManifest: boolean;
   /** GetObject and single-request PutObject: `'auto'` (the fast path where safe) or `'sdk'`. */
   transport: 'auto' | 'sdk';
+  /** `'bundle'`: push and pull carry the workspace's git repository (see `pipeline/git.ts`). */
+  git: 'bundle' | 'off';
+  /** The `git` executable. */
+  gitBinary: string;
 }
 
 export const DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -385,6 +407,8 @@ const CONSTRUCTOR_OPTIONS: Record<keyof S3WorkspaceSyncOptions, true> = {
   waitForPushMs: true,
   trustManifest: true,
   transport: true,
+  git: true,
+  gitBinary: true,
 };
 
 /** Every option of one `pull()`, `push()` or `plan()` call (see {@link CONSTRUCTOR_OPTIONS}). */
@@ -503,6 +527,8 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
       DEFAULT_WAIT_FOR_PUSH_MS,
     trustManifest: boolean(o, 'trustManifest') ?? false,
     transport: checkTransport(o) ?? 'sdk',
+    git: checkGit(o) ?? 'off',
+    gitBinary: checkGitBinary(o) ?? 'git',
   };
 }
 
@@ -907,4 +933,21 @@ function checkConflictPolicy(o: Raw): ConflictPolicy | undefined {
   if (v === undefined) return undefined;
   if (typeof v === 'string' && (CONFLICT_POLICIES as readonly string[]).includes(v)) return v as ConflictPolicy;
   throw invalid('conflictPolicy', v, `must be one of ${CONFLICT_POLICIES.map((p) => `'${p}'`).join(', ')}`);
+}
+
+const GIT_MODES = ['off', 'bundle'] as const;
+
+function checkGit(o: Raw): 'bundle' | 'off' | undefined {
+  const v = o.git;
+  if (v === undefined) return undefined;
+  if (typeof v === 'string' && (GIT_MODES as readonly string[]).includes(v)) return v as 'bundle' | 'off';
+  throw invalid('git', v, `must be one of ${GIT_MODES.map((m) => `'${m}'`).join(', ')}`);
+}
+
+/** A command name or a path: a non-empty string without NUL or line breaks (it is never given to a shell). */
+function checkGitBinary(o: Raw): string | undefined {
+  const v = o.gitBinary;
+  if (v === undefined) return undefined;
+  if (typeof v === 'string' && v.trim() !== '' && !/[\0\r\n]/.test(v)) return v;
+  throw invalid('gitBinary', v, 'must be the name or path of the git executable (a non-empty string)');
 }

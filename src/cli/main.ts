@@ -379,6 +379,7 @@ function libraryOptions(s: Settings, client: S3WorkspaceSyncOptions['s3Client'],
     requireConditionalWrites: get<boolean>(s, 'require-conditional-writes'),
     trustManifest: get<boolean>(s, 'trust-manifest'),
     transport: get<'sdk' | 'auto'>(s, 'transport'),
+    git: get<'off' | 'bundle'>(s, 'git'),
   };
 }
 

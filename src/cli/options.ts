@@ -74,6 +74,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'conflict-policy', kind: 'enum', values: ['fail', 'keep-local', 'keep-remote', 'keep-both'], arg: 'POLICY', only: PLANNING, group: 'Sync', help: 'where both sides changed a file: fail (default), keep-local, keep-remote, keep-both' },
   { flag: 'priority', kind: 'list', arg: 'PATH', only: ['pull'], group: 'Sync', help: 'pull these files or directories first (repeatable)' },
   { flag: 'trust-manifest', kind: 'boolean', only: PULLING, group: 'Sync', help: 'pull from the manifest pushes commit instead of listing (when only this tool writes the prefix)' },
+  { flag: 'git', kind: 'enum', values: ['off', 'bundle'], arg: 'MODE', only: [...SYNCS, 'watch'], group: 'Sync', help: "bundle: push saves the workspace's .git as one git bundle, pull restores it where .git is missing (needs git); off (default)" },
   { flag: 'require-conditional-writes', kind: 'boolean', only: PUSHING, group: 'Sync', help: 'refuse to push to a server that ignores conditional writes (conflicts undetectable)' },
   { flag: 'storage-class', kind: 'string', arg: 'CLASS', only: PUSHING, group: 'Sync', help: 'storage class of uploaded objects (STANDARD_IA, INTELLIGENT_TIERING…)' },
   { flag: 'sse', kind: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], arg: 'ALGORITHM', only: PUSHING, group: 'Sync', help: 'server-side encryption of uploaded objects: AES256, aws:kms, aws:kms:dsse' },

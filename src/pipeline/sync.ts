@@ -21,6 +21,7 @@ import type { ServerChecks } from './capabilities.js';
 import { callSettings, type SyncCall, type SyncContext } from './context.js';
 import { execute } from './execute.js';
 import type { PushSession } from './generations.js';
+import { pullRepository, pushRepository } from './git.js';
 import { lockWorkspace } from './lock.js';
 import { prepare, type Prepared } from './prepare.js';
 import { finish, newResult, notePlan } from './result.js';
@@ -110,6 +111,9 @@ export async function runSync(
       }
       break;
     }
+    if (signal?.aborted) throw signal.reason;
+    // git: 'bundle': the repository after the files (a restore lays .git under the pulled working tree)
+    if (root !== undefined) await (direction === 'push' ? pushRepository : pullRepository)(ctx, call, root, result);
     if (signal?.aborted) throw signal.reason;
     env.onSynced(direction, result);
     return finish(result, started, ctx.location, ctx.options.logger);

@@ -71,6 +71,23 @@ export interface LoadedState {
 export interface RemoteCache {
   manifest?: { etag: string; body: Buffer } | undefined;
   conditionalWrites?: 'enforced' | 'ignored' | undefined;
+  /** With `git: 'bundle'`: the repository as this workspace last pushed or restored it (see {@link GitRecord}). */
+  git?: GitRecord | undefined;
+}
+
+/**
+ * The repository pair (`git/repository.json` and its bundle) this workspace
+ * last wrote or restored from: a push whose repository still has this
+ * fingerprint writes nothing; its next sidecar is written on condition that
+ * the bucket's is still `sidecarEtag`. `bundleKey`/`bundleEtag` are set only
+ * for a bundle this workspace uploaded itself: the only bundle a later push
+ * of this workspace deletes once its new sidecar replaced the old one.
+ */
+export interface GitRecord {
+  fingerprint: string;
+  sidecarEtag: string;
+  bundleKey?: string | undefined;
+  bundleEtag?: string | undefined;
 }
 
 /** One entry on disk: [size, mtimeMs, ctimeMs, ino, md5, etag | null, racy (0|1)]. */
@@ -80,6 +97,8 @@ type Row = [number, number, number, number, string, string | null, number];
 interface RemoteRecord {
   manifest?: { etag: string; md5: string };
   conditionalWrites?: 'enforced' | 'ignored';
+  /** Added without a format version change: an older reader ignores it, a newer one reads a file without it. */
+  git?: GitRecord;
 }
 
 interface StateDocument {
@@ -228,6 +247,7 @@ export class StateFile {
       const remote: RemoteRecord = {};
       if (manifest !== undefined) remote.manifest = manifest;
       if (state.remote?.conditionalWrites !== undefined) remote.conditionalWrites = state.remote.conditionalWrites;
+      if (state.remote?.git !== undefined) remote.git = gitRecordOf(state.remote.git);
       if (await this.append(state, remote)) return;
       const entries: Record<string, Row> = Object.create(null) as Record<string, Row>; // a path may be "__proto__"
       for (const [path, e] of state.snapshot) entries[path] = rowOf(e);
@@ -242,7 +262,7 @@ export class StateFile {
         savedAtMs: Date.now(),
         entries,
       };
-      if (remote.manifest !== undefined || remote.conditionalWrites !== undefined) doc.remote = remote;
+      if (Object.keys(remote).length > 0) doc.remote = remote;
       this.disk = undefined;
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await writeDurably(tmp, JSON.stringify(doc));
@@ -297,7 +317,7 @@ export class StateFile {
     }
     for (const path of disk.snapshot.keys()) if (!state.snapshot.has(path)) del.push(path);
     const line: JournalLine = { id: disk.id, seq: disk.seq + 1, synced: state.synced, remoteId: state.remoteId, set, del };
-    if (remote.manifest !== undefined || remote.conditionalWrites !== undefined) line.remote = remote;
+    if (Object.keys(remote).length > 0) line.remote = remote;
     const json = JSON.stringify(line);
     const text = `${md5Hex(json)} ${json}\n`;
     const bytes = Buffer.byteLength(text);
@@ -416,7 +436,8 @@ function replayJournal(state: Exclude<Parsed, string>, journal: Buffer): { seq: 
     state.remoteId = v.remoteId as string | null;
     const record = toRemoteRecord(v.remote);
     state.manifestRef = record.manifest;
-    if (record.conditionalWrites !== undefined) state.remote = { conditionalWrites: record.conditionalWrites };
+    const cache = remoteCacheOf(record);
+    if (cache !== undefined) state.remote = cache;
     else delete state.remote;
     seq++;
   }
@@ -491,7 +512,8 @@ export function parseState(text: string, expected: Expected): Parsed {
   }
   const record = toRemoteRecord(doc.remote);
   const out: Exclude<Parsed, string> = { id: doc.id, synced: doc.synced, snapshot, remoteId: remoteId as string | null };
-  if (record.conditionalWrites !== undefined) out.remote = { conditionalWrites: record.conditionalWrites };
+  const cache = remoteCacheOf(record);
+  if (cache !== undefined) out.remote = cache;
   if (record.manifest !== undefined) out.manifestRef = record.manifest;
   return out;
 }
@@ -507,6 +529,33 @@ function toRemoteRecord(v: unknown): RemoteRecord {
   const m = v.manifest;
   if (isObject(m) && isRemoteId(m.etag) && typeof m.md5 === 'string' && MD5_HEX.test(m.md5)) out.manifest = { etag: m.etag, md5: m.md5 };
   if (v.conditionalWrites === 'enforced' || v.conditionalWrites === 'ignored') out.conditionalWrites = v.conditionalWrites;
+  const g = v.git;
+  if (isObject(g) && isRemoteId(g.fingerprint) && isRemoteId(g.sidecarEtag)) {
+    const git: GitRecord = { fingerprint: g.fingerprint, sidecarEtag: g.sidecarEtag };
+    if (isRemoteId(g.bundleKey) && g.bundleKey.length <= 1024 && isRemoteId(g.bundleEtag)) {
+      git.bundleKey = g.bundleKey;
+      git.bundleEtag = g.bundleEtag;
+    }
+    out.git = git;
+  }
+  return out;
+}
+
+/** The parts of a record kept in the loaded state's remote cache (the manifest's bytes are read apart). */
+function remoteCacheOf(record: RemoteRecord): RemoteCache | undefined {
+  const cache: RemoteCache = {};
+  if (record.conditionalWrites !== undefined) cache.conditionalWrites = record.conditionalWrites;
+  if (record.git !== undefined) cache.git = record.git;
+  return Object.keys(cache).length > 0 ? cache : undefined;
+}
+
+/** A git record as JSON keeps it (no `undefined` fields). */
+function gitRecordOf(git: GitRecord): GitRecord {
+  const out: GitRecord = { fingerprint: git.fingerprint, sidecarEtag: git.sidecarEtag };
+  if (git.bundleKey !== undefined && git.bundleEtag !== undefined) {
+    out.bundleKey = git.bundleKey;
+    out.bundleEtag = git.bundleEtag;
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@ import { escapeForLog, messageOf } from '../errors.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import type { SyncLogger } from '../types.js';
 import { createRemoteId, readRemoteId } from './remote-identity.js';
-import type { RemoteCache, StateFile, StateOrigin } from './StateFile.js';
+import type { GitRecord, RemoteCache, StateFile, StateOrigin } from './StateFile.js';
 
 /**
  * What an instance knows about its last sync, and where that knowledge is
@@ -81,7 +81,13 @@ export class WorkspaceState {
   /** Remember more about the remote side (saved with the next state save). */
   learnRemote(update: RemoteCache): void {
     const next = { ...this.remoteCache, ...update };
-    if (next.manifest?.etag === this.remoteCache.manifest?.etag && next.conditionalWrites === this.remoteCache.conditionalWrites) return;
+    if (
+      next.manifest?.etag === this.remoteCache.manifest?.etag &&
+      next.conditionalWrites === this.remoteCache.conditionalWrites &&
+      sameGit(next.git, this.remoteCache.git)
+    ) {
+      return;
+    }
     this.remoteCache = next;
     this.dirty = true;
   }
@@ -162,4 +168,9 @@ export class WorkspaceState {
     this.origin ??= await this.originOf();
     return this.origin;
   }
+}
+
+function sameGit(a: GitRecord | undefined, b: GitRecord | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.fingerprint === b.fingerprint && a.sidecarEtag === b.sidecarEtag && a.bundleKey === b.bundleKey && a.bundleEtag === b.bundleEtag;
 }

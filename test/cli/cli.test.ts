@@ -4,7 +4,7 @@
 // missing peer dependency. Each test runs the binary as a child process
 // against the run's local S3 server, in its own bucket and directories, so
 // the tests of this file run concurrently.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFile, rm, unlink } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
@@ -155,6 +155,25 @@ describe.concurrent('s3-workspace-sync (the built binary)', () => {
     expect(real.lines.map((l) => l.type)).toEqual(['result']); // --quiet: the result line only
     expect((await getObjectBytes(client, bucket, 'ws/notes.md')).toString()).toBe('# notes, edited\n');
     expect(await listAllKeys(client, bucket, 'ws/')).not.toContain('ws/f/00.txt');
+  });
+
+  test('--git bundle (or S3WS_GIT=bundle): push saves the repository, pull restores it', { timeout: 30_000 }, async () => {
+    const bucket = await createTestBucket(client);
+    const a = await tempDir();
+    const b = await tempDir();
+    const env = { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.com' };
+    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+    await writeTree(a, { 'app.txt': 'app\n' });
+    git(a, '-c', 'init.defaultBranch=main', 'init', '-q');
+    git(a, 'add', '-A');
+    git(a, 'commit', '-q', '-m', 'one');
+    const push = await runCli(['push', ...where(bucket, 'g/', a), '--json', '--git', 'bundle'], { env });
+    expect(push.code, push.stderr).toBe(0);
+    expect(await listAllKeys(client, bucket, 'g/.s3-workspace-sync/git/', { includeLibrary: true })).toContain('g/.s3-workspace-sync/git/repository.json');
+    const pull = await runCli(['pull', ...where(bucket, 'g/', b), '--json'], { env: { ...env, S3WS_GIT: 'bundle' } });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(git(b, 'log', '--format=%s')).toBe('one\n');
+    expect(git(b, 'status', '--porcelain')).toBe('?? .s3-workspace-sync/\n');
   });
 
   test('a guard refuses: exit 4, nothing deleted; the flag that allows it', { timeout: 20_000 }, async () => {

@@ -21,6 +21,7 @@ import {
   SyncError,
   isSyncError,
 } from '../../src/index.js';
+import { GitError } from '../../src/errors.js'; // not public: a sync reports git failures as codes in failedFiles
 import type { SyncResult } from '../../src/index.js';
 
 const BRAND = Symbol.for('s3-workspace-sync/SyncError');
@@ -38,6 +39,7 @@ const CASES: Array<[string, () => SyncError, abstract new (...args: never[]) => 
   ['GuardError', () => new GuardError('MAX_DELETES', 'too many', {}), GuardError],
   ['SyncAbortedError', () => new SyncAbortedError(result, 'timeout'), SyncAbortedError],
   ['WorkspaceLockedError', () => new WorkspaceLockedError('/ws/.s3-workspace-sync/lock', { pid: 1, host: 'h', startedAt: 'now' }), WorkspaceLockedError],
+  ['GitError', () => new GitError('GIT_FAILED', 'git failed'), GitError],
 ];
 
 /** A value shaped like an error of another copy of the library: its own prototype chain, the same brand. */

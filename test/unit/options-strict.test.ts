@@ -340,6 +340,18 @@ describe('accepted', () => {
     }
   });
 
+  it("git defaults to 'off' and gitBinary to 'git'; other values are refused with a ConfigError naming the option", () => {
+    expect(resolveOptions(base as S3WorkspaceSyncOptions)).toMatchObject({ git: 'off', gitBinary: 'git' });
+    expect(resolveOptions({ ...base, git: 'bundle', gitBinary: 'git2' } as S3WorkspaceSyncOptions)).toMatchObject({ git: 'bundle', gitBinary: 'git2' });
+    for (const v of ['on', 'Bundle', true, 1, null]) {
+      expect(() => resolveOptions({ ...base, git: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/`git` must be one of 'off', 'bundle'/);
+      expect(() => resolveOptions({ ...base, git: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
+    }
+    for (const v of ['', '  ', 'git\nrm', 3, {}]) {
+      expect(() => resolveOptions({ ...base, gitBinary: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/gitBinary/);
+    }
+  });
+
   it('trustManifest must be a boolean', () => {
     expect(() => resolveOptions({ ...base, trustManifest: 'yes' } as unknown as S3WorkspaceSyncOptions)).toThrow(/trustManifest/);
   });
@@ -380,9 +392,11 @@ describe('accepted', () => {
       waitForPushMs: 2_147_483_647,
       trustManifest: true,
       transport: 'auto',
+      git: 'bundle',
+      gitBinary: '/usr/local/bin/git',
     };
     const r = resolveOptions(every);
-    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647, waitForPushMs: 2_147_483_647, trustManifest: true, transport: 'auto' });
+    expect(r).toMatchObject({ prefix: 'users/u1/', workspaceDir: path.resolve('relative/ws'), hashThreads: 64, stateDir: '/var/tmp/ws-state', maxTotalBytes: 0, lockWaitMs: 2_147_483_647, waitForPushMs: 2_147_483_647, trustManifest: true, transport: 'auto', git: 'bundle', gitBinary: '/usr/local/bin/git' });
     expect(r.ignorePatterns).toEqual(['dist/', '!dist/keep', '*.log']);
   });
 

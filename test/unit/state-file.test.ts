@@ -53,6 +53,19 @@ describe('state file parsing (every field validated; anything wrong refuses the 
     expect(remoteOf(doc({ remote: 'nonsense' }))).toBeUndefined();
   });
 
+  it('keeps the repository record of git: bundle (no format change); a malformed one is dropped alone, a file without one still loads', () => {
+    const git = { fingerprint: 'g1-abc', sidecarEtag: 'e2', bundleKey: 'p/.s3-workspace-sync/git/bundle-0123456789abcdef.bundle', bundleEtag: 'e3' };
+    expect(parseState(doc({ remote: { git } }), ID)).toMatchObject({ remote: { git } });
+    // a bundle this workspace did not write: no key, nothing to delete later
+    expect(parseState(doc({ remote: { git: { fingerprint: 'g1-abc', sidecarEtag: 'e2', bundleKey: 'k' } } }), ID)).toMatchObject({ remote: { git: { fingerprint: 'g1-abc', sidecarEtag: 'e2' } } });
+    for (const bad of [{ fingerprint: '', sidecarEtag: 'e' }, { fingerprint: 'g', sidecarEtag: 7 }, 'g1', null]) {
+      const parsed = parseState(doc({ remote: { git: bad, conditionalWrites: 'enforced' } }), ID);
+      expect(parsed).toMatchObject({ synced: true, remote: { conditionalWrites: 'enforced' } });
+      if (typeof parsed === 'object') expect(parsed.remote?.git).toBeUndefined();
+    }
+    expect(parseState(doc(), ID)).not.toHaveProperty('remote');
+  });
+
   it.each<[string, string]>([
     ['another workspace path', doc({ workspace: { path: '/other', dev: 1, ino: 2, birthtimeMs: 3 } })],
     ['a re-created directory (same inode, new birth time)', doc({ workspace: { path: '/ws', dev: 1, ino: 2, birthtimeMs: 4 } })],
@@ -184,6 +197,19 @@ describe('the journal: a save that changed a few entries appends them', () => {
       const loaded = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
       expect(loaded?.remoteId).toBe('r2');
       expect([...(loaded?.snapshot ?? new Map())].sort()).toEqual([...second].sort());
+    });
+  });
+
+  it('the repository record of git: bundle survives a whole write and a journal line', { timeout: 10_000 }, async () => {
+    await withDir(async (dir, stateDir) => {
+      const file = new StateFile(stateDir, 'b', 'p/', silentLogger);
+      const first = many(10);
+      await file.save(dir, ORIGIN, { synced: true, snapshot: first, remoteId: 'r1', remote: { git: { fingerprint: 'g1-a', sidecarEtag: 's1', bundleKey: 'k1', bundleEtag: 'b1' } } });
+      expect((await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN))?.remote?.git).toEqual({ fingerprint: 'g1-a', sidecarEtag: 's1', bundleKey: 'k1', bundleEtag: 'b1' });
+      await file.save(dir, ORIGIN, { synced: true, snapshot: first, remoteId: 'r1', remote: { conditionalWrites: 'ignored', git: { fingerprint: 'g1-b', sidecarEtag: 's2' } } });
+      expect(await readFile(`${file.path}.journal`, 'utf8')).toContain('g1-b');
+      const loaded = await new StateFile(stateDir, 'b', 'p/', silentLogger).load(dir, ORIGIN);
+      expect(loaded?.remote).toEqual({ conditionalWrites: 'ignored', git: { fingerprint: 'g1-b', sidecarEtag: 's2' } });
     });
   });
 
