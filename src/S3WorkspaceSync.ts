@@ -258,7 +258,7 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
         pull: (call) => this.pull(call),
         watch: async (source) => {
           const root = (await workspaceRoot(this.ctx, o.initial === 'pull')) as string;
-          return watchWorkspace(root, this.options.ignorePatterns, source);
+          return watchWorkspace(root, this.options.ignorePatterns, source, this.options.git === 'bundle');
         },
         logger: this.options.logger,
         closed: () => {

@@ -7,6 +7,8 @@
  * can miss. One push at a time: changes that arrive during a push wait for
  * the next one. A push that fails keeps its paths for the next attempt.
  */
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { storagePathProblem } from '../core/paths.js';
 import { SYNCIGNORE_FILE } from '../core/names.js';
@@ -369,8 +371,35 @@ async function settle(): Promise<void> {
  * watch per synced directory, with the workspace's ignore rules as they are
  * now (the session restarts it when `.syncignore` changes).
  */
-export async function watchWorkspace(root: string, patterns: readonly string[], options: ChangeSourceOptions): Promise<ChangeSource> {
+export async function watchWorkspace(root: string, patterns: readonly string[], options: ChangeSourceOptions, git = false): Promise<ChangeSource> {
   const filter = await SyncIgnoreFilter.fromWorkspace(root, patterns);
+  const tree = await startTree(root, filter, options);
+  if (!git) return tree;
+  // git: 'bundle': commits, checkouts and staging rewrite files directly in
+  // .git/ (index, HEAD, COMMIT_EDITMSG, packed-refs…), which the tree
+  // watcher ignores. A change there is reported as the path `.git`: the
+  // push looks at no file (it is ignored) and runs its repository step.
+  let gitWatch: FSWatcher | undefined;
+  try {
+    gitWatch = watch(join(root, '.git'), { persistent: true }, () => options.onChange([GIT_DIR]));
+    gitWatch.on('error', () => gitWatch?.close());
+  } catch {
+    // no .git (yet), or a file (a linked worktree): the periodic full push covers it
+  }
+  return {
+    get degraded() {
+      return tree.degraded;
+    },
+    close() {
+      gitWatch?.close();
+      tree.close();
+    },
+  };
+}
+
+const GIT_DIR = '.git';
+
+async function startTree(root: string, filter: SyncIgnoreFilter, options: ChangeSourceOptions): Promise<ChangeSource> {
   // the callbacks run inside fs.watch's: an exception there would be uncaught
   const guard =
     <A extends unknown[]>(fn: (...args: A) => void) =>

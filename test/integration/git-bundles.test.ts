@@ -243,4 +243,27 @@ describe("git: 'bundle'", () => {
     expect((await f.sync({ workspaceDir: ws }).push()).success).toBe(true);
     expect(await gitKeys(f)).toEqual([]);
   });
+  it('watch mode: a commit that changes no working-tree file is saved (a change in .git triggers the push)', { timeout: T }, async () => {
+    const f = await fixture();
+    const ws = await tempDir();
+    makeRepository(ws);
+    const sync = f.sync({ workspaceDir: ws, git: 'bundle' });
+    const w = await sync.watch({ initial: 'push', debounceMs: 100, maxDelayMs: 500, reconcileMs: 0 });
+    try {
+      const sidecarText = async (): Promise<string> => (await getObjectBytes(f.other, f.bucket, `${GIT_AREA}repository.json`)).toString('utf8');
+      const first = await sidecarText();
+      // commit what is staged: no working-tree file changes, only .git/
+      git(ws, 'commit', '-q', '-m', 'staged work');
+      const until = Date.now() + 15_000;
+      while ((await sidecarText()) === first) {
+        if (Date.now() > until) throw new Error('the commit was not saved');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const head = git(ws, 'rev-parse', 'HEAD').trim();
+      expect(JSON.parse(await sidecarText()).repository.head.commit).toBe(head);
+    } finally {
+      await w.close();
+      sync.destroy();
+    }
+  });
 });
