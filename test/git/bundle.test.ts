@@ -21,36 +21,19 @@ import {
   restoreRepository,
 } from '../../src/git/bundle.js';
 import { isSyncError } from '../../src/errors.js';
+import { GIT_ISOLATION, isolateGitForFile } from '../helpers/git-env.js';
 
 const T = 10_000;
 let root = '';
 
-const ISOLATION: Record<string, string> = {
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'Test Author',
-  GIT_AUTHOR_EMAIL: 'author@example.com',
-  GIT_COMMITTER_NAME: 'Test Committer',
-  GIT_COMMITTER_EMAIL: 'committer@example.com',
-  GIT_AUTHOR_DATE: '2024-01-02T03:04:05Z',
-  GIT_COMMITTER_DATE: '2024-01-02T03:04:05Z',
-};
-const saved: Record<string, string | undefined> = {};
+const ISOLATION = GIT_ISOLATION;
+isolateGitForFile();
 
 beforeAll(() => {
-  // The module runs git with this process's environment: isolate both from the machine's config.
-  for (const [k, v] of Object.entries(ISOLATION)) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
   root = mkdtempSync(path.join(tmpdir(), 's3ws-git-'));
 });
 
 afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
   rmSync(root, { recursive: true, force: true });
 });
 

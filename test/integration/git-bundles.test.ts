@@ -7,42 +7,19 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { SyncLogger } from '../../src/index.js';
 import { recordCommands } from '../helpers/commands.js';
 import { getObjectBytes, listAllKeys } from '../helpers/s3.js';
 import { fixture, tempDir } from '../helpers/sync-fixture.js';
+import { GIT_ISOLATION, isolateGitForFile } from '../helpers/git-env.js';
 
 const T = 30_000;
 const GIT_AREA = 'ws/.s3-workspace-sync/git/';
 
-const ISOLATION: Record<string, string> = {
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'Test Author',
-  GIT_AUTHOR_EMAIL: 'author@example.com',
-  GIT_COMMITTER_NAME: 'Test Committer',
-  GIT_COMMITTER_EMAIL: 'committer@example.com',
-  GIT_AUTHOR_DATE: '2024-01-02T03:04:05Z',
-  GIT_COMMITTER_DATE: '2024-01-02T03:04:05Z',
-};
-const saved: Record<string, string | undefined> = {};
-
-beforeAll(() => {
-  // the library runs git with this process's environment: isolate both from the machine's config
-  for (const [k, v] of Object.entries(ISOLATION)) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
-});
-
-afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
+const ISOLATION = GIT_ISOLATION;
+isolateGitForFile();
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ISOLATION }, stdio: ['ignore', 'pipe', 'pipe'] });
