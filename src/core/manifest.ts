@@ -76,11 +76,8 @@ export class ManifestFormatError extends Error {
 export function encodeManifest(m: Manifest): Buffer {
   // [size, etag, md5, mtimeMs, mode]: compact, since a manifest names every path; md5 is 0 when it is the
   // ETag itself (a single-part upload without SSE-KMS: most objects), null when unknown
-  const files: Record<string, [number, string, string | 0 | null, number | null, number | null]> = {};
-  for (const path of [...m.files.keys()].sort()) {
-    const e = m.files.get(path) as ManifestEntry;
-    files[path] = [e.size, e.etag, e.md5 === undefined ? null : e.md5 === e.etag ? 0 : e.md5, e.mtimeMs ?? null, e.mode ?? null];
-  }
+  const files: Record<string, ReturnType<typeof entryArray>> = {};
+  for (const path of [...m.files.keys()].sort()) files[path] = entryArray(m.files.get(path) as ManifestEntry);
   const lease = m.lease ?? null;
   return Buffer.from(
     `${JSON.stringify({ format: MANIFEST_FORMAT, version: 1, generation: m.generation, committedAt: m.committedAt, writer: m.writer, lease, files })}\n`,
@@ -259,4 +256,99 @@ function writerOf(v: unknown): Writer {
     pid: typeof w.pid === 'number' ? w.pid : 0,
     instance: typeof w.instance === 'string' ? w.instance : '?',
   };
+}
+
+/**
+ * The next manifest's bytes, made from `body` (the encoded base manifest)
+ * without decoding it: a new head (generation + 1, time, writer, lease),
+ * the base's entries as they are, except those the push changed — replaced
+ * or removed in place — and the new ones appended. What a small push of a
+ * large workspace commits costs a few searches through the bytes instead of
+ * decoding and encoding every path (about 0.3 s at 100,000 paths).
+ *
+ * Returns `undefined` when the bytes are not laid out as
+ * {@link encodeManifest} writes them, or a removed path cannot be found
+ * there (it may be spelt with other escapes): decode and encode then.
+ * Entries are not kept sorted (readers do not rely on the order).
+ */
+export function patchManifest(body: Buffer, changes: PushChanges, writer: Writer, now: Date, lease?: string): Buffer | undefined {
+  const head = manifestHead(body);
+  if (head === undefined) return undefined;
+  const marker = Buffer.from(',"files":{', 'utf8');
+  const start = body.indexOf(marker);
+  if (start < 0) return undefined;
+  const first = start + marker.length; // the first entry (or the closing brace)
+  const tail = Buffer.from('}}\n', 'utf8');
+  if (body.length < first + tail.length - 1 || !body.subarray(body.length - tail.length).equals(tail)) return undefined;
+  const end = body.length - tail.length; // just after the last entry
+  // The byte ranges to drop: each changed path's entry, with the comma that joins it to the next (or the previous).
+  const cuts: Array<[number, number]> = [];
+  for (const path of new Set([...changes.removed, ...changes.put.keys()])) {
+    const at = findEntry(body, path, first, end);
+    if (at === null) return undefined; // malformed
+    if (at === undefined) {
+      if (changes.removed.has(path) && !changes.put.has(path)) return undefined; // not found: maybe other escapes
+      continue;
+    }
+    cuts.push(at);
+  }
+  cuts.sort((a, b) => a[0] - b[0]);
+  const parts: Buffer[] = [];
+  const newHead = JSON.stringify({ format: MANIFEST_FORMAT, version: 1, generation: head.generation + 1, committedAt: now.toISOString(), writer, lease: lease ?? null });
+  parts.push(Buffer.from(`${newHead.slice(0, -1)},"files":{`, 'utf8'));
+  // the kept ranges: whole entries joined by their commas (overlapping cuts share a comma)
+  let pos = first;
+  for (const [from, to] of cuts) {
+    if (from > pos) parts.push(body.subarray(pos, from));
+    pos = Math.max(pos, to);
+  }
+  if (end > pos) parts.push(body.subarray(pos, end));
+  let files = Buffer.concat(parts.slice(1));
+  // no comma left dangling at either end by the cuts
+  let lo = 0;
+  let hi = files.length;
+  while (lo < hi && files[lo] === 0x2c) lo++;
+  while (hi > lo && files[hi - 1] === 0x2c) hi--;
+  files = files.subarray(lo, hi);
+  const added: string[] = [];
+  for (const [path, e] of changes.put) added.push(`${JSON.stringify(path)}:${JSON.stringify(entryArray(e))}`);
+  const extra = added.join(',');
+  const sep = files.length > 0 && extra.length > 0 ? ',' : '';
+  return Buffer.concat([parts[0] as Buffer, files, Buffer.from(`${sep}${extra}}}\n`, 'utf8')]);
+}
+
+/** The compact array of one entry (see {@link encodeManifest}). */
+function entryArray(e: ManifestEntry): [number, string, string | 0 | null, number | null, number | null] {
+  return [e.size, e.etag, e.md5 === undefined ? null : e.md5 === e.etag ? 0 : e.md5, e.mtimeMs ?? null, e.mode ?? null];
+}
+
+/**
+ * Where `path`'s entry is in `body[first, end)`: `[from, to)` covering the
+ * entry and the comma after it (or, for the last entry, the comma before
+ * it); `undefined` when absent; `null` when the bytes are not as expected.
+ */
+function findEntry(body: Buffer, path: string, first: number, end: number): [number, number] | undefined | null {
+  const key = Buffer.from(`${JSON.stringify(path)}:[`, 'utf8');
+  let at = body.indexOf(key, first);
+  // a key starts an entry: right after the opening brace or a comma between entries (not inside a string: `\"`)
+  while (at >= 0 && at < end && at !== first && body[at - 1] !== 0x2c) at = body.indexOf(key, at + 1);
+  if (at < 0 || at >= end) return undefined;
+  // the value: an array of numbers, strings and nulls; find its closing bracket outside strings
+  let i = at + key.length;
+  let inString = false;
+  for (; i < end; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++; // an escape: skip the next byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) return null; // nested: not this format
+    else if (c === 0x5d) break;
+  }
+  if (i >= end && body[i] !== 0x5d) return null;
+  const after = i + 1;
+  if (after < end && body[after] !== 0x2c) return null;
+  if (after < end) return [at, after + 1];
+  // the last entry: take the comma before it instead (if any)
+  return at > first ? [at - 1, after] : [at, after];
 }

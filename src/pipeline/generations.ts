@@ -36,6 +36,7 @@ import {
   leaseStatus,
   listingMatches,
   nextManifest,
+  patchManifest,
   rebase,
   sameEntry,
   type Manifest,
@@ -92,6 +93,11 @@ class Seen {
       if (head !== undefined) return head;
     }
     return this.manifest;
+  }
+
+  /** The bytes to patch for the next commit: `undefined` when there are none, or they were found not to decode. */
+  get patchable(): Buffer | undefined {
+    return this.decoded === undefined ? undefined : this.body;
   }
 
   get manifest(): Manifest | undefined {
@@ -400,11 +406,18 @@ export class Generations {
     this.remember(changes);
     const all: PushChanges = this.pending;
     let base = this.seen === undefined ? await this.read(signal) : this.seen;
-    let baseManifest = base?.manifest ?? (await this.fromListing(snapshot, signal));
-    let next = nextManifest(baseManifest, all, this.writer, new Date(), lease);
+    // the usual case, a push on top of the manifest it saw: patch its bytes (no decoding of every path)
+    const bytes = base?.patchable;
+    const patched = bytes === undefined ? undefined : patchManifest(bytes, all, this.writer, new Date(), lease);
+    let baseManifest: Manifest | undefined;
+    let next: Manifest | undefined;
+    if (patched === undefined) {
+      baseManifest = base?.manifest ?? (await this.fromListing(snapshot, signal));
+      next = nextManifest(baseManifest, all, this.writer, new Date(), lease);
+    }
     let overlap: string[] = [];
     for (let attempt = 0; ; attempt++) {
-      const body = encodeManifest(next);
+      const body = next === undefined ? (patched as Buffer) : encodeManifest(next);
       try {
         const put = await this.store.put({
           key: this.manifestKey,
@@ -416,13 +429,14 @@ export class Generations {
           ...(base === null ? { ifNoneMatch: true } : { ifMatch: base.etag }),
           signal,
         });
-        this.seen = new Seen(put.etag, body, next);
+        this.seen = next === undefined ? new Seen(put.etag, body) : new Seen(put.etag, body, next);
         this.pending = { put: new Map(), removed: new Set() };
         return overlap;
       } catch (error) {
         if (signal?.aborted || !isConditionFailure(error) || attempt >= 4) throw error;
       }
       // Another push committed first: rebase onto it.
+      baseManifest ??= base?.manifest ?? (await this.fromListing(snapshot, signal));
       this.seen = undefined;
       base = await this.read(signal);
       const theirs = base?.manifest ?? (await this.fromListing(snapshot, signal));

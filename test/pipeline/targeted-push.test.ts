@@ -129,3 +129,33 @@ describe('push({ changedPaths })', () => {
     expect(await readFile(path.join(ws, 'q/inside.txt'), 'utf8')).toBe('now a directory');
   });
 });
+
+describe('the manifest after small pushes (patched from its bytes, not re-encoded)', () => {
+  it('names exactly what the bucket holds after pushes that add, change and delete, from this instance and a new one', { timeout: 10_000 }, async () => {
+    const { decodeManifest } = await import('../../src/core/manifest.js');
+    const { store, ws, make } = await setup({ 'a.txt': 'a', 'b.txt': 'b', 'dir/c.txt': 'c', 'é "quoted", name.txt': 'q' });
+    const check = (): void => {
+      const m = decodeManifest(store.bodyOf('ws/.s3-workspace-sync/manifest.json')!);
+      const objects = own(store.keys(PREFIX));
+      expect([...m.files.keys()].map((p) => PREFIX + p).sort()).toEqual(objects);
+      for (const key of objects) expect(m.files.get(key.slice(PREFIX.length))?.etag).toBe(store.inspect(key)?.etag);
+    };
+    const first = make();
+    await first.push();
+    check();
+    await write(ws, { 'a.txt': 'a2', 'new.txt': 'n' });
+    await rm(path.join(ws, 'b.txt'));
+    await rm(path.join(ws, 'é "quoted", name.txt'));
+    await first.push({ changedPaths: ['a.txt', 'new.txt', 'b.txt', 'é "quoted", name.txt'] });
+    check();
+    first.destroy();
+    // a new instance starts from the state file's copy of the manifest
+    const second = make();
+    await write(ws, { 'dir/c.txt': 'c2' });
+    await rm(path.join(ws, 'a.txt'));
+    const result = await second.push();
+    expect(result.success).toBe(true);
+    check();
+    expect(decodeManifest(store.bodyOf('ws/.s3-workspace-sync/manifest.json')!).generation).toBe(3);
+  });
+});

@@ -13,6 +13,7 @@ import {
   listingMatches,
   manifestHead,
   nextManifest,
+  patchManifest,
   rebase,
   type Lease,
   type Manifest,
@@ -137,5 +138,92 @@ describe('manifestHead', () => {
     expect(manifestHead(Buffer.from('{"format":"s3-workspace-sync/manifest","version":1,"generation":0,"files":{}}'))).toBeUndefined();
     expect(manifestHead(Buffer.from('{"format":"s3-workspace-sync/manifest","version":1,"generation":2}'))).toBeUndefined(); // no files
     expect(manifestHead(Buffer.from('not json,"files":{}'))).toBeUndefined();
+  });
+});
+
+describe('patchManifest: the next manifest from the bytes, without decoding them', () => {
+  /** xorshift32: the same cases every run. */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+  }
+  const NAMES = ['a', 'b', 'a/b', 'a,b', 'é/ü.txt', 'quote"d', 'x":[y', 'br]ack[et', '日本/語', 'z'.repeat(40), 'sp ace', 'comma,', ',lead'];
+  const entryOf = (r: () => number): ManifestEntry => {
+    const etag = Math.floor(r() * 2 ** 32).toString(16).padStart(8, '0').repeat(4);
+    const out: ManifestEntry = { size: Math.floor(r() * 1000), etag };
+    const k = r();
+    if (k < 0.5) out.md5 = etag;
+    else if (k < 0.7) out.md5 = 'f'.repeat(32);
+    if (r() < 0.7) out.mtimeMs = 1_700_000_000_000 + Math.floor(r() * 1e9) + (r() < 0.5 ? 0.5 : 0);
+    if (r() < 0.5) out.mode = r() < 0.5 ? 0o644 : 0o755;
+    if (r() < 0.1) out.etag = `${etag.slice(0, 8)}]-"odd,"etag[`; // what some server might answer
+    return out;
+  };
+  const plain = (m: Manifest): Record<string, ManifestEntry> => Object.fromEntries([...m.files].sort(([a], [b]) => (a < b ? -1 : 1)));
+
+  it('decodes to what nextManifest gives, over 500 random pushes (fixed seed)', { timeout: 10_000 }, () => {
+    const r = rng(20261206);
+    for (let round = 0; round < 500; round++) {
+      const size = Math.floor(r() * 8);
+      const names = [...NAMES, ...Array.from({ length: 5 }, (_, i) => `gen/${round}/${i}`)];
+      const files: Record<string, ManifestEntry> = {};
+      for (let i = 0; i < size; i++) files[names[Math.floor(r() * names.length)] as string] = entryOf(r);
+      const base = manifest(1 + Math.floor(r() * 50), files, r() < 0.5 ? 'old-lease' : undefined);
+      const existing = Object.keys(files);
+      const put = new Map<string, ManifestEntry>();
+      const removed = new Set<string>();
+      for (let i = Math.floor(r() * 5); i > 0; i--) {
+        const pick = r();
+        if (pick < 0.4 && existing.length > 0) removed.add(existing[Math.floor(r() * existing.length)] as string);
+        else if (pick < 0.7 && existing.length > 0) put.set(existing[Math.floor(r() * existing.length)] as string, entryOf(r));
+        else put.set(names[Math.floor(r() * names.length)] as string, entryOf(r));
+      }
+      for (const p of put.keys()) removed.delete(p);
+      const changes = { put, removed };
+      const lease = r() < 0.5 ? 'new-lease' : undefined;
+      const patched = patchManifest(encodeManifest(base), changes, writer, now, lease);
+      expect(patched, `round ${round}`).toBeDefined();
+      const got = decodeManifest(patched as Buffer);
+      const want = nextManifest(base, changes, writer, now, lease);
+      expect(plain(got), `round ${round}`).toEqual(plain(want));
+      expect({ generation: got.generation, lease: got.lease, committedAt: got.committedAt, writer: got.writer }).toEqual({
+        generation: want.generation,
+        lease: want.lease,
+        committedAt: want.committedAt,
+        writer: want.writer,
+      });
+      // its head reads like an encoded one (the push lease reads only the head)
+      expect(manifestHead(patched as Buffer)).toEqual(lease === undefined ? { generation: want.generation } : { generation: want.generation, lease });
+    }
+  });
+
+  it('a patched manifest patches again (a long-running watcher commits many times)', { timeout: 5_000 }, () => {
+    let body = encodeManifest(manifest(1, { a: e('1'), b: e('2') }));
+    let expected = manifest(1, { a: e('1'), b: e('2') });
+    for (let i = 0; i < 20; i++) {
+      const changes = { put: new Map([[`n${i}`, e(String(i))]]), removed: new Set(i % 2 === 0 ? ['a', `n${i - 1}`].filter((p) => expected.files.has(p)) : []) };
+      body = patchManifest(body, changes, writer, now) as Buffer;
+      expected = nextManifest(expected, changes, writer, now);
+      expect(plain(decodeManifest(body))).toEqual(plain(expected));
+    }
+    expect(decodeManifest(body).generation).toBe(21);
+  });
+
+  it('refuses what it cannot patch safely: not this layout, or a removed path it cannot find', { timeout: 5_000 }, () => {
+    const base = encodeManifest(manifest(3, { 'a.txt': e('1') }));
+    expect(patchManifest(base, { put: new Map(), removed: new Set(['missing.txt']) }, writer, now)).toBeUndefined();
+    // the same manifest written with other escapes (\u00e9 for é): the path is not found, so no patch
+    const escaped = Buffer.from(encodeManifest(manifest(3, { 'é.txt': e('1') })).toString('utf8').replace('é', '\\u00e9'));
+    expect(decodeManifest(escaped).files.has('é.txt')).toBe(true);
+    expect(patchManifest(escaped, { put: new Map(), removed: new Set(['é.txt']) }, writer, now)).toBeUndefined();
+    // pretty-printed or truncated bytes
+    expect(patchManifest(Buffer.from(JSON.stringify(JSON.parse(base.toString()), null, 2)), { put: new Map([['b', e('2')]]), removed: new Set() }, writer, now)).toBeUndefined();
+    expect(patchManifest(base.subarray(0, base.length - 5), { put: new Map([['b', e('2')]]), removed: new Set() }, writer, now)).toBeUndefined();
+    expect(patchManifest(Buffer.from('not a manifest'), { put: new Map(), removed: new Set() }, writer, now)).toBeUndefined();
   });
 });
