@@ -56,7 +56,7 @@ export interface WatchEvents {
 export interface SyncWatcher extends EventEmitter<WatchEvents> {
   /** The initial sync's result (`undefined` with `initial: 'none'`). */
   readonly initial: SyncResult | undefined;
-  /** Paths seen changing and not pushed yet. */
+  /** Paths seen changing and not pushed yet (after more than 50,000, the next push is a full one and this counts from 0 again). */
   readonly pendingPaths: number;
   /** Whether the watcher may miss changes (see the `degraded` event). */
   readonly degraded: boolean;
@@ -99,6 +99,12 @@ export interface WatchDeps {
 export const DEFAULT_DEBOUNCE_MS = 1000;
 export const DEFAULT_MAX_DELAY_MS = 10_000;
 export const DEFAULT_RECONCILE_MS = 300_000;
+/**
+ * More pending paths than this (a huge burst, or pushes failing for a long
+ * time while writes go on) are forgotten for one full push: it costs about
+ * the same, and memory stays bounded.
+ */
+export const MAX_PENDING_PATHS = 50_000;
 /** A failing push is tried again after 1 s, 2 s, 4 s… at most this long. */
 const MAX_RETRY_MS = 60_000;
 /** Timers longer than this overflow (Node clamps them to 1 ms). */
@@ -235,6 +241,7 @@ export class WatchSession extends EventEmitter<WatchEvents> implements SyncWatch
       }
       this.pending.add(path);
     }
+    if (this.pending.size > MAX_PENDING_PATHS) this.forgetForFullPush();
     const now = Date.now();
     this.lastChangeAt = now;
     this.firstChangeAt ??= now;
@@ -337,9 +344,16 @@ export class WatchSession extends EventEmitter<WatchEvents> implements SyncWatch
   private requeue(batch: Set<string>, full: boolean): void {
     for (const p of batch) this.pending.add(p);
     if (full) this.full = true;
+    if (this.pending.size > MAX_PENDING_PATHS) this.forgetForFullPush();
     this.failures++;
     this.retryAt = Date.now() + Math.min(MAX_RETRY_MS, 1000 * 2 ** (this.failures - 1));
     this.firstChangeAt ??= Date.now();
+  }
+
+  /** Too many paths to keep: the next push is a full one, which looks at all of them anyway. */
+  private forgetForFullPush(): void {
+    this.full = true;
+    this.pending.clear();
   }
 
   private async restartSource(): Promise<void> {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import type { SyncCallOptions } from '../../src/options.js';
-import { resolveWatchOptions, WatchSession, type ChangeSourceOptions, type WatchOptions } from '../../src/pipeline/watch.js';
+import { MAX_PENDING_PATHS, resolveWatchOptions, WatchSession, type ChangeSourceOptions, type WatchOptions } from '../../src/pipeline/watch.js';
 import type { SyncResult } from '../../src/types.js';
 
 function result(success = true): SyncResult {
@@ -287,5 +287,16 @@ describe('watch session', () => {
     expect(() => resolveWatchOptions({ debounce: 5 } as never)).toThrow(/Unknown watch\(\) option "debounce"/);
     expect(() => resolveWatchOptions({ syncOptions: { changedPaths: ['x'] } as never })).toThrow(ConfigError);
     expect(resolveWatchOptions({ debounceMs: 20_000 }).maxDelayMs).toBe(20_000);
+  });
+  it('more than MAX_PENDING_PATHS paths pending become one full push (memory stays bounded)', { timeout: 5_000 }, async () => {
+    const h = harness();
+    await h.session.start();
+    h.change(...Array.from({ length: MAX_PENDING_PATHS }, (_, i) => `f${i}`));
+    expect(h.session.pendingPaths).toBe(MAX_PENDING_PATHS);
+    h.change('one-more');
+    expect(h.session.pendingPaths).toBe(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.calls).toHaveLength(1);
+    expect(h.calls[0]!.options.changedPaths).toBeUndefined();
   });
 });
