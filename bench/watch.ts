@@ -24,7 +24,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { localS3Client } from './local-client.mjs';
 import { startLocalS3 } from '../scripts/local-s3-launcher.mjs';
 import { S3WorkspaceSync, silentLogger, type WatchOptions } from '../src/index.js';
 import { defaultStore } from '../src/pipeline/context.js';
@@ -64,14 +65,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const s3 = await startLocalS3({ buckets: [] });
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = localS3Client(s3.endpoint);
   const settings: Array<{ name: string; options: WatchOptions }> = [
     { name: 'defaults (1000 / 10000 ms)', options: {} },
     { name: 'short (200 / 2000 ms)', options: { debounceMs: 200, maxDelayMs: 2000 } },

@@ -121,7 +121,7 @@ export async function scanPaths(root: string, filter: SyncIgnoreFilter, paths: I
   return dirs.length === 0 ? result : walk(root, filter, dirs, result, signal);
 }
 
-type Entry = { kind: 'dir' | 'missing' } | { kind: 'file'; st: Stats } | { kind: 'symlink' | 'other' } | { kind: 'error'; code: string };
+type Entry = { kind: 'dir' } | { kind: 'missing' } | { kind: 'file'; st: Stats } | { kind: 'symlink' } | { kind: 'other' } | { kind: 'error'; code: string };
 
 async function lstatEntry(path: string): Promise<Entry> {
   try {
@@ -135,22 +135,37 @@ async function lstatEntry(path: string): Promise<Entry> {
   }
 }
 
-/** Record a non-directory entry the way the walk does. */
-function classify(out: ScanResult, rel: string, entry: Entry, filter: SyncIgnoreFilter): void {
-  const name = rel.slice(rel.lastIndexOf('/') + 1);
-  if (entry.kind === 'file' && name.endsWith(TEMP_SUFFIX)) {
+/**
+ * Where a non-directory entry goes, for the walk and for {@link scanPaths}
+ * alike: a leftover download to `tempFiles`, ignored ones nowhere, symlinks,
+ * special files and unstorable names to `skipped`. `true`: a synced regular
+ * file, for the caller to stat and record.
+ */
+function sortEntry(out: ScanResult, rel: string, kind: 'file' | 'symlink' | 'other', filter: SyncIgnoreFilter): boolean {
+  if (kind === 'file' && rel.endsWith(TEMP_SUFFIX)) {
     out.tempFiles.push(rel);
+    return false;
+  }
+  if (filter.ignores(rel)) return false;
+  if (kind !== 'file') {
+    out.skipped.push({ path: rel, reason: kind === 'symlink' ? 'symlink' : 'not-a-regular-file' });
+    return false;
+  }
+  const problem = storagePathProblem(rel);
+  if (problem !== undefined) {
+    out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
+    return false;
+  }
+  return true;
+}
+
+/** Record a non-directory entry {@link scanPaths} stat'ed, the way the walk does. */
+function classify(out: ScanResult, rel: string, entry: Exclude<Entry, { kind: 'dir' | 'missing' }>, filter: SyncIgnoreFilter): void {
+  if (entry.kind === 'error') {
+    if (!filter.ignores(rel)) out.skipped.push({ path: rel, reason: `unreadable: ${entry.code}` });
     return;
   }
-  if (filter.ignores(rel)) return;
-  if (entry.kind === 'symlink') out.skipped.push({ path: rel, reason: 'symlink' });
-  else if (entry.kind === 'other') out.skipped.push({ path: rel, reason: 'not-a-regular-file' });
-  else if (entry.kind === 'error') out.skipped.push({ path: rel, reason: `unreadable: ${entry.code}` });
-  else if (entry.kind === 'file') {
-    const problem = storagePathProblem(rel);
-    if (problem !== undefined) out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
-    else out.files.set(rel, toLocalFile(rel, entry.st));
-  }
+  if (sortEntry(out, rel, entry.kind, filter) && entry.kind === 'file') out.files.set(rel, toLocalFile(rel, entry.st));
 }
 
 /** The paths without those under another of them (`a/b` goes when `a` is there), without duplicates. */
@@ -231,24 +246,7 @@ async function scanDir(
       queue.push(rel);
       continue;
     }
-    if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
-      out.tempFiles.push(rel);
-      continue;
-    }
-    if (filter.ignores(rel)) continue;
-    if (entry.isSymbolicLink()) {
-      out.skipped.push({ path: rel, reason: 'symlink' });
-      continue;
-    }
-    if (!entry.isFile()) {
-      out.skipped.push({ path: rel, reason: 'not-a-regular-file' });
-      continue;
-    }
-    const problem = storagePathProblem(rel);
-    if (problem !== undefined) {
-      out.skipped.push({ path: rel, reason: `invalid-name: ${problem}` });
-      continue;
-    }
+    if (!sortEntry(out, rel, entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'symlink' : 'other', filter)) continue;
     const found = (st: Stats): void => {
       if (st.isFile()) out.files.set(rel, toLocalFile(rel, st));
     };
