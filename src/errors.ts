@@ -460,6 +460,15 @@ const SECRET_PATTERNS: Array<[RegExp, string | ((match: string, ...groups: strin
 ];
 
 /**
+ * A conditional write or delete refused because its condition no longer
+ * holds: 412 (`If-Match` / `If-None-Match`), or 409 (a conditional write
+ * racing another on the same key).
+ */
+export function isConditionRefused(error: unknown): boolean {
+  return error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT');
+}
+
+/**
  * Remove anything that looks like a credential, signature or Authorization
  * header from a message (errors from servers and proxies sometimes echo them):
  * AWS-shaped access key ids anywhere, and any provider's key id, signature,

@@ -46,7 +46,7 @@ import {
   manifestHead,
 } from '../core/manifest.js';
 import type { ListedObject, Snapshot } from '../core/model.js';
-import { StorageError, SyncError, escapeForLog, messageOf } from '../errors.js';
+import { StorageError, SyncError, escapeForLog, isConditionRefused, messageOf } from '../errors.js';
 import type { ObjectStore } from '../storage/ObjectStore.js';
 import type { SyncContext } from './context.js';
 
@@ -536,8 +536,9 @@ export class PushSession {
 }
 
 
+/** A commit's condition failed: refused, or the manifest it was conditional on is gone (404 on `If-Match`). */
 function isConditionFailure(error: unknown): boolean {
-  return error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT' || error.code === 'NOT_FOUND');
+  return isConditionRefused(error) || (error instanceof StorageError && error.code === 'NOT_FOUND');
 }
 
 function pushInProgress(location: string, lease: ReturnType<typeof decodeLease> | undefined): SyncError {

@@ -27,13 +27,14 @@
  * conditional GET of the sidecar (a 304 when it has not changed since this
  * workspace last saw it); a restore adds one GET of the bundle.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { libraryFolder, STATE_DIR_NAME } from '../core/names.js';
-import { GitError, StorageError, escapeForLog, messageOf } from '../errors.js';
+import { GitError, StorageError, escapeForLog, isConditionRefused, messageOf } from '../errors.js';
+import { md5Hex } from '../core/md5.js';
+import { calculateFileHash } from '../local/hash.js';
 import {
   createBundle,
   findRepository,
@@ -130,10 +131,6 @@ async function getSidecar(
   }
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT');
-}
-
 // ------------------------------------------------------------------ push
 
 /**
@@ -197,7 +194,7 @@ export async function pushRepository(ctx: SyncContext, call: SyncCall, root: str
       put = await putSidecar(ctx, call, body, base);
     } catch (error) {
       if (base !== undefined && error instanceof StorageError && error.code === 'NOT_FOUND') put = await putSidecar(ctx, call, body, undefined); // deleted meanwhile
-      else if (isConditionFailure(error)) {
+      else if (isConditionRefused(error)) {
         conflict(result, ctx, 'another writer saved a repository while this push ran');
         return;
       } else throw error;
@@ -230,7 +227,7 @@ export async function pushRepository(ctx: SyncContext, call: SyncCall, root: str
 /** Upload a bundle under its content-addressed key, create-only; an existing one (same name, same size) is it. */
 async function uploadBundle(ctx: SyncContext, call: SyncCall, file: string, bundle: { size: number; sha256: string }): Promise<{ key: string; etag: string }> {
   const key = bundleKey(ctx.options.prefix, bundle.sha256);
-  const md5 = await md5Of(file, call.signal);
+  const md5 = await calculateFileHash(file, call.signal);
   try {
     const put = await ctx.store.put({
       key,
@@ -244,7 +241,7 @@ async function uploadBundle(ctx: SyncContext, call: SyncCall, file: string, bund
     });
     return { key, etag: put.etag };
   } catch (error) {
-    if (!isConditionFailure(error)) throw error;
+    if (!isConditionRefused(error)) throw error;
     const info = await ctx.store.head(key, call.signal);
     if (info.size !== bundle.size) throw error; // a 16-hex-digit prefix collision, or damage: do not name it
     return { key, etag: info.etag };
@@ -256,18 +253,12 @@ async function putSidecar(ctx: SyncContext, call: SyncCall, body: Buffer, base: 
     key: sidecarKey(ctx.options.prefix),
     body,
     size: body.length,
-    md5: createHash('md5').update(body).digest('hex'),
+    md5: md5Hex(body),
     contentType: 'application/json',
     mtimeMs: Date.now(),
     ...(base === undefined ? { ifNoneMatch: true } : { ifMatch: base }),
     signal: call.signal,
   });
-}
-
-async function md5Of(file: string, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file, signal === undefined ? {} : { signal })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 // ------------------------------------------------------------------ pull

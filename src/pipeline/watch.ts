@@ -73,9 +73,8 @@ export interface SyncWatcher extends EventEmitter<WatchEvents> {
   close(options?: { full?: boolean }): Promise<SyncResult | undefined>;
 }
 
-/** What reports changes: the tree watcher, or a test's fake. */
+/** What reports changes (through {@link ChangeSourceOptions}): the tree watcher, or a test's fake. */
 export interface ChangeSource {
-  readonly degraded: boolean;
   close(): void;
 }
 
@@ -401,9 +400,6 @@ export async function watchWorkspace(root: string, patterns: readonly string[], 
     // no .git (yet), or a file (a linked worktree): the periodic full push covers it
   }
   return {
-    get degraded() {
-      return tree.degraded;
-    },
     close() {
       gitWatch?.close();
       tree.close();

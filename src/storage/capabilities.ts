@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 import { STATE_DIR_NAME } from '../core/names.js';
-import { StorageError } from '../errors.js';
+import { isConditionRefused } from '../errors.js';
 import type { ObjectStore } from './ObjectStore.js';
 
 /**
@@ -80,7 +80,7 @@ export async function probeConditionalWritesDetailed(store: ObjectStore, prefix:
       return { support: 'ignored', key };
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (error instanceof StorageError && (error.code === 'PRECONDITION_FAILED' || error.code === 'CONFLICT')) return { support: 'enforced', key };
+      if (isConditionRefused(error)) return { support: 'enforced', key };
       return { support: 'unknown', key, error };
     }
   } finally {

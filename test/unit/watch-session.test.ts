@@ -46,7 +46,7 @@ function harness(options: WatchOptions = {}) {
       watch: async (opts) => {
         const s = { opts, closed: false };
         sources.push(s);
-        return { degraded: false, close: () => void (s.closed = true) };
+        return { close: () => void (s.closed = true) };
       },
       logger: silentLogger,
       closed: () => void closedCalls++,
@@ -263,7 +263,7 @@ describe('watch session', () => {
           order.push('watch');
           source = { closed: false };
           const s = source;
-          return { degraded: false, close: () => void (s.closed = true) };
+          return { close: () => void (s.closed = true) };
         },
         logger: silentLogger,
         closed: () => order.push('closed'),
