@@ -157,6 +157,25 @@ export const DEFAULT_IGNORE_PATTERNS: readonly string[] = Object.freeze([
 /** Patterns that can never be re-included: the library's own files. */
 export const RESERVED_IGNORE_PATTERNS: readonly string[] = Object.freeze([`${STATE_DIR_NAME}/`, `*${TEMP_SUFFIX}`]);
 
+/**
+ * {@link RESERVED_IGNORE_PATTERNS} as two expressions, with the `ignore`
+ * package's meaning (a directory `.s3-workspace-sync/` at any depth, any path
+ * segment ending in `.s3ws-tmp`, case-insensitive); tested against the
+ * package on every combination of the names involved. Not an `ignore`
+ * instance: that caches a result per path tested (some 10 MB at 100,000
+ * files) and costs a rule walk per path.
+ */
+const RESERVED_DIR = new RegExp(`(?:^|/)${escapeRegExp(STATE_DIR_NAME)}/`, 'i');
+const RESERVED_TEMP = new RegExp(`${escapeRegExp(TEMP_SUFFIX)}(?:/|$)`, 'i');
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function isReserved(path: string): boolean {
+  return RESERVED_DIR.test(path) || RESERVED_TEMP.test(path);
+}
+
 /** Options of {@link SyncIgnoreFilter}. */
 export interface SyncIgnoreFilterOptions {
   /** Contents of a `.syncignore` file (gitignore syntax). */
@@ -181,14 +200,12 @@ export interface SyncIgnoreFilterOptions {
  */
 export class SyncIgnoreFilter {
   private readonly rules: Ignore;
-  private readonly reserved: Ignore;
 
   constructor(options: SyncIgnoreFilterOptions = {}) {
     this.rules = ignore({ allowRelativePaths: false });
     if (options.useDefaults !== false) this.rules.add([...DEFAULT_IGNORE_PATTERNS]);
     if (options.syncignore) this.rules.add(options.syncignore);
     if (options.patterns && options.patterns.length > 0) this.rules.add([...options.patterns]);
-    this.reserved = ignore().add([...RESERVED_IGNORE_PATTERNS]);
   }
 
   /**
@@ -211,7 +228,7 @@ export class SyncIgnoreFilter {
     const p = isDirectory && !path.endsWith('/') ? `${path}/` : path;
     if (p === '' || p === '/') return false;
     try {
-      return this.reserved.ignores(p) || this.rules.ignores(p);
+      return isReserved(p) || this.rules.ignores(p);
     } catch {
       // `ignore` throws on paths it considers invalid (absolute, `..`); such
       // paths are refused elsewhere, and never synced.

@@ -110,6 +110,16 @@ class Seen {
     }
     return this.decoded;
   }
+
+  /**
+   * Drop the decoded files (decoded again from the bytes when next needed):
+   * at 100,000 paths they are some 25 MB that would otherwise live as long as
+   * the instance, between syncs included. Kept when there are no bytes to
+   * decode them from.
+   */
+  release(): void {
+    if (this.body !== undefined && this.decoded !== undefined) this.decoded = null;
+  }
 }
 
 /** The library's two objects, as a listing of the prefix shows them. */
@@ -219,6 +229,7 @@ export class Generations {
     const out: ListedObject[] = [];
     // the MD5s the committing pushes recorded: no HEAD to learn them (multipart objects, SSE-KMS)
     for (const [path, e] of seen.manifest.files) out.push({ key: prefix + path, size: e.size, etag: e.etag, md5: e.md5, mtimeMs: e.mtimeMs });
+    seen.release();
     return out;
   }
 
@@ -227,8 +238,12 @@ export class Generations {
     const area = this.area(listed);
     // no manifest in the listing: known absent (a push then creates the first one without looking)
     const seen = area.manifest === undefined ? (this.seen = null) : await this.readQuietly(signal, area.manifest.etag);
-    if (area.lease !== undefined && (await this.leaseIsLive(area.lease.etag, seen?.manifest, signal))) return { status: 'push-in-progress', exact: false, area };
-    return { status: 'clear', exact: listingMatches(seen?.manifest, own, this.ctx.options.prefix), area };
+    try {
+      if (area.lease !== undefined && (await this.leaseIsLive(area.lease.etag, seen?.manifest, signal))) return { status: 'push-in-progress', exact: false, area };
+      return { status: 'clear', exact: listingMatches(seen?.manifest, own, this.ctx.options.prefix), area };
+    } finally {
+      seen?.release(); // the pull plans from its listing: the decoded files are not needed while it runs
+    }
   }
 
   /**
@@ -429,7 +444,8 @@ export class Generations {
           ...(base === null ? { ifNoneMatch: true } : { ifMatch: base.etag }),
           signal,
         });
-        this.seen = next === undefined ? new Seen(put.etag, body) : new Seen(put.etag, body, next);
+        // bytes only: the next commit patches them, and nothing else needs the files decoded between syncs
+        this.seen = new Seen(put.etag, body);
         this.pending = { put: new Map(), removed: new Set() };
         return overlap;
       } catch (error) {

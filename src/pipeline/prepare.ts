@@ -68,19 +68,12 @@ export async function prepare(ctx: SyncContext, call: SyncCall): Promise<Prepare
 }
 
 async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningProgress): Promise<Prepared> {
-  const { prefix } = ctx.options;
   const { signal } = call;
   const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
   if (root !== undefined) await ctx.state.load(root, !call.dryRun);
   ctx.generations.adopt(ctx.state.remote.manifest);
-  const { all, view } = await listForPull(ctx, signal);
-  // the library's own objects (identity, manifest, lease) are not part of the workspace
-  const { id, own } = splitIdentity(all, prefix);
-  if (view !== undefined || id !== null) ctx.state.verify(id);
-  const listed = withoutGenerations(own, prefix);
-  const filter = await loadFilter(ctx, root, listed, signal);
+  const { view, listed, filter, remote, remoteSkipped, conflicts } = await listedRemote(ctx, root, signal);
   const scanned = root === undefined ? emptyScan() : await scan(ctx, root, filter, signal);
-  const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
   const base = compareInput(ctx, scanned, remote);
   const { learned, scan: readable } = await learn(ctx, root, base, scanned, pullNeeds(base), signal, planning);
   const plan = planPull({
@@ -89,7 +82,24 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
     overwriteLocalChanges: call.overwriteLocalChanges,
   });
   plan.skipped.unshift(...remoteSkipped);
-  return { root, plan, scan: readable, treeSize: readable.files.size, listed: listed.length, hashed: learned.localMd5.size, pull: view };
+  return { root, plan, scan: readable, treeSize: readable.files.size, listed, hashed: learned.localMd5.size, pull: view };
+}
+
+/**
+ * List the prefix and classify its objects for a pull. A function of its
+ * own so that the listing (one object per key) is garbage once classified,
+ * not held through the scan and the planning (100,000 keys: some 15 MB).
+ */
+async function listedRemote(ctx: SyncContext, root: string | undefined, signal: AbortSignal | undefined) {
+  const { prefix } = ctx.options;
+  const { all, view } = await listForPull(ctx, signal);
+  // the library's own objects (identity, manifest, lease) are not part of the workspace
+  const { id, own } = splitIdentity(all, prefix);
+  if (view !== undefined || id !== null) ctx.state.verify(id);
+  const listed = withoutGenerations(own, prefix);
+  const filter = await loadFilter(ctx, root, listed, signal);
+  const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
+  return { view, listed: listed.length, filter, remote, remoteSkipped, conflicts };
 }
 
 /**

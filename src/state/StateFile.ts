@@ -567,7 +567,7 @@ function toEntry(row: unknown): SnapshotEntry | undefined {
   if (etag !== null && (typeof etag !== 'string' || etag.length === 0 || etag.length > 200)) return undefined;
   if (racy !== 0 && racy !== 1) return undefined;
   const entry: SnapshotEntry = { size, mtimeMs, ctimeMs, ino, md5 };
-  if (etag !== null) entry.etag = etag;
+  if (etag !== null) entry.etag = etag === md5 ? md5 : etag; // one string, not two equal ones (a plain ETag is the MD5)
   if (racy === 1) entry.racy = true;
   return entry;
 }

@@ -231,7 +231,7 @@ export class FastPath {
     const config = this.client.config as unknown as { systemClockOffset?: number; disableClockSkewCorrection?: () => Promise<boolean> };
     const offset = (await config.disableClockSkewCorrection?.()) === true ? 0 : (config.systemClockOffset ?? 0);
     const path = `${r.base}/${encodeKey(req.key)}`;
-    const headers: Record<string, string> = { ...req.headers, host: r.host };
+    const headers: Record<string, string> = Object.assign({}, req.headers, { host: r.host });
     if (req.body !== undefined) headers['content-length'] = String(req.body.length);
     const signed = await r.signer.sign(
       { method: req.method, protocol: r.protocol, hostname: r.hostname, port: r.port, path, query: {}, headers, body: req.body },

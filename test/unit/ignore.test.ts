@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_IGNORE_PATTERNS, SyncIgnoreFilter } from '../../src/SyncIgnoreFilter.js';
+import ignore from 'ignore';
+import { DEFAULT_IGNORE_PATTERNS, RESERVED_IGNORE_PATTERNS, SyncIgnoreFilter } from '../../src/SyncIgnoreFilter.js';
 
 describe('SyncIgnoreFilter defaults', () => {
   const filter = new SyncIgnoreFilter();
@@ -102,5 +103,36 @@ describe('SyncIgnoreFilter rules', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('reserved paths', () => {
+  // The filter tests its own folder and temporary files without an `ignore`
+  // instance (no per-path cache); it must decide exactly as `ignore` does with
+  // RESERVED_IGNORE_PATTERNS, for files and directories, at any depth, in any case.
+  it('decides as the ignore package does with RESERVED_IGNORE_PATTERNS, on every combination of the names involved', () => {
+    const reference = ignore().add([...RESERVED_IGNORE_PATTERNS]);
+    const filter = new SyncIgnoreFilter({ useDefaults: false });
+    const names = ['a', '.s3-workspace-sync', '.S3-Workspace-Sync', 'x.s3ws-tmp', '.s3ws-tmp', 'x.S3WS-TMP', 'x.s3ws-tmpy', 's3-workspace-sync', 'a.s3-workspace-sync', '.s3-workspace-syncx', 'b c', '.s3ws-tmp.x'];
+    let compared = 0;
+    let reservedSeen = 0;
+    const walk = (prefix: string, depth: number): void => {
+      if (depth === 0) return;
+      for (const name of names) {
+        const path = prefix + name;
+        for (const p of [path, `${path}/`]) {
+          const expected = reference.ignores(p);
+          expect(filter.ignores(p), p).toBe(expected);
+          compared++;
+          if (expected) reservedSeen++;
+        }
+        walk(`${path}/`, depth - 1);
+      }
+    };
+    walk('', 3);
+    expect(compared).toBe(3768);
+    // both answers occur (the comparison is not all one way)
+    expect(reservedSeen).toBeGreaterThan(500);
+    expect(compared - reservedSeen).toBeGreaterThan(500);
   });
 });
