@@ -14,6 +14,7 @@
  *   pusher does not hold up readers for long. A pull that sees a live lease
  *   knows a push is changing objects and waits for its commit.
  */
+import { jsonMembers, withMembers } from './json-chunks.js';
 import { STATE_DIR_NAME } from './names.js';
 
 /** Key of the manifest, relative to the prefix. */
@@ -76,13 +77,15 @@ export class ManifestFormatError extends Error {
 export function encodeManifest(m: Manifest): Buffer {
   // [size, etag, md5, mtimeMs, mode]: compact, since a manifest names every path; md5 is 0 when it is the
   // ETag itself (a single-part upload without SSE-KMS: most objects), null when unknown
-  const files: Record<string, ReturnType<typeof entryArray>> = {};
-  for (const path of [...m.files.keys()].sort()) files[path] = entryArray(m.files.get(path) as ManifestEntry);
-  const lease = m.lease ?? null;
-  return Buffer.from(
-    `${JSON.stringify({ format: MANIFEST_FORMAT, version: 1, generation: m.generation, committedAt: m.committedAt, writer: m.writer, lease, files })}\n`,
-    'utf8',
+  // written in slices (core/json-chunks): at 100,000 paths one object and one string of the whole were the peak of a cold push
+  const paths = [...m.files.keys()].sort();
+  const files = jsonMembers(
+    paths.map((path) => [path, m.files.get(path) as ManifestEntry] as const),
+    entryArray,
   );
+  const lease = m.lease ?? null;
+  // "files" last: manifestHead reads everything before it
+  return Buffer.concat(withMembers(JSON.stringify({ format: MANIFEST_FORMAT, version: 1, generation: m.generation, committedAt: m.committedAt, writer: m.writer, lease }), 'files', files, '\n'));
 }
 
 /**

@@ -38,6 +38,11 @@ export function apply(snapshot: ReadonlyMap<string, SnapshotEntry>, plan: Plan, 
     const racy = entry.racy === true || isRacy(entry.mtimeMs, statFloor, entry.ctimeMs);
     const prev = updates.get(path) ?? snapshot.get(path);
     if (prev != null && sameEntry(prev, entry) && (prev.racy === true) === racy) return;
+    // entries are never modified once made: one with the right racy flag is recorded as it is (no copy per file)
+    if ((entry.racy === true) === racy) {
+      updates.set(path, entry);
+      return;
+    }
     const next: SnapshotEntry = { size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino, md5: entry.md5 };
     if (entry.etag !== undefined) next.etag = entry.etag;
     if (racy) next.racy = true;

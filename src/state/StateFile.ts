@@ -26,6 +26,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { jsonMembers, withMembers } from '../core/json-chunks.js';
 import { MD5_HEX, md5FromEtag, md5Hex } from '../core/md5.js';
 import type { Snapshot, SnapshotEntry } from '../core/model.js';
 import { storagePathProblem } from '../core/paths.js';
@@ -249,10 +250,8 @@ export class StateFile {
       if (state.remote?.conditionalWrites !== undefined) remote.conditionalWrites = state.remote.conditionalWrites;
       if (state.remote?.git !== undefined) remote.git = gitRecordOf(state.remote.git);
       if (await this.append(state, remote)) return;
-      const entries: Record<string, Row> = Object.create(null) as Record<string, Row>; // a path may be "__proto__"
-      for (const [path, e] of state.snapshot) entries[path] = rowOf(e);
       const id = randomBytes(8).toString('hex');
-      const doc: StateDocument = {
+      const doc: Omit<StateDocument, 'entries'> = {
         format: FORMAT,
         version: VERSION,
         id,
@@ -260,12 +259,14 @@ export class StateFile {
         workspace: { path: root, ...pick(identity) },
         synced: state.synced,
         savedAtMs: Date.now(),
-        entries,
       };
       if (Object.keys(remote).length > 0) doc.remote = remote;
+      // the entries written in slices (core/json-chunks), not as one object and one string: at 100,000 files
+      // those were the peak memory of a cold push; a path may be "__proto__", which a plain object would lose
+      const text = withMembers(JSON.stringify(doc), 'entries', jsonMembers(state.snapshot, rowOf));
       this.disk = undefined;
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await writeDurably(tmp, JSON.stringify(doc));
+      await writeDurably(tmp, text);
       await rename(tmp, this.path);
       renamed = true;
       // the old journal continues the old file (another id): its lines would be refused; remove it
@@ -373,10 +374,11 @@ const CONSEQUENCE =
   'files will be re-hashed, and a pull moves local files it cannot prove were synced into the recovery area instead of deleting them';
 
 /** Write a new file (mode 0600) and flush it to disk. */
-async function writeDurably(path: string, data: string | Buffer): Promise<void> {
+async function writeDurably(path: string, data: string | Buffer | Buffer[]): Promise<void> {
   const fh = await open(path, 'wx', 0o600);
   try {
-    await fh.writeFile(data);
+    if (Array.isArray(data)) for (const chunk of data) await fh.writeFile(chunk); // from the current position, all of it
+    else await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
