@@ -26,7 +26,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { jsonMembers, withMembers } from '../core/json-chunks.js';
+import { jsonMembers, parseWithMembers, withMembers } from '../core/json-chunks.js';
 import { MD5_HEX, md5FromEtag, md5Hex } from '../core/md5.js';
 import type { Snapshot, SnapshotEntry } from '../core/model.js';
 import { storagePathProblem } from '../core/paths.js';
@@ -167,7 +167,7 @@ export class StateFile {
    */
   async load(root: string, origin: StateOrigin, cleanup = false): Promise<LoadedState | undefined> {
     if (cleanup) await this.removeLeftoverTemps();
-    let text: string;
+    let text: Buffer;
     // the identity and size of the very file read (one descriptor): the next save appends to it only if it is still the one there
     let fileStat: { ino: number; size: number; mtimeMs: number };
     try {
@@ -178,7 +178,7 @@ export class StateFile {
           this.logger.warn(`Ignoring the sync state file ${this.path}: larger than ${MAX_STATE_BYTES} bytes; ${CONSEQUENCE}`);
           return undefined;
         }
-        text = await fh.readFile('utf8');
+        text = await fh.readFile(); // bytes: the entries are parsed from them a slice at a time (parseState)
       } finally {
         await fh.close();
       }
@@ -479,12 +479,28 @@ function pick(st: Identity): Identity {
 /**
  * Parse and validate a state document completely; a string is the reason it
  * is refused. The manifest it refers to is kept in another file
- * (`manifestRef`: read by the caller).
+ * (`manifestRef`: read by the caller). From bytes, the entries are parsed
+ * a slice at a time into the snapshot (no string of the whole file, no
+ * object of every entry: at 100,000 files those were most of the memory a
+ * sync held when its heap was first sized).
  */
-export function parseState(text: string, expected: Expected): Parsed {
+export function parseState(text: string | Buffer, expected: Expected): Parsed {
+  const snapshot: Snapshot = new Map();
+  let malformed: string | undefined;
+  const add = (path: string, row: unknown): void => {
+    if (malformed !== undefined) return;
+    const entry = toEntry(row);
+    if (entry === undefined || storagePathProblem(path) !== undefined) malformed = `malformed entry for ${JSON.stringify(path).slice(0, 200)}`;
+    else snapshot.set(path, entry);
+  };
   let doc: unknown;
+  let sliced = false;
   try {
-    doc = JSON.parse(text);
+    if (typeof text !== 'string') {
+      doc = parseWithMembers(text, 'entries', add);
+      sliced = doc !== undefined;
+    }
+    if (!sliced) doc = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
   } catch {
     return 'not valid JSON (corrupt or truncated)';
   }
@@ -506,12 +522,8 @@ export function parseState(text: string, expected: Expected): Parsed {
   }
   if (typeof doc.synced !== 'boolean') return 'malformed (synced)';
   if (!isObject(doc.entries)) return 'malformed (entries)';
-  const snapshot: Snapshot = new Map();
-  for (const [path, row] of Object.entries(doc.entries)) {
-    const entry = toEntry(row);
-    if (entry === undefined || storagePathProblem(path) !== undefined) return `malformed entry for ${JSON.stringify(path).slice(0, 200)}`;
-    snapshot.set(path, entry);
-  }
+  if (!sliced) for (const [path, row] of Object.entries(doc.entries)) add(path, row);
+  if (malformed !== undefined) return malformed;
   const record = toRemoteRecord(doc.remote);
   const out: Exclude<Parsed, string> = { id: doc.id, synced: doc.synced, snapshot, remoteId: remoteId as string | null };
   const cache = remoteCacheOf(record);

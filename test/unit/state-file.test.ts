@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { isRacy, statMatches, type Snapshot } from '../../src/core/plan.js';
 import type { SnapshotEntry } from '../../src/core/model.js';
 import { silentLogger, type SyncLogger } from '../../src/index.js';
+import { SLICE } from '../../src/core/json-chunks.js';
 import { parseState, StateFile } from '../../src/state/StateFile.js';
 
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
@@ -112,6 +113,85 @@ describe('state file parsing (every field validated; anything wrong refuses the 
       expect(JSON.parse(await readFile(file.path, 'utf8')).entries).toHaveProperty('__proto__');
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('state file parsing from bytes (the entries a slice at a time) decides exactly as parsing the whole text', () => {
+  /** A fixed-seed generator (mulberry32). */
+  function random(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const same = (text: string): void => {
+    const whole = parseState(text, ID);
+    const sliced = parseState(Buffer.from(text, 'utf8'), ID);
+    if (typeof whole === 'string') {
+      expect(sliced, text.slice(0, 200)).toBe(whole);
+      return;
+    }
+    expect(typeof sliced, text.slice(0, 200)).toBe('object');
+    if (typeof sliced === 'string') return;
+    expect([...sliced.snapshot].sort(([a], [b]) => (a < b ? -1 : 1))).toEqual([...whole.snapshot].sort(([a], [b]) => (a < b ? -1 : 1)));
+    expect({ ...sliced, snapshot: undefined }).toEqual({ ...whole, snapshot: undefined });
+  };
+  const many = (n: number, rnd: () => number): Record<string, unknown> => {
+    const entries: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const odd of ['__proto__', '0', '42', 'q"uote/x', 'back\\slash', 'ünï/cödé.txt', '😀.md', 'a,b', 'c}d', '{e]']) entries[odd] = [1, 2.5, 3.25, 4, MD5, null, 1];
+    for (let i = 0; i < n; i++) entries[`d${Math.floor(rnd() * 40)}/f${i}.txt`] = [Math.floor(rnd() * 1e6), 1.7e12 + rnd(), 1.7e12 + rnd(), 1000 + i, MD5, rnd() < 0.5 ? MD5 : `${MD5}-2`, rnd() < 0.1 ? 1 : 0];
+    return entries;
+  };
+
+  it('for well-formed documents: many entries (several slices), odd paths, entries first or last, indented text', { timeout: 20_000 }, () => {
+    const rnd = random(7);
+    const entries = many(5000, rnd);
+    same(doc({}, entries));
+    same(doc({ remote: { manifest: { etag: 'e1', md5: MD5 }, conditionalWrites: 'enforced' } }, entries));
+    same(JSON.stringify({ entries, ...(JSON.parse(doc({}, {})) as Record<string, unknown>) }).replace(`"entries":{}`, `"entries":${JSON.stringify(entries)}`));
+    same(JSON.stringify(JSON.parse(doc({}, many(50, rnd))), null, 2));
+    same(doc({}, {}));
+    same(` \n${doc({}, many(3, rnd))}\n `);
+    // the layout StateFile.save writes: the entries member last
+    const { entries: _e, ...head } = JSON.parse(doc({ remote: { conditionalWrites: 'ignored' } }, {})) as Record<string, unknown>;
+    same(`${JSON.stringify(head).slice(0, -1)},"entries":${JSON.stringify(entries)}}`);
+  });
+
+  it('for damaged documents: cut short anywhere, stray commas, bad entries, text after the end, duplicate members', { timeout: 60_000 }, () => {
+    const rnd = random(11);
+    const text = doc({ remote: { conditionalWrites: 'enforced' } }, many(2100, rnd));
+    // cut short at many points, including inside the entries and across a slice boundary
+    for (let k = 0; k < 300; k++) same(text.slice(0, Math.floor(rnd() * text.length)));
+    for (const cut of [1, 2, 3, 10]) same(text.slice(0, text.length - cut));
+    same(doc({}, {}).replace('"entries":{}', '"entries":{,}'));
+    same(doc({}, { a: [0, 1, 2, 3, MD5, null, 0] }).replace('0]}', '0],}'));
+    same(doc({}, { a: [0, 1, 2, 3, MD5, null, 0] }).replace('"entries":{', '"entries":{,'));
+    same(doc({}, { a: [0, 1, 2, 3, MD5, null, 0], b: [0, 1, 2, 3, MD5, null, 0] }).replace('0],"b"', '0],,"b"'));
+    same(doc({}, { a: [0, 1, 2, 3, 'not-md5', null, 0] }));
+    same(doc({}, { '../escape': [0, 1, 2, 3, MD5, null, 0] }));
+    same(doc({}, { a: [0, 1, 2, 3, MD5, null] }));
+    // a stray comma exactly where a slice ends (after SLICE members): the slice after it is empty
+    const exact: Record<string, unknown> = {};
+    for (let i = 0; i < SLICE; i++) exact[`s${i}`] = [0, 1, 2, 3, MD5, null, 0];
+    same(doc({}, exact));
+    same(doc({}, exact).replace('0]}', '0],}'));
+    same(doc({}, { ...exact, last: [0, 1, 2, 3, MD5, null, 0] }).replace('"last"', ',"last"'));
+    same(`${doc()}x`);
+    same(`${doc()}}`);
+    same(doc().replace('"entries":{', '"entries":['));
+    same(doc({}, 'entries' as unknown as Record<string, unknown>));
+    same(doc().replace('"synced":true', '"synced":true,"entries":{"b":[0,1,2,3,"' + MD5 + '",null,0]}'));
+    same(`\ufeff${doc()}`);
+    // a byte replaced anywhere in a sample of positions
+    for (let k = 0; k < 300; k++) {
+      const at = Math.floor(rnd() * text.length);
+      const ch = '{}[],:"\\ x0'[Math.floor(rnd() * 12)] as string;
+      same(text.slice(0, at) + ch + text.slice(at + 1));
     }
   });
 });
