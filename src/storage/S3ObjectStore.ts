@@ -32,6 +32,7 @@ import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { FastPath, header, notModifiedError, sseCustomerHeaders, type Transport } from './fast-path.js';
+import { parseListPage, type ListPage } from './list-xml.js';
 
 export { toStorageError };
 import { DEFAULT_MAX_ATTEMPTS, backoffMs } from '../core/backoff.js';
@@ -66,6 +67,8 @@ import {
 
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
+/** A listing page larger than this over the fast path is read again through the SDK (1,000 keys of 1 KiB are about 1.3 MB). */
+const MAX_FAST_LIST_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@link S3ObjectStore}. */
 export interface S3ObjectStoreOptions {
@@ -107,13 +110,14 @@ export interface S3ObjectStoreOptions {
    */
   ownsClient?: boolean | undefined;
   /** @internal Called for each request the fast path answered itself (tests count requests with it). */
-  onFastRequest?: ((op: 'get' | 'getRange' | 'put') => void) | undefined;
+  onFastRequest?: ((op: 'get' | 'getRange' | 'put' | 'list') => void) | undefined;
 }
 
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
 export class S3ObjectStore implements ObjectStore {
   /** Sent as `ExpectedBucketOwner` on every request when set. */
   private readonly owner: { ExpectedBucketOwner?: string };
+  private readonly ownerHeader: string | undefined;
   private readonly stallTimeoutMs: number;
   private readonly attempts: number;
   /** Each request runs under a {@link StallWatch} (not when the client detects stalls itself). */
@@ -128,7 +132,7 @@ export class S3ObjectStore implements ObjectStore {
   private fast: Promise<FastPath | undefined> | undefined;
   /** SSE-C and expected-owner headers of the fast path. */
   private readonly fastHeaders: Record<string, string>;
-  private readonly onFastRequest: ((op: 'get' | 'getRange' | 'put') => void) | undefined;
+  private readonly onFastRequest: ((op: 'get' | 'getRange' | 'put' | 'list') => void) | undefined;
 
   /**
    * @param options the expected bucket owner (a string, as before) or {@link S3ObjectStoreOptions}.
@@ -140,6 +144,7 @@ export class S3ObjectStore implements ObjectStore {
   ) {
     const o: S3ObjectStoreOptions = typeof options === 'string' ? { expectedBucketOwner: options } : (options ?? {});
     this.owner = o.expectedBucketOwner === undefined ? {} : { ExpectedBucketOwner: o.expectedBucketOwner };
+    this.ownerHeader = o.expectedBucketOwner;
     this.stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.attempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
@@ -157,24 +162,10 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     const seen = new Set<string>();
     do {
-      const out = await this.send<ListObjectsV2CommandOutput>(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...this.owner }),
-        signal,
-        prefix,
-      );
-      const page: ListedObject[] = [];
-      for (const item of out.Contents ?? []) {
-        if (item.Key === undefined) continue;
-        page.push({
-          key: item.Key,
-          size: item.Size ?? 0,
-          etag: unquoteEtag(item.ETag),
-          lastModifiedMs: item.LastModified?.getTime(),
-        });
-      }
-      yield page;
-      const next = out.IsTruncated ? out.NextContinuationToken : undefined;
-      if (out.IsTruncated && !next) {
+      const out = (await this.fastList(prefix, token, signal)) ?? (await this.sdkList(prefix, token, signal));
+      yield out.objects;
+      const next = out.isTruncated ? out.nextContinuationToken : undefined;
+      if (out.isTruncated && !next) {
         throw new StorageError('STORAGE', `Listing of "${escapeForLog(prefix)}" is truncated but has no continuation token`);
       }
       if (next !== undefined) {
@@ -413,6 +404,62 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
     return failures;
+  }
+
+  private async sdkList(prefix: string, token: string | undefined, signal: AbortSignal | undefined): Promise<ListPage> {
+    const out = await this.send<ListObjectsV2CommandOutput>(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...this.owner }),
+      signal,
+      prefix,
+    );
+    const objects: ListedObject[] = [];
+    for (const item of out.Contents ?? []) {
+      if (item.Key === undefined) continue;
+      objects.push({ key: item.Key, size: item.Size ?? 0, etag: unquoteEtag(item.ETag), lastModifiedMs: item.LastModified?.getTime() });
+    }
+    return { objects, isTruncated: out.IsTruncated === true, nextContinuationToken: out.NextContinuationToken };
+  }
+
+  /**
+   * One ListObjectsV2 page over the fast path, read by `parseListPage`: the
+   * page, or `undefined` for the caller to send it through the SDK (fast
+   * path unusable, any failure, an answer other than 200, a body the reader
+   * is not sure of, a stall: the SDK's retries and stall handling then apply).
+   */
+  private async fastList(prefix: string, token: string | undefined, signal: AbortSignal | undefined): Promise<ListPage | undefined> {
+    const userSignal = signal !== undefined && !isSoftSignal(signal) ? signal : undefined;
+    const fast = await this.fastPath('get', userSignal);
+    if (fast === undefined) return undefined;
+    const query: Record<string, string> = { 'list-type': '2', prefix };
+    if (token !== undefined) query['continuation-token'] = token;
+    const headers: Record<string, string> = this.ownerHeader === undefined ? {} : { 'x-amz-expected-bucket-owner': this.ownerHeader };
+    const where = `s3://${this.bucket}/${escapeForLog(prefix)}`;
+    const watch = this.watchdog ? new StallWatch(userSignal, () => this.stallTimeoutMs, (stall) => this.stallError(where, stall, false), 'response') : undefined;
+    try {
+      const res = await fast.request({ method: 'GET', key: '', query, headers, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+      if (res.statusCode !== 200) {
+        res.resume(); // read the error body to its end: the socket goes back to the pool
+        return undefined;
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        watch?.touch();
+        bytes += chunk.length;
+        if (bytes > MAX_FAST_LIST_BYTES) {
+          res.destroy();
+          return undefined;
+        }
+        chunks.push(chunk);
+      }
+      const page = parseListPage(Buffer.concat(chunks).toString('utf8'));
+      if (page !== undefined) this.onFastRequest?.('list');
+      return page;
+    } catch {
+      return undefined; // the SDK sends it again (an abort: the SDK path rejects as it always did)
+    } finally {
+      watch?.stop();
+    }
   }
 
   /** The fast path, when the transport is `'auto'` and it is usable for this client and bucket. */

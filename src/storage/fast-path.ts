@@ -26,7 +26,10 @@ export type Transport = 'auto' | 'sdk';
 /** What {@link FastPath.request} sends. */
 export interface FastRequest {
   method: 'GET' | 'PUT';
+  /** The object's key; `''` with {@link query}: the bucket itself (a listing). */
   key: string;
+  /** Query parameters (names and values as they are; encoded here, as the signer encodes them). */
+  query?: Record<string, string> | undefined;
   /** Lower-case header names; `host`, `x-amz-date`, `authorization` and `x-amz-content-sha256` are added. */
   headers: Record<string, string>;
   body?: Buffer | undefined;
@@ -94,10 +97,12 @@ async function value<T>(p: Provider<T> | undefined): Promise<T | undefined> {
 
 /** A key as the SDK puts it in a path: each segment URL-encoded as RFC 3986 says (`/` kept). */
 export function encodeKey(key: string): string {
-  return key
-    .split('/')
-    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
-    .join('/');
+  return key.split('/').map(encodeComponent).join('/');
+}
+
+/** One path segment or query name or value, URL-encoded as RFC 3986 says (what SigV4 signs). */
+function encodeComponent(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** The fast path of one client and bucket (see the module's comment). */
@@ -231,15 +236,19 @@ export class FastPath {
     const config = this.client.config as unknown as { systemClockOffset?: number; disableClockSkewCorrection?: () => Promise<boolean> };
     const offset = (await config.disableClockSkewCorrection?.()) === true ? 0 : (config.systemClockOffset ?? 0);
     const path = `${r.base}/${encodeKey(req.key)}`;
+    const query = req.query ?? {};
+    const search = Object.keys(query)
+      .map((k) => `${encodeComponent(k)}=${encodeComponent(query[k] as string)}`)
+      .join('&');
     const headers: Record<string, string> = Object.assign({}, req.headers, { host: r.host });
     if (req.body !== undefined) headers['content-length'] = String(req.body.length);
     const signed = await r.signer.sign(
-      { method: req.method, protocol: r.protocol, hostname: r.hostname, port: r.port, path, query: {}, headers, body: req.body },
+      { method: req.method, protocol: r.protocol, hostname: r.hostname, port: r.port, path, query, headers, body: req.body },
       { signingDate: new Date(Date.now() + offset), signingRegion: r.signingRegion, signingService: r.signingName },
     );
     req.signal?.throwIfAborted();
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const options = { method: req.method, hostname: r.hostname, port: r.port, path, headers: signed.headers, agent: r.agent };
+      const options = { method: req.method, hostname: r.hostname, port: r.port, path: search === '' ? path : `${path}?${search}`, headers: signed.headers, agent: r.agent };
       const outgoing = r.protocol === 'https:' ? https.request(options) : http.request(options);
       const signal = req.signal;
       let response: IncomingMessage | undefined;
