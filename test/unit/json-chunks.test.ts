@@ -2,18 +2,7 @@
 // the text must parse to exactly what one JSON.stringify of the whole would.
 import { describe, expect, it } from 'vitest';
 import { jsonMembers, withMembers } from '../../src/core/json-chunks.js';
-
-/** A fixed-seed generator (mulberry32): the same keys on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/fault-proxy.js';
 
 const ODD_KEYS = ['__proto__', 'constructor', '', '0', '42', '"quoted"', 'back\\slash', 'new\nline', 'tab\there', 'ünï/cödé', '😀/x', 'lone\ud800surrogate', ',', '}', '{"a":1}'];
 
@@ -23,7 +12,7 @@ function parse(head: string, name: string, members: Buffer[], tail = ''): unknow
 
 describe('jsonMembers / withMembers', () => {
   it('give the text JSON.stringify of the whole object gives, for odd keys and values, across many slices', { timeout: 10_000 }, () => {
-    const rnd = random(12);
+    const rnd = mulberry32(12);
     const entries: Array<[string, [number, string | null]]> = ODD_KEYS.map((k, i) => [k, [i, i % 2 === 0 ? null : k]]);
     for (let i = 0; i < 5000; i++) entries.push([`dir${Math.floor(rnd() * 50)}/file-${i}-${rnd().toString(36).slice(2)}.txt`, [Math.floor(rnd() * 1e9), rnd().toString(16)]]);
     const members = jsonMembers(entries, (v) => v);

@@ -10,6 +10,7 @@ import type { SnapshotEntry } from '../../src/core/model.js';
 import { silentLogger, type SyncLogger } from '../../src/index.js';
 import { SLICE } from '../../src/core/json-chunks.js';
 import { parseState, StateFile } from '../../src/state/StateFile.js';
+import { mulberry32 } from '../helpers/fault-proxy.js';
 
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 const ORIGIN = { endpoint: 'http://127.0.0.1:9000', bucket: 'b', prefix: 'p/', owner: null };
@@ -118,17 +119,6 @@ describe('state file parsing (every field validated; anything wrong refuses the 
 });
 
 describe('state file parsing from bytes (the entries a slice at a time) decides exactly as parsing the whole text', () => {
-  /** A fixed-seed generator (mulberry32). */
-  function random(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const same = (text: string): void => {
     const whole = parseState(text, ID);
     const sliced = parseState(Buffer.from(text, 'utf8'), ID);
@@ -149,7 +139,7 @@ describe('state file parsing from bytes (the entries a slice at a time) decides 
   };
 
   it('for well-formed documents: many entries (several slices), odd paths, entries first or last, indented text', { timeout: 20_000 }, () => {
-    const rnd = random(7);
+    const rnd = mulberry32(7);
     const entries = many(5000, rnd);
     same(doc({}, entries));
     same(doc({ remote: { manifest: { etag: 'e1', md5: MD5 }, conditionalWrites: 'enforced' } }, entries));
@@ -163,7 +153,7 @@ describe('state file parsing from bytes (the entries a slice at a time) decides 
   });
 
   it('for damaged documents: cut short anywhere, stray commas, bad entries, text after the end, duplicate members', { timeout: 60_000 }, () => {
-    const rnd = random(11);
+    const rnd = mulberry32(11);
     const text = doc({ remote: { conditionalWrites: 'enforced' } }, many(2100, rnd));
     // cut short at many points, including inside the entries and across a slice boundary
     for (let k = 0; k < 300; k++) same(text.slice(0, Math.floor(rnd() * text.length)));
