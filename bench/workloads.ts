@@ -14,7 +14,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, link, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
 export type WorkloadName = 'W1' | 'W2' | 'W3' | 'W4';
@@ -193,8 +193,25 @@ export async function copyWorkload(w: Workload, dest: string): Promise<void> {
     await mkdir(dest, { recursive: true });
     for (const e of await readdir(w.dir, { withFileTypes: true })) if (e.isFile()) await link(join(w.dir, e.name), join(dest, e.name));
   } else {
-    await cp(w.dir, dest, { recursive: true });
+    await copyTree(w.dir, dest);
   }
+}
+
+/**
+ * A recursive copy of regular files and directories: each directory's files
+ * 32 at a time, directories one after another. Not `fs.promises.cp`: on
+ * Node 20 it once stopped for good part-way through W4's 100,000 files (the
+ * event loop idle, no request pending, 10,510 entries copied), which stalled
+ * a whole benchmark run.
+ */
+async function copyTree(src: string, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  const entries = await readdir(src, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile());
+  for (let i = 0; i < files.length; i += 32) {
+    await Promise.all(files.slice(i, i + 32).map((e) => copyFile(join(src, e.name), join(dest, e.name))));
+  }
+  for (const e of entries) if (e.isDirectory()) await copyTree(join(src, e.name), join(dest, e.name));
 }
 
 export interface FileDigest {
