@@ -14,7 +14,7 @@
  *   pusher does not hold up readers for long. A pull that sees a live lease
  *   knows a push is changing objects and waits for its commit.
  */
-import { jsonMembers, withMembers } from './json-chunks.js';
+import { jsonMembers, parseWithMembers, withMembers } from './json-chunks.js';
 import { STATE_DIR_NAME } from './names.js';
 
 /** Key of the manifest, relative to the prefix. */
@@ -108,29 +108,57 @@ export function manifestHead(body: Buffer): Pick<Manifest, 'generation' | 'lease
   return typeof v.lease === 'string' ? { generation: v.generation as number, lease: v.lease } : { generation: v.generation as number };
 }
 
+/**
+ * The manifest in `body`. From a Buffer, the files are parsed a slice at a
+ * time (`core/json-chunks`): at 100,000 paths, a tree of the whole JSON
+ * (an array per path) beside the Map it becomes was most of what a pull
+ * held while it planned (some 40 MB more in the heap), which V8 then sized
+ * the heap from.
+ */
 export function decodeManifest(body: Buffer | string): Manifest {
-  const v = parse(body, MANIFEST_FORMAT);
+  const files = new Map<string, ManifestEntry>();
+  let bad: string | undefined; // the first bad entry, reported after the head is checked (as a whole parse would)
+  const add = (path: string, e: unknown): void => {
+    const entry = bad === undefined ? entryOf(e) : undefined;
+    if (entry !== undefined) files.set(path, entry);
+    else bad ??= path;
+  };
+  let v: Record<string, unknown> | undefined;
+  if (typeof body !== 'string') {
+    try {
+      v = parseWithMembers(body, 'files', add);
+    } catch {
+      throw new ManifestFormatError(`${MANIFEST_FORMAT}: not JSON`);
+    }
+  }
+  const sliced = v !== undefined;
+  if (!sliced) {
+    files.clear();
+    bad = undefined;
+  }
+  v = checkFormat(v ?? parse(body, MANIFEST_FORMAT), MANIFEST_FORMAT);
   if (!Number.isSafeInteger(v.generation) || (v.generation as number) < 1) throw new ManifestFormatError('manifest: bad generation');
   if (typeof v.committedAt !== 'string') throw new ManifestFormatError('manifest: bad committedAt');
   const raw = v.files;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ManifestFormatError('manifest: bad files');
-  const files = new Map<string, ManifestEntry>();
-  for (const [path, e] of Object.entries(raw as Record<string, unknown>)) {
-    if (!Array.isArray(e) || e.length < 4) throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
-    const [size, etag, md5, mtimeMs, mode] = e as unknown[];
-    if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof etag !== 'string' || etag === '') {
-      throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(path)}`);
-    }
-    const entry: ManifestEntry = { size: size as number, etag };
-    if (typeof md5 === 'string') entry.md5 = md5;
-    else if (md5 === 0) entry.md5 = etag;
-    if (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs)) entry.mtimeMs = mtimeMs;
-    if (typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) entry.mode = mode;
-    files.set(path, entry);
-  }
+  if (!sliced) for (const [path, e] of Object.entries(raw as Record<string, unknown>)) add(path, e);
+  if (bad !== undefined) throw new ManifestFormatError(`manifest: bad entry for ${JSON.stringify(bad)}`);
   const m: Manifest = { generation: v.generation as number, committedAt: v.committedAt, writer: writerOf(v.writer), files };
   if (typeof v.lease === 'string') m.lease = v.lease;
   return m;
+}
+
+/** One path's entry, `[size, etag, md5, mtimeMs, mode]`; `undefined` when it is not one. */
+function entryOf(e: unknown): ManifestEntry | undefined {
+  if (!Array.isArray(e) || e.length < 4) return undefined;
+  const [size, etag, md5, mtimeMs, mode] = e as unknown[];
+  if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof etag !== 'string' || etag === '') return undefined;
+  const entry: ManifestEntry = { size: size as number, etag };
+  if (typeof md5 === 'string') entry.md5 = md5;
+  else if (md5 === 0) entry.md5 = etag;
+  if (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs)) entry.mtimeMs = mtimeMs;
+  if (typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) entry.mode = mode;
+  return entry;
 }
 
 export function encodeLease(l: Lease): Buffer {
@@ -247,6 +275,10 @@ function parse(body: Buffer | string, format: string): Record<string, unknown> {
   } catch {
     throw new ManifestFormatError(`${format}: not JSON`);
   }
+  return checkFormat(v, format);
+}
+
+function checkFormat(v: unknown, format: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || (v as { format?: unknown }).format !== format) throw new ManifestFormatError(`not a ${format}`);
   if ((v as { version?: unknown }).version !== 1) throw new ManifestFormatError(`${format}: unsupported version`);
   return v as Record<string, unknown>;

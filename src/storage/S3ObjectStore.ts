@@ -436,7 +436,7 @@ export class S3ObjectStore implements ObjectStore {
     const where = `s3://${this.bucket}/${escapeForLog(prefix)}`;
     const watch = this.watchdog ? new StallWatch(userSignal, () => this.stallTimeoutMs, (stall) => this.stallError(where, stall, false), 'response') : undefined;
     try {
-      const res = await fast.request({ method: 'GET', key: '', query, headers, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+      const res = await fast.request({ method: 'GET', key: '', query, headers, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
       if (res.statusCode !== 200) {
         res.resume(); // read the error body to its end: the socket goes back to the pool
         return undefined;
@@ -489,7 +489,7 @@ export class S3ObjectStore implements ObjectStore {
     const watch = this.watchdog ? new StallWatch(userSignal, () => this.stallTimeoutMs, (stall) => this.stallError(where, stall, false), 'response') : undefined;
     let res;
     try {
-      res = await fast.request({ method: 'GET', key, headers, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+      res = await fast.request({ method: 'GET', key, headers, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
     } catch {
       watch?.stop();
       return undefined; // the SDK sends it again (an abort: the SDK path rejects as it always did)
@@ -540,7 +540,7 @@ export class S3ObjectStore implements ObjectStore {
     this.uploading += unsent;
     let res;
     try {
-      res = await fast.request({ method: 'PUT', key: input.key, headers, body, signal: watch?.signal ?? userSignal, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
+      res = await fast.request({ method: 'PUT', key: input.key, headers, body, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
     } catch {
       return undefined; // the SDK sends it again
     } finally {

@@ -35,6 +35,8 @@ export interface FastRequest {
   body?: Buffer | undefined;
   /** Destroys the request (before or after the headers) with its reason. */
   signal?: AbortSignal | undefined;
+  /** Another way to destroy it (before or after the headers): a watch that calls back with the reason (a {@link StallWatch}). */
+  watch?: { onAbort(abort: (reason: unknown) => void): void } | undefined;
   /** Socket idle timeout (ms), as the SDK's `socketTimeout`: the request is destroyed with a `TimeoutError`. 0: none. */
   socketTimeoutMs?: number | undefined;
 }
@@ -240,55 +242,81 @@ export class FastPath {
     const search = Object.keys(query)
       .map((k) => `${encodeComponent(k)}=${encodeComponent(query[k] as string)}`)
       .join('&');
-    const headers: Record<string, string> = Object.assign({}, req.headers, { host: r.host });
+    // `x-amz-date` and `authorization` are present (empty) before signing, and the signer
+    // replaces them. Why: the signer copies the headers with a spread and adds these two;
+    // on Node 20 (V8 11.3) that gives every request's headers a hidden class of its own,
+    // allocated in old space (about 0.8 KB per request that only a full GC frees: 190 MB
+    // of heap growth over a 100,000-file pull). Present already, they are not added.
+    // Neither changes the signature: x-amz-date is set before the canonical request is
+    // made, and authorization is never signed.
+    const headers: Record<string, string> = Object.assign({}, req.headers, { host: r.host, 'x-amz-date': '', authorization: '' });
     if (req.body !== undefined) headers['content-length'] = String(req.body.length);
     const signed = await r.signer.sign(
       { method: req.method, protocol: r.protocol, hostname: r.hostname, port: r.port, path, query, headers, body: req.body },
       { signingDate: new Date(Date.now() + offset), signingRegion: r.signingRegion, signingService: r.signingName },
     );
     req.signal?.throwIfAborted();
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const options = { method: req.method, hostname: r.hostname, port: r.port, path: search === '' ? path : `${path}?${search}`, headers: signed.headers, agent: r.agent };
-      const outgoing = r.protocol === 'https:' ? https.request(options) : http.request(options);
-      const signal = req.signal;
-      let response: IncomingMessage | undefined;
-      const onAbort = (): void => {
-        outgoing.destroy(abortError(signal?.reason));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const release = (): void => signal?.removeEventListener('abort', onAbort);
-      if (req.socketTimeoutMs !== undefined && req.socketTimeoutMs > 0) {
-        const ms = req.socketTimeoutMs;
-        outgoing.setTimeout(ms, () => {
-          const error = Object.assign(new Error(`fast path: the request socket timed out after ${ms} ms of inactivity (configured by client requestHandler).`), { name: 'TimeoutError' });
-          response?.destroy(error); // a body in progress fails with it (not with the reset that follows)
-          outgoing.destroy(error);
-        });
-      }
-      outgoing.once('error', (error) => {
-        release();
-        reject(error);
-      });
-      outgoing.once('response', (res) => {
-        response = res;
-        if (res.statusCode === 301 || res.statusCode === 307) this.disabled = true;
-        // the signal now follows the body: an abort destroys it (and the socket)
-        if (signal !== undefined) {
-          release();
-          const onBodyAbort = (): void => {
-            res.destroy(abortError(signal.reason));
-          };
-          signal.addEventListener('abort', onBodyAbort, { once: true });
-          res.once('close', () => signal.removeEventListener('abort', onBodyAbort));
-        }
-        // errors after the response are the body's; the request's own are no longer interesting
-        outgoing.on('error', () => undefined);
-        resolve(res);
-      });
-      outgoing.end(req.body);
-    });
+    const options: http.RequestOptions = { method: req.method, hostname: r.hostname, port: r.port, path: search === '' ? path : `${path}?${search}`, headers: signed.headers, agent: r.agent };
+    const res = await send(r.protocol === 'https:', options, req);
+    if (res.statusCode === 301 || res.statusCode === 307) this.disabled = true;
+    return res;
   }
 }
+
+/**
+ * One request over node:http(s): resolves with the response once its headers
+ * arrived; the caller's signal and the watch then follow the body.
+ */
+function send(tls: boolean, options: http.RequestOptions, req: FastRequest): Promise<IncomingMessage> {
+  const { signal, socketTimeoutMs } = req;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const outgoing = tls ? https.request(options) : http.request(options);
+    let response: IncomingMessage | undefined;
+    const onAbort = (): void => {
+      outgoing.destroy(abortError(signal?.reason));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.watch?.onAbort((reason) => {
+      const error = abortError(reason);
+      if (response !== undefined) response.destroy(error);
+      outgoing.destroy(error);
+    });
+    if (socketTimeoutMs !== undefined && socketTimeoutMs > 0) {
+      const ms = socketTimeoutMs;
+      outgoing.setTimeout(ms, () => {
+        const error = Object.assign(new Error(`fast path: the request socket timed out after ${ms} ms of inactivity (configured by client requestHandler).`), { name: 'TimeoutError' });
+        response?.destroy(error); // a body in progress fails with it (not with the reset that follows)
+        outgoing.destroy(error);
+      });
+    }
+    outgoing.once('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    outgoing.once('response', (res) => {
+      response = res;
+      // the signal now follows the body: an abort destroys it (and the socket)
+      if (signal !== undefined) {
+        signal.removeEventListener('abort', onAbort);
+        followBody(res, signal);
+      }
+      // errors after the response are the body's; the request's own are no longer interesting
+      outgoing.on('error', ignore);
+      resolve(res);
+    });
+    outgoing.end(req.body);
+  });
+}
+
+function followBody(res: IncomingMessage, signal: AbortSignal): void {
+  const onBodyAbort = (): void => {
+    res.destroy(abortError(signal.reason));
+  };
+  signal.addEventListener('abort', onBodyAbort, { once: true });
+  res.once('close', () => signal.removeEventListener('abort', onBodyAbort));
+}
+
+function ignore(): void {}
 
 /** An `AbortError` carrying the signal's reason (what the SDK's handler throws). */
 function abortError(reason: unknown): Error {

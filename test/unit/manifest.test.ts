@@ -3,6 +3,8 @@
 // lost commit race, listing equality, lease status.
 import { describe, expect, it } from 'vitest';
 
+import { mulberry32 } from '../helpers/fault-proxy.js';
+
 import {
   ManifestFormatError,
   decodeLease,
@@ -64,6 +66,69 @@ describe('manifest format', () => {
     const lease: Lease = { token: 't', writer, baseGeneration: 3, startedAt: now.toISOString(), expiresAt: 123 };
     expect(decodeLease(encodeLease(lease))).toEqual(lease);
     expect(() => decodeLease(encodeManifest(manifest(1, {})))).toThrow(ManifestFormatError);
+  });
+});
+
+describe('manifest decoding in slices (from bytes) agrees with a whole parse (from text)', () => {
+  /** decodeManifest of the bytes (sliced) and of the same text as a string (one JSON.parse): same manifest, or both refuse. */
+  const both = (body: Buffer): { sliced: Manifest | Error; whole: Manifest | Error } => {
+    const run = (input: Buffer | string): Manifest | Error => {
+      try {
+        return decodeManifest(input);
+      } catch (error) {
+        return error as Error;
+      }
+    };
+    return { sliced: run(body), whole: run(body.toString('utf8')) };
+  };
+  const sorted = (m: Manifest): unknown => ({ ...m, files: [...m.files].sort(([a], [b]) => (a < b ? -1 : 1)) });
+
+  it('well-formed manifests, across slice boundaries, with keys JSON must escape, integer-like and __proto__ keys', () => {
+    const rand = mulberry32(20261206);
+    for (const count of [0, 1, 2047, 2048, 2049, 5000]) {
+      const files: Record<string, ManifestEntry> = {};
+      for (let i = 0; i < count; i++) {
+        const odd = ['"q"', 'back\\slash', 'uni-é-😀', '123', '__proto__', 'tab\t', 'a,b:{c}'][i % 7] as string;
+        const path = `dir${i % 13}/${i % 50 === 0 ? odd : ''}f${i}`;
+        const r = rand();
+        files[path] = r < 0.3 ? e(`etag${i}`, i) : r < 0.6 ? { size: i, etag: `et${i}-2`, md5: `m${i}`, mtimeMs: 1.7e12 + i * 0.5 } : { size: 0, etag: `e${i}`, md5: `e${i}`, mode: 0o644 };
+      }
+      files['123'] = e('int');
+      const body = encodeManifest(manifest(count + 1, files, count % 2 === 0 ? 'lease' : undefined));
+      const { sliced, whole } = both(body);
+      expect(sliced).not.toBeInstanceOf(Error);
+      expect(sorted(sliced as Manifest)).toEqual(sorted(whole as Manifest));
+      expect((sliced as Manifest).files.size).toBe(count + 1);
+    }
+  });
+
+  it('damaged manifests are refused both ways: cut short, stray commas at a slice boundary, bad entries, foreign or trailing text', () => {
+    const files: Record<string, ManifestEntry> = {};
+    for (let i = 0; i < 4100; i++) files[`p${String(i).padStart(5, '0')}`] = e(`etag${i}`, i);
+    const good = encodeManifest(manifest(3, files)).toString('utf8');
+    const boundary = good.indexOf('"p02048"'); // the first member of the second slice
+    const variants: string[] = [
+      good.slice(0, good.length - 2), // cut short
+      good.slice(0, Math.floor(good.length / 2)),
+      `${good.slice(0, boundary)},${good.slice(boundary)}`, // a stray comma where a slice starts
+      `${good.slice(0, boundary - 1)}${good.slice(boundary)}`, // a missing comma there
+      good.replace('"p00007":[7,"etag7",', '"p00007":[7,"",'), // an empty ETag
+      good.replace('"p03000":[3000,"etag3000",null,null,null]', '"p03000":"oops"'), // not an entry, in a later slice
+      good.replace('"p00001":[1,', '"p00001":[-1,'),
+      good.replace('"format":"s3-workspace-sync/manifest"', '"format":"something-else"'),
+      good.replace('"version":1', '"version":2'),
+      good.replace('"generation":3', '"generation":0'),
+      `${good.trimEnd()} trailing`,
+      `${good.trimEnd()}{}`,
+      good.replace('"files":{', '"files":['),
+    ];
+    for (const [i, text] of variants.entries()) {
+      expect(text, `variant ${i} differs from the good text`).not.toBe(good);
+      const { sliced, whole } = both(Buffer.from(text));
+      expect(sliced, `variant ${i}`).toBeInstanceOf(ManifestFormatError);
+      expect(whole, `variant ${i}`).toBeInstanceOf(ManifestFormatError);
+      expect((sliced as Error).message, `variant ${i}`).toBe((whole as Error).message);
+    }
   });
 });
 

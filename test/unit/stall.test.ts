@@ -121,6 +121,42 @@ describe('watchBody', () => {
 });
 
 describe('wording', () => {
+  it('a watch whose signal is never read makes no AbortController; onAbort() hears a stall, the caller\'s abort, or abandon(), at once if it came first', async () => {
+    const stalled = new StallWatch(undefined, () => 30, () => new Error('stalled!'));
+    const reasons: unknown[] = [];
+    stalled.onAbort((reason) => reasons.push(reason));
+    await new Promise((r) => setTimeout(r, 120));
+    expect(reasons).toEqual([stalled.error]);
+    expect((reasons[0] as Error).message).toBe('stalled!');
+    // read later, the signal is already aborted with the same reason
+    expect(stalled.signal.aborted).toBe(true);
+    expect(stalled.signal.reason).toBe(stalled.error);
+
+    const parent = new AbortController();
+    const followed = new StallWatch(parent.signal, () => 10_000, () => new Error('never'));
+    const heard: unknown[] = [];
+    followed.onAbort((reason) => heard.push(reason));
+    parent.abort(new Error('user'));
+    expect(heard).toHaveLength(1);
+    expect((heard[0] as Error).message).toBe('user');
+    expect(followed.stall).toBeUndefined();
+
+    const abandoned = new StallWatch(undefined, () => 10_000, () => new Error('never'));
+    const failure = new Error('file got shorter');
+    abandoned.abandon(failure);
+    const late: unknown[] = [];
+    abandoned.onAbort((reason) => late.push(reason)); // after the fact: called at once
+    expect(late).toEqual([failure]);
+    expect(abandoned.active).toBe(false);
+
+    const quiet = new StallWatch(undefined, () => 20, () => new Error('no'));
+    const none: unknown[] = [];
+    quiet.onAbort((reason) => none.push(reason));
+    quiet.stop();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(none).toEqual([]); // stopped in time: never called
+  });
+
   it('seconds()', () => {
     expect(seconds(300)).toBe('0.3 s');
     expect(seconds(20_000)).toBe('20 s');
