@@ -37,6 +37,8 @@ import { readBody, type PullView } from './generations.js';
 const HASH_CONCURRENCY = 4;
 /** Files up to this size are hashed with one synchronous read when the filesystem is fast. */
 const SYNC_HASH_MAX = 256 * 1024;
+/** Small files hashed between two looks at the event loop while a listing is in flight. */
+const EARLY_HASH_BATCH = 8;
 /** Objects HEADed at once while planning. */
 const HEAD_CONCURRENCY = 16;
 /** A remote `.syncignore` larger than this is not used for ignore rules. */
@@ -149,13 +151,16 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
   await ctx.state.verifyBeforePush(ctx.store, signal);
   const filter = await localFilter(ctx, root);
   const scope = pushScope(ctx, call);
+  // No snapshot: list once so identical objects are not uploaded again. The listing starts
+  // before the scan, and small files are hashed while it is in flight (mostly the server's time).
+  const listing = ctx.state.hasSnapshot ? undefined : settled(listAll(ctx, signal));
   const scanned = scope === undefined ? await scan(ctx, root, filter, signal) : await scanScope(ctx, root, filter, scope, signal);
+  const early = listing === undefined ? undefined : await hashWhileWaiting(root, scanned, listing, signal);
   let remote = new Map<string, RemoteObject>();
   let listed: number | undefined;
   ctx.generations.listedBeforePush(undefined);
-  if (!ctx.state.hasSnapshot) {
-    // No snapshot: list once so identical objects are not uploaded again.
-    const { id, own: all } = splitIdentity(await listAll(ctx, signal), prefix);
+  if (listing !== undefined) {
+    const { id, own: all } = splitIdentity(await listing.promise, prefix);
     ctx.state.verify(id);
     ctx.generations.listedBeforePush(all); // a first manifest starts from it
     const own = withoutGenerations(all, prefix);
@@ -163,7 +168,7 @@ async function preparePush(ctx: SyncContext, call: SyncCall, planning: PlanningP
     remote = classifyRemote(own, prefix, (p) => filter.ignores(p)).remote;
   }
   const base = compareInput(ctx, scanned, remote, scope === undefined ? undefined : snapshotIn(ctx.state.snapshot, scope));
-  const { learned, scan: readable } = await learn(ctx, root, base, scanned, pushNeeds(base), signal, planning);
+  const { learned, scan: readable } = await learn(ctx, root, base, scanned, pushNeeds(base), signal, planning, early);
   const plan = planPush({ ...planInput(ctx, readable, filter, base, learned), conflictPolicy: call.conflictPolicy });
   return { root, plan, scan: readable, treeSize: ctx.state.snapshot.size, listed, hashed: learned.localMd5.size };
 }
@@ -252,9 +257,13 @@ export async function learn(
   needs: { hash: string[]; head: string[] },
   signal: AbortSignal | undefined,
   planning: PlanningProgress,
+  early?: ReadonlyMap<string, string>,
 ): Promise<{ learned: Learned; scan: ScanResult }> {
   const heads = await headEach(ctx, base.remote, needs.head, signal, true);
-  const hashing = root === undefined ? { localMd5: new Map<string, string>(), localEtags: new Map<string, string[]>(), unreadable: [], gone: [] } : await hashFiles(root, base, heads, needs.hash, signal, planning, scanned.fastFs);
+  const hashing =
+    root === undefined ?
+      { localMd5: new Map<string, string>(), localEtags: new Map<string, string[]>(), unreadable: [], gone: [] }
+    : await hashFiles(root, base, heads, needs.hash, signal, planning, scanned.fastFs, early);
   const scan = hashing.unreadable.length + hashing.gone.length === 0 ? scanned : withoutUnreadable(scanned, hashing.unreadable, hashing.gone);
   let learned: Learned = { localMd5: hashing.localMd5, localEtags: hashing.localEtags, heads };
   const confirm = toConfirm({ ...base, local: scan.files }, learned);
@@ -274,6 +283,7 @@ async function hashFiles(
   signal: AbortSignal | undefined,
   planning: PlanningProgress,
   syncIo: boolean,
+  early: ReadonlyMap<string, string> | undefined,
 ): Promise<{ localMd5: Map<string, string>; localEtags: Map<string, string[]>; unreadable: SkippedFile[]; gone: string[] }> {
   const localMd5 = new Map<string, string>();
   const localEtags = new Map<string, string[]>();
@@ -284,7 +294,10 @@ async function hashFiles(
     try {
       signal?.throwIfAborted();
       const partSizes = etagPartSizes(base.remote.get(path), heads.get(path));
-      if (partSizes.length === 0) {
+      const known = partSizes.length === 0 ? early?.get(path) : undefined;
+      if (known !== undefined) {
+        localMd5.set(path, known); // hashed while the listing was in flight
+      } else if (partSizes.length === 0) {
         // small files on a fast filesystem: one synchronous read each (the scan measured the filesystem)
         const small = syncIo && (base.local.get(path)?.size ?? Infinity) <= SYNC_HASH_MAX ? hashSmallFileSync(join(root, path), SYNC_HASH_MAX) : undefined;
         localMd5.set(path, small ?? (await calculateFileHash(join(root, path), signal)));
@@ -304,6 +317,53 @@ async function hashFiles(
     }
   });
   return { localMd5, localEtags, unreadable, gone };
+}
+
+/** A promise and whether it has settled (read synchronously). */
+export interface Settled<T> {
+  readonly promise: Promise<T>;
+  done: boolean;
+}
+
+export function settled<T>(promise: Promise<T>): Settled<T> {
+  const s: Settled<T> = { promise, done: false };
+  promise.then(
+    () => (s.done = true),
+    () => (s.done = true), // the rejection is the caller's, when it awaits the promise
+  );
+  return s;
+}
+
+/**
+ * The MD5 of small files of the scan (one synchronous read each, on a fast
+ * filesystem), hashed in scan order for as long as `listing` has not settled:
+ * time a push without a snapshot would otherwise spend waiting for the
+ * server. Such a push needs every file's MD5 (to compare it with an ETag, or
+ * to upload the file). A file that changes afterwards is no different from
+ * one that changes after the hashing that would have followed the listing:
+ * its upload is refused by its Content-MD5, or the next push sees it.
+ * Yields to the event loop between batches, so the listing's pages are read
+ * (and the next one asked for) while this runs.
+ */
+export async function hashWhileWaiting(root: string, scanned: ScanResult, listing: Settled<unknown>, signal: AbortSignal | undefined): Promise<Map<string, string>> {
+  const md5 = new Map<string, string>();
+  if (!scanned.fastFs) return md5;
+  let batch = 0;
+  for (const [path, file] of scanned.files) {
+    if (listing.done || signal?.aborted) break;
+    if (file.size > SYNC_HASH_MAX) continue;
+    try {
+      const h = hashSmallFileSync(join(root, path), SYNC_HASH_MAX);
+      if (h !== undefined) md5.set(path, h);
+    } catch {
+      // hashed again (and reported) after the listing
+    }
+    if (++batch === EARLY_HASH_BATCH) {
+      batch = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  return md5;
 }
 
 function withoutUnreadable(scanned: ScanResult, unreadable: SkippedFile[], gone: string[]): ScanResult {
