@@ -74,8 +74,14 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   const root = await workspaceRoot(ctx, !call.dryRun, call.dryRun);
   if (root !== undefined) await ctx.state.load(root, !call.dryRun);
   ctx.generations.adopt(ctx.state.remote.manifest);
-  const { view, listed, filter, remote, remoteSkipped, conflicts } = await listedRemote(ctx, root, signal);
-  const scanned = root === undefined ? emptyScan() : await scan(ctx, root, filter, signal);
+  // The workspace is scanned while the prefix is listed (mostly the server's time), with the
+  // workspace's own ignore rules: the rules the pull uses unless the workspace has no
+  // .syncignore and the bucket has one, and then it is scanned again with those.
+  const local = root === undefined ? undefined : await localFilter(ctx, root);
+  const early = root === undefined || local === undefined ? undefined : scan(ctx, root, local, signal);
+  early?.catch(() => undefined); // awaited below when its rules are the pull's; otherwise its failure is not the pull's
+  const { view, listed, filter, remote, remoteSkipped, conflicts } = await listedRemote(ctx, root, signal, local);
+  const scanned = root === undefined ? emptyScan() : filter === local && early !== undefined ? await early : await scan(ctx, root, filter, signal);
   const base = compareInput(ctx, scanned, remote);
   const { learned, scan: readable } = await learn(ctx, root, base, scanned, pullNeeds(base), signal, planning);
   const plan = planPull({
@@ -92,14 +98,14 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
  * own so that the listing (one object per key) is garbage once classified,
  * not held through the scan and the planning (100,000 keys: some 15 MB).
  */
-async function listedRemote(ctx: SyncContext, root: string | undefined, signal: AbortSignal | undefined) {
+async function listedRemote(ctx: SyncContext, root: string | undefined, signal: AbortSignal | undefined, local: SyncIgnoreFilter | undefined) {
   const { prefix } = ctx.options;
   const { all, view } = await listForPull(ctx, signal);
   // the library's own objects (identity, manifest, lease) are not part of the workspace
   const { id, own } = splitIdentity(all, prefix);
   if (view !== undefined || id !== null) ctx.state.verify(id);
   const listed = withoutGenerations(own, prefix);
-  const filter = await loadFilter(ctx, root, listed, signal);
+  const filter = await loadFilter(ctx, root, listed, signal, local);
   const { remote, skipped: remoteSkipped, conflicts } = classifyRemote(listed, prefix, (p) => filter.ignores(p));
   return { view, listed: listed.length, filter, remote, remoteSkipped, conflicts };
 }
@@ -450,10 +456,17 @@ async function localFilter(ctx: SyncContext, root: string): Promise<SyncIgnoreFi
 /**
  * Ignore rules: the workspace's `.syncignore`, or — on a first pull into a
  * workspace that has none — the bucket's copy, so a cold start honours them.
+ * `known`: the workspace's rules, read already; returned as is when they apply.
  */
-export async function loadFilter(ctx: SyncContext, root: string | undefined, listed: ListedObject[], signal: AbortSignal | undefined): Promise<SyncIgnoreFilter> {
+export async function loadFilter(
+  ctx: SyncContext,
+  root: string | undefined,
+  listed: ListedObject[],
+  signal: AbortSignal | undefined,
+  known?: SyncIgnoreFilter,
+): Promise<SyncIgnoreFilter> {
   const { ignorePatterns: patterns, workspaceDir, prefix, logger } = ctx.options;
-  const local = root === undefined ? new SyncIgnoreFilter({ patterns }) : await localFilter(ctx, root);
+  const local = known ?? (root === undefined ? new SyncIgnoreFilter({ patterns }) : await localFilter(ctx, root));
   const exists = await stat(join(root ?? workspaceDir, SYNCIGNORE_FILE)).then(
     () => true,
     () => false,

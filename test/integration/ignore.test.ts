@@ -103,6 +103,28 @@ describe('ignore rules', () => {
     expect(Object.keys(await readTree(ws))).toEqual(['.syncignore', 'ok.txt']);
   });
 
+  it("a pull into a workspace without .syncignore uses the bucket's rules, not the workspace scanned with its own (scanned again)", async () => {
+    const f = await fixture();
+    await putObjects(f.other, f.bucket, {
+      'ws/.syncignore': 'secret/\n*.bak\n',
+      'ws/ok.txt': 'ok',
+      'ws/draft.bak': 'remote draft',
+    });
+    const ws = await tempDir();
+    await writeTree(ws, { 'secret/mine.txt': 'local secret', 'draft.bak': 'local draft', 'notes.txt': 'local notes' });
+    const result = await f.sync({ workspaceDir: ws }).pull();
+    expect(result).toMatchObject({ success: true, downloadedFiles: 2 });
+    // mirrored: the local-only file the bucket's rules let through is moved aside (never deleted);
+    // the files they ignore are not looked at, so they stay where they are
+    expect(result.plan?.deletions.map((d) => d.path)).toEqual(['notes.txt']);
+    expect(result.movedAside.map((m) => m.path)).toEqual(['notes.txt']);
+    const tree = await readTree(ws);
+    expect(tree['secret/mine.txt']?.toString()).toBe('local secret');
+    expect(tree['draft.bak']?.toString()).toBe('local draft');
+    expect(tree['ok.txt']?.toString()).toBe('ok');
+    expect(tree['notes.txt']).toBeUndefined();
+  });
+
   it('a synced file that becomes ignored is neither uploaded nor deleted remotely', async () => {
     const f = await fixture();
     const ws = await tempDir();
