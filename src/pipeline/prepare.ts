@@ -78,10 +78,17 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   // workspace's own ignore rules: the rules the pull uses unless the workspace has no
   // .syncignore and the bucket has one, and then it is scanned again with those.
   const local = root === undefined ? undefined : await localFilter(ctx, root);
-  const early = root === undefined || local === undefined ? undefined : scan(ctx, root, local, signal);
-  early?.catch(() => undefined); // awaited below when its rules are the pull's; otherwise its failure is not the pull's
-  const { view, listed, filter, remote, remoteSkipped, conflicts } = await listedRemote(ctx, root, signal, local);
-  const scanned = root === undefined ? emptyScan() : filter === local && early !== undefined ? await early : await scan(ctx, root, filter, signal);
+  const early = root === undefined || local === undefined ? undefined : earlyScan(ctx, root, local, signal);
+  let listing: Awaited<ReturnType<typeof listedRemote>>;
+  try {
+    listing = await listedRemote(ctx, root, signal, local);
+  } catch (error) {
+    early?.stop();
+    throw error;
+  }
+  const { view, listed, filter, remote, remoteSkipped, conflicts } = listing;
+  if (filter !== local) early?.stop(); // not the pull's rules: its result (or failure) is not the pull's
+  const scanned = root === undefined ? emptyScan() : filter === local && early !== undefined ? await early.result : await scan(ctx, root, filter, signal);
   const base = compareInput(ctx, scanned, remote);
   const { learned, scan: readable } = await learn(ctx, root, base, scanned, pullNeeds(base), signal, planning);
   const plan = planPull({
@@ -91,6 +98,23 @@ async function preparePull(ctx: SyncContext, call: SyncCall, planning: PlanningP
   });
   plan.skipped.unshift(...remoteSkipped);
   return { root, plan, scan: readable, treeSize: readable.files.size, listed, hashed: learned.localMd5.size, pull: view };
+}
+
+/**
+ * A scan started before it is known to be wanted (see preparePull): it
+ * follows the sync's signal, and `stop()` abandons it. Its failure is
+ * reported only by awaiting `result`.
+ */
+function earlyScan(ctx: SyncContext, root: string, filter: SyncIgnoreFilter, signal: AbortSignal | undefined): { result: Promise<ScanResult>; stop: () => void } {
+  const own = new AbortController();
+  const follow = (): void => own.abort(signal?.reason);
+  if (signal?.aborted) follow();
+  else signal?.addEventListener('abort', follow, { once: true });
+  const result = scan(ctx, root, filter, own.signal);
+  result
+    .finally(() => signal?.removeEventListener('abort', follow))
+    .catch(() => undefined);
+  return { result, stop: () => own.abort(new Error('scan not needed')) };
 }
 
 /**

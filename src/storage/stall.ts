@@ -76,10 +76,11 @@ export interface Stall {
 }
 
 /**
- * One attempt of one request: an AbortController linked to the caller's
- * signal (a user abort goes through unchanged) and an unref'd timer that
- * aborts it, with the error `describe()` makes, when nothing moved for
- * `allowance()` ms. `touch()` records progress. Stop it (or let the watched
+ * One attempt of one request: an abort linked to the caller's signal (a
+ * user abort goes through unchanged), seen as {@link signal} (an
+ * AbortController made on demand) or through {@link onAbort}, and an unref'd
+ * timer that aborts it, with the error `describe()` makes, when nothing moved
+ * for `allowance()` ms. `touch()` records progress. Stop it (or let the watched
  * body close) when the attempt is over: that clears the timer and removes the
  * listener on the caller's signal.
  *
