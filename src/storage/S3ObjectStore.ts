@@ -31,7 +31,7 @@ import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import { FastPath, header, notModifiedError, sseCustomerHeaders, type Transport } from './fast-path.js';
+import { FastPath, failedInTransit, header, notModifiedError, sseCustomerHeaders, type Transport } from './fast-path.js';
 import { parseListPage, type ListPage } from './list-xml.js';
 
 export { toStorageError };
@@ -113,6 +113,24 @@ export interface S3ObjectStoreOptions {
   onFastRequest?: ((op: 'get' | 'getRange' | 'put' | 'list') => void) | undefined;
 }
 
+/**
+ * A request's first attempt went over the fast path and failed before its
+ * answer: on its way (`error`, see {@link failedInTransit}) or for a stall
+ * (`stall`, the store's watchdog). The SDK path counts it as attempt 1.
+ */
+class FailedFastAttempt {
+  constructor(
+    readonly error: unknown,
+    readonly stall: Stall | undefined,
+  ) {}
+}
+
+/** What a fast attempt that threw is for the SDK path: a first attempt, or nothing (an abort, a failure to sign). */
+function failedAttempt(error: unknown, watch: StallWatch | undefined): FailedFastAttempt | undefined {
+  if (watch?.stall !== undefined) return new FailedFastAttempt(watch.error, watch.stall);
+  return failedInTransit(error) ? new FailedFastAttempt(error, undefined) : undefined;
+}
+
 /** {@link ObjectStore} over `@aws-sdk/client-s3`. SDK errors become {@link StorageError}s here. */
 export class S3ObjectStore implements ObjectStore {
   /** Sent as `ExpectedBucketOwner` on every request when set. */
@@ -133,6 +151,8 @@ export class S3ObjectStore implements ObjectStore {
   /** SSE-C and expected-owner headers of the fast path. */
   private readonly fastHeaders: Record<string, string>;
   private readonly onFastRequest: ((op: 'get' | 'getRange' | 'put' | 'list') => void) | undefined;
+  /** Whether the client's stack has the SDK's retry middleware (looked at once, when a fast attempt failed). */
+  private retries: boolean | undefined;
 
   /**
    * @param options the expected bucket owner (a string, as before) or {@link S3ObjectStoreOptions}.
@@ -162,7 +182,8 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     const seen = new Set<string>();
     do {
-      const out = (await this.fastList(prefix, token, signal)) ?? (await this.sdkList(prefix, token, signal));
+      const fast = await this.fastList(prefix, token, signal);
+      const out = fast !== undefined && !(fast instanceof FailedFastAttempt) ? fast : await this.sdkList(prefix, token, signal, fast);
       yield out.objects;
       const next = out.isTruncated ? out.nextContinuationToken : undefined;
       if (out.isTruncated && !next) {
@@ -191,14 +212,18 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(key: string, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
+    let first: FailedFastAttempt | undefined;
     if (this.transport === 'auto') {
       const fast = await this.fastGet(key, undefined, signal, condition);
-      if (fast !== undefined) return fast;
+      if (fast instanceof FailedFastAttempt) first = fast;
+      else if (fast !== undefined) return fast;
     }
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
       key,
+      true,
+      first,
     );
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
     return withBody(infoFrom(out), out.Body as Readable);
@@ -209,9 +234,11 @@ export class S3ObjectStore implements ObjectStore {
       // a caller's bug: the request would hang on a short body or be refused without a reason
       throw new RangeError(`put ${escapeForLog(input.key)}: the body has ${input.body.length} bytes, size says ${input.size}`);
     }
+    let first: FailedFastAttempt | undefined;
     if (this.transport === 'auto' && Buffer.isBuffer(input.body)) {
       const fast = await this.fastPut(input, input.body);
-      if (fast !== undefined) return fast;
+      if (fast instanceof FailedFastAttempt) first = fast;
+      else if (fast !== undefined) return fast;
     }
     const body = Buffer.isBuffer(input.body) ? input.body : input.body();
     try {
@@ -232,6 +259,7 @@ export class S3ObjectStore implements ObjectStore {
         input.signal,
         input.key,
         Buffer.isBuffer(body),
+        first,
       );
       return { etag: unquoteEtag(out.ETag), serverSideEncryption: encryptionOf(out) };
     } finally {
@@ -240,14 +268,18 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal, condition?: ReadCondition): Promise<GetResult> {
+    let first: FailedFastAttempt | undefined;
     if (this.transport === 'auto') {
       const fast = await this.fastGet(key, `bytes=${start}-${end}`, signal, condition);
-      if (fast !== undefined) return fast;
+      if (fast instanceof FailedFastAttempt) first = fast;
+      else if (fast !== undefined) return fast;
     }
     const out = await this.send<GetObjectCommandOutput>(
       new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}`, ...readConditionFields(condition), ...this.ssec, ...this.owner }),
       signal,
       key,
+      true,
+      first,
     );
     if (out.Body === undefined) throw new StorageError('STORAGE', `GetObject returned no body for "${escapeForLog(key)}"`);
     return withBody(infoFrom(out), out.Body as Readable);
@@ -406,11 +438,13 @@ export class S3ObjectStore implements ObjectStore {
     return failures;
   }
 
-  private async sdkList(prefix: string, token: string | undefined, signal: AbortSignal | undefined): Promise<ListPage> {
+  private async sdkList(prefix: string, token: string | undefined, signal: AbortSignal | undefined, first: FailedFastAttempt | undefined): Promise<ListPage> {
     const out = await this.send<ListObjectsV2CommandOutput>(
       new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...this.owner }),
       signal,
       prefix,
+      true,
+      first,
     );
     const objects: ListedObject[] = [];
     for (const item of out.Contents ?? []) {
@@ -424,9 +458,10 @@ export class S3ObjectStore implements ObjectStore {
    * One ListObjectsV2 page over the fast path, read by `parseListPage`: the
    * page, or `undefined` for the caller to send it through the SDK (fast
    * path unusable, any failure, an answer other than 200, a body the reader
-   * is not sure of, a stall: the SDK's retries and stall handling then apply).
+   * is not sure of, a stall: the SDK's retries and stall handling then apply;
+   * a {@link FailedFastAttempt} when the attempt counts as the first).
    */
-  private async fastList(prefix: string, token: string | undefined, signal: AbortSignal | undefined): Promise<ListPage | undefined> {
+  private async fastList(prefix: string, token: string | undefined, signal: AbortSignal | undefined): Promise<ListPage | FailedFastAttempt | undefined> {
     const userSignal = signal !== undefined && !isSoftSignal(signal) ? signal : undefined;
     const fast = await this.fastPath('get', userSignal);
     if (fast === undefined) return undefined;
@@ -455,8 +490,9 @@ export class S3ObjectStore implements ObjectStore {
       const page = parseListPage(Buffer.concat(chunks).toString('utf8'));
       if (page !== undefined) this.onFastRequest?.('list');
       return page;
-    } catch {
-      return undefined; // the SDK sends it again (an abort: the SDK path rejects as it always did)
+    } catch (error) {
+      // the SDK sends it again (an abort: the SDK path rejects as it always did)
+      return failedAttempt(error, watch);
     } finally {
       watch?.stop();
     }
@@ -472,11 +508,17 @@ export class S3ObjectStore implements ObjectStore {
   /**
    * GetObject over the fast path: the result, or `undefined` for the caller
    * to send it through the SDK (fast path unusable, a failure before the
-   * response headers, an answer other than 200/206/304). A 304 is answered
-   * here with the error the SDK makes of it. The body is watched as the
-   * SDK path's is (the store's watchdog, else the client's socket timeout).
+   * response headers, an answer other than 200/206/304; a
+   * {@link FailedFastAttempt} when the attempt counts as the first). A 304 is
+   * answered here with the error the SDK makes of it. The body is watched as
+   * the SDK path's is (the store's watchdog, else the client's socket timeout).
    */
-  private async fastGet(key: string, range: string | undefined, signal: AbortSignal | undefined, condition: ReadCondition | undefined): Promise<GetResult | undefined> {
+  private async fastGet(
+    key: string,
+    range: string | undefined,
+    signal: AbortSignal | undefined,
+    condition: ReadCondition | undefined,
+  ): Promise<GetResult | FailedFastAttempt | undefined> {
     const userSignal = signal !== undefined && !isSoftSignal(signal) ? signal : undefined;
     const fast = await this.fastPath('get', userSignal);
     if (fast === undefined) return undefined;
@@ -490,9 +532,10 @@ export class S3ObjectStore implements ObjectStore {
     let res;
     try {
       res = await fast.request({ method: 'GET', key, headers, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
-    } catch {
+    } catch (error) {
       watch?.stop();
-      return undefined; // the SDK sends it again (an abort: the SDK path rejects as it always did)
+      // the SDK sends it again (an abort: the SDK path rejects as it always did)
+      return failedAttempt(error, watch);
     }
     const status = res.statusCode ?? 0;
     if (status === 200 || status === 206) {
@@ -517,10 +560,11 @@ export class S3ObjectStore implements ObjectStore {
    * the caller to send it through the SDK (fast path unusable, a body the SDK
    * would send with `Expect: 100-continue` (2 MiB and more by default), an
    * upload setting it does not know, a failure before the response headers, any
-   * answer but 200). Sends what the SDK would: Content-MD5, the metadata,
-   * the user's settings, conditions, SSE-C and the expected owner.
+   * answer but 200; a {@link FailedFastAttempt} when the attempt counts as
+   * the first). Sends what the SDK would: Content-MD5, the metadata, the
+   * user's settings, conditions, SSE-C and the expected owner.
    */
-  private async fastPut(input: PutInput, body: Buffer): Promise<PutResult | undefined> {
+  private async fastPut(input: PutInput, body: Buffer): Promise<PutResult | FailedFastAttempt | undefined> {
     const userSignal = input.signal !== undefined && !isSoftSignal(input.signal) ? input.signal : undefined;
     const fast = await this.fastPath('put', userSignal);
     if (fast === undefined || !fast.puts(body.length)) return undefined;
@@ -541,8 +585,8 @@ export class S3ObjectStore implements ObjectStore {
     let res;
     try {
       res = await fast.request({ method: 'PUT', key: input.key, headers, body, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
-    } catch {
-      return undefined; // the SDK sends it again
+    } catch (error) {
+      return failedAttempt(error, watch); // the SDK sends it again
     } finally {
       this.uploading -= unsent;
       watch?.stop();
@@ -573,17 +617,32 @@ export class S3ObjectStore implements ObjectStore {
    * aborted request; a stalled body or stream upload is left to the caller's
    * retry of the whole transfer. A stream body is always watched for its own
    * failure (see `watchUpload`), even without a watchdog.
+   *
+   * `first`: the request's first attempt went over the fast path and failed
+   * on its way (see {@link FailedFastAttempt}); the attempts here are the
+   * second and later, so a dead or silent endpoint costs as many attempts
+   * with `transport: 'auto'` as with `'sdk'`.
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private async send<T>(command: any, signal: AbortSignal | undefined, subject: string, replayable = true): Promise<T> {
+  private async send<T>(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    command: any,
+    signal: AbortSignal | undefined,
+    subject: string,
+    replayable = true,
+    first?: FailedFastAttempt,
+  ): Promise<T> {
     const input = command.input as { Body?: unknown; ContentLength?: number };
     const original = input.Body;
     const stream = original instanceof Readable ? original : undefined;
+    // A failure in transit is handed to the SDK's retry as its first attempt (a stall is counted below).
+    const replaying = first !== undefined && first.stall === undefined && this.replayFirstAttempt(command, first.error);
     if (!this.watchdog && stream === undefined) {
       try {
         // No options object without a signal: a client built with `cacheMiddleware: true`
         // then reuses its resolved middleware stack instead of rebuilding it per request.
-        return (await (signal !== undefined && !isSoftSignal(signal) ? this.client.send(command, { abortSignal: signal }) : this.client.send(command))) as T;
+        // (With a replayed attempt it must not: that stack would keep the replay for every later request.)
+        const options = signal !== undefined && !isSoftSignal(signal) ? { abortSignal: signal } : replaying ? {} : undefined;
+        return (await (options !== undefined ? this.client.send(command, options) : this.client.send(command))) as T;
       } catch (error) {
         throw toStorageError(error, this.bucket, subject, replayable);
       }
@@ -601,7 +660,18 @@ export class S3ObjectStore implements ObjectStore {
       !this.watchdog ? (): number => Infinity // a stream body without a watchdog: watched for its failure only
       : unsent > 0 ? (): number => floor + (this.uploading / UPLOAD_FLOOR_BYTES_PER_S) * 1000
       : (): number => floor;
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 1;
+    if (first?.stall !== undefined) {
+      // the fast attempt stalled: that was attempt 1
+      if (!replayable || this.attempts <= 1 || signal?.aborted) throw this.stallError(where, first.stall, unsent > 0, 1);
+      try {
+        await sleep(backoffMs(1), undefined, signal ? { signal } : {});
+      } catch (error) {
+        throw toStorageError(error, this.bucket, subject, replayable);
+      }
+      attempt = 2;
+    }
+    for (; ; attempt++) {
       const watch = new StallWatch(signal, allowance, (stall) => this.stallError(where, stall, unsent > 0), unsent > 0 ? 'upload' : 'response');
       if (stream !== undefined) input.Body = watchUpload(stream, watch);
       this.uploading += unsent;
@@ -630,6 +700,31 @@ export class S3ObjectStore implements ObjectStore {
         throw toStorageError(error, this.bucket, subject, replayable);
       }
     }
+  }
+
+  /**
+   * Make the SDK's retry take `error` (a fast attempt's failure in transit) as
+   * the outcome of its first attempt: a one-shot middleware right after the
+   * retry middleware throws it instead of sending. The SDK then classifies it,
+   * spends its retry tokens and backs off as if its own handler had failed,
+   * and its next attempt is a real one. `false` (nothing added) when the
+   * client has no retry middleware to count it.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private replayFirstAttempt(command: any, error: unknown): boolean {
+    this.retries ??= this.client.middlewareStack.identify().some((name) => name.startsWith('retryMiddleware '));
+    if (!this.retries) return false;
+    let pending = true;
+    const stack = (command as { middlewareStack: { addRelativeTo(mw: unknown, options: Record<string, unknown>): void } }).middlewareStack;
+    stack.addRelativeTo(
+      (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+        if (!pending) return next(args);
+        pending = false;
+        throw error;
+      },
+      { relation: 'after', toMiddleware: 'retryMiddleware', name: 'fastPathFirstAttempt', override: true },
+    );
+    return true;
   }
 
   /**

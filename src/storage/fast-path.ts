@@ -59,6 +59,8 @@ interface Route {
   signer: Signer;
   /** The handler's socket idle timeout (ms), 0 for none. */
   socketTimeoutMs: number;
+  /** The handler's `connectionTimeout` (ms), 0 for none. */
+  connectTimeoutMs: number;
   /** Which operations the fast path may send (see the checksum settings in {@link FastPath.open}). */
   ops: { get: boolean; put: boolean };
   /** PUT bodies of this many bytes or more get `Expect: 100-continue` from the SDK: not sent here. */
@@ -188,6 +190,7 @@ export class FastPath {
       const signer = await signerOf({ ...scheme, properties: {} });
       if (typeof signer?.sign !== 'function') return undefined;
       const socketTimeout = resolvedHandler.socketTimeout ?? resolvedHandler.requestTimeout;
+      const connectTimeout = resolvedHandler.connectionTimeout;
       return new FastPath(client, {
         protocol: url.protocol,
         hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -199,6 +202,7 @@ export class FastPath {
         agent: agent as http.Agent,
         signer,
         socketTimeoutMs: typeof socketTimeout === 'number' && socketTimeout > 0 ? socketTimeout : 0,
+        connectTimeoutMs: typeof connectTimeout === 'number' && connectTimeout > 0 ? connectTimeout : 0,
         ops,
         expectContinueFrom,
       });
@@ -257,21 +261,55 @@ export class FastPath {
     );
     req.signal?.throwIfAborted();
     const options: http.RequestOptions = { method: req.method, hostname: r.hostname, port: r.port, path: search === '' ? path : `${path}?${search}`, headers: signed.headers, agent: r.agent };
-    const res = await send(r.protocol === 'https:', options, req);
+    const res = await send(r.protocol === 'https:', options, req, r.connectTimeoutMs);
     if (res.statusCode === 301 || res.statusCode === 307) this.disabled = true;
     return res;
   }
 }
 
+/** Failures of requests that were sent (the network's, not an abort's nor the signer's): see {@link failedInTransit}. */
+const inTransit = new WeakSet<object>();
+
+/**
+ * Whether {@link FastPath.request} rejected with this because the request
+ * failed on its way (a refused or reset connection, a socket or connection
+ * timeout), as the SDK's handler would have failed: the SDK may take it as
+ * its own first attempt. Not for aborts (the caller's or a watch's) nor for a
+ * failure to sign.
+ */
+export function failedInTransit(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && inTransit.has(error);
+}
+
+/** A `TimeoutError` (the name the SDK's retry takes as transient). */
+function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'TimeoutError' });
+}
+
 /**
  * One request over node:http(s): resolves with the response once its headers
  * arrived; the caller's signal and the watch then follow the body.
+ * `connectTimeoutMs`: as the SDK handler's `connectionTimeout` (a new
+ * connection that is not established in time fails with a `TimeoutError`).
  */
-function send(tls: boolean, options: http.RequestOptions, req: FastRequest): Promise<IncomingMessage> {
+function send(tls: boolean, options: http.RequestOptions, req: FastRequest, connectTimeoutMs: number): Promise<IncomingMessage> {
   const { signal, socketTimeoutMs } = req;
   return new Promise<IncomingMessage>((resolve, reject) => {
     const outgoing = tls ? https.request(options) : http.request(options);
     let response: IncomingMessage | undefined;
+    if (connectTimeoutMs > 0) {
+      // Only a socket that is still connecting is timed (a kept-alive one costs no timer).
+      outgoing.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => {
+          // the SDK handler's words: the store's messages read them the same way
+          outgoing.destroy(timeoutError(`fast path: the request socket did not establish a connection with the server within the configured timeout of ${connectTimeoutMs} ms.`));
+        }, connectTimeoutMs);
+        const clear = (): void => clearTimeout(timer);
+        socket.once('connect', clear);
+        outgoing.once('close', clear);
+      });
+    }
     const onAbort = (): void => {
       outgoing.destroy(abortError(signal?.reason));
     };
@@ -284,13 +322,14 @@ function send(tls: boolean, options: http.RequestOptions, req: FastRequest): Pro
     if (socketTimeoutMs !== undefined && socketTimeoutMs > 0) {
       const ms = socketTimeoutMs;
       outgoing.setTimeout(ms, () => {
-        const error = Object.assign(new Error(`fast path: the request socket timed out after ${ms} ms of inactivity (configured by client requestHandler).`), { name: 'TimeoutError' });
+        const error = timeoutError(`fast path: the request socket timed out after ${ms} ms of inactivity (configured by client requestHandler).`);
         response?.destroy(error); // a body in progress fails with it (not with the reset that follows)
         outgoing.destroy(error);
       });
     }
     outgoing.once('error', (error) => {
       signal?.removeEventListener('abort', onAbort);
+      if (error.name !== 'AbortError') inTransit.add(error);
       reject(error);
     });
     outgoing.once('response', (res) => {

@@ -2,7 +2,9 @@
 // the fast path is sent again through the SDK (a 503, a reset before the
 // headers), and what goes wrong after the headers is the body's failure, as
 // on the SDK path (a stall is detected, an abort stops it).
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 import { S3Client } from '@aws-sdk/client-s3';
@@ -78,6 +80,23 @@ describe('fast transport: faults', () => {
     expect(strict.state.getObject(bucket, 'b')?.body.toString()).toBe('new');
   });
 
+  it('a reset before the headers counts as the first attempt: 1 fast + 2 SDK requests for maxAttempts 3, and a dead key fails after 3 in all, as on the SDK path', { timeout: 10_000 }, async () => {
+    const { bucket, store, fast } = strictStore();
+    strict.state.putObject(bucket, 'a', 'content');
+    strict.state.failNext({ op: 'GetObject', bucket, times: 2 }, { reset: true });
+    expect((await read((await store.get('a')).body)).toString()).toBe('content');
+    expect(strict.state.count((r) => r.bucket === bucket && r.op === 'GetObject')).toBe(3);
+    expect(fast).toEqual([]); // the third request, the SDK's second attempt, answered it
+
+    strict.state.resetRequests();
+    strict.state.failAlways({ op: 'PutObject', bucket }, { reset: true });
+    const error = await store.put(put('b', Buffer.from('new'))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'NETWORK', retryable: true });
+    expect(strict.state.count((r) => r.bucket === bucket && r.op === 'PutObject')).toBe(3); // the client's maxAttempts (3), fast one included
+    expect(strict.state.getObject(bucket, 'b')).toBeUndefined();
+  });
+
   it('a 412 and a 404 come out exactly as through the SDK (PRECONDITION_FAILED, NOT_FOUND); a 304 in one request', { timeout: 10_000 }, async () => {
     const { bucket, store } = strictStore();
     strict.state.putObject(bucket, 'a', 'content');
@@ -145,5 +164,47 @@ describe('fast transport: a stalled body', () => {
     expect(e2).toMatchObject({ name: 'TimeoutError', message: expect.stringContaining('400 ms of inactivity') });
     expect(fast).toEqual(['put', 'get', 'get']);
     expect(proxy.stats().faults.stall).toBe(2);
+  });
+});
+
+describe('fast transport: an endpoint that never accepts the connection', () => {
+  it("the fast attempt honours the handler's connectionTimeout and counts as the first attempt: NETWORK \"could not connect within 0.3 s\" after 3 attempts in all", { timeout: 15_000 }, async () => {
+    // a listener whose process never accepts: once its backlog is full, connection
+    // attempts get no answer at all (SYNs dropped), like a firewalled host
+    const silent = spawn(process.execPath, ['-e', "const s = require('net').createServer().listen(0, '127.0.0.1', 1, () => { console.log(s.address().port); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });"], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const fillers: Socket[] = [];
+    onTestFinished(() => {
+      for (const s of fillers) s.destroy();
+      silent.kill('SIGKILL');
+    });
+    const port = Number(await new Promise<string>((resolve) => silent.stdout.setEncoding('utf8').once('data', resolve)));
+    for (let i = 0; i < 4; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 200));
+    const client = new S3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: TEST_REGION,
+      forcePathStyle: true,
+      credentials: { ...TEST_CREDENTIALS },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 3,
+      // a socket timeout far above the connection timeout: only the latter ends an attempt in time
+      requestHandler: { connectionTimeout: 300, socketTimeout: 10_000 },
+      logger: quietLogger,
+    });
+    onTestFinished(() => client.destroy());
+    const fast: string[] = [];
+    const store = new S3ObjectStore(client, 'bkt', { transport: 'auto', ownsClient: true, clientDetectsStalls: true, maxAttempts: 3, onFastRequest: (op) => fast.push(op) });
+    const started = Date.now();
+    const e = await store.get('a').catch((x: unknown) => x);
+    const ms = Date.now() - started;
+    expect(e).toBeInstanceOf(StorageError);
+    expect(e).toMatchObject({ code: 'NETWORK', retryable: true, message: expect.stringContaining('could not connect within 0.3 s') });
+    // 3 attempts of 0.3 s and the SDK's backoff (up to 0.1 s, then 0.2 s), not a 4th nor a 10 s socket timeout
+    expect(ms).toBeGreaterThanOrEqual(3 * 300 - 20);
+    expect(ms).toBeLessThan(3 * 300 + 300 + 1_500);
+    expect(fast).toEqual([]);
   });
 });

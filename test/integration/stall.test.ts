@@ -122,18 +122,34 @@ describe('a server that never answers (README client, no socket timeout)', () =>
     expect(server.requests()).toBe(3 * ATTEMPTS);
   });
 
-  it("transport 'auto': the fast attempt of a GET or a PUT is abandoned after the stall timeout and the request goes through the SDK, which fails typed", { timeout: 15_000 }, async () => {
+  it("transport 'auto': a stalled fast attempt of a listing, a GET or a PUT is abandoned and counts as the first of the 3 attempts; the SDK sends the rest and fails typed", { timeout: 15_000 }, async () => {
     const server = await silent();
     const s = new S3ObjectStore(readmeClient(server.endpoint), 'bkt', { stallTimeoutMs: STALL_MS, maxAttempts: ATTEMPTS, transport: 'auto' });
     const body = Buffer.from('hello');
-    for (const call of [() => s.get('ws/a.txt'), () => s.put({ key: 'ws/a.txt', body, size: body.length, md5: md5(body), contentType: 'text/plain', mtimeMs: 1_700_000_000_000 })]) {
+    const calls = [
+      async () => {
+        for await (const _page of s.list('ws/')) void _page;
+      },
+      () => s.get('ws/a.txt'),
+      () => s.put({ key: 'ws/a.txt', body, size: body.length, md5: md5(body), contentType: 'text/plain', mtimeMs: 1_700_000_000_000 }),
+    ];
+    for (const call of calls) {
       const before = server.requests();
       const { error, ms } = await rejection(call());
-      expect(error).toMatchObject({ code: 'NETWORK', retryable: true, details: { stalled: expect.stringMatching(/^(response|upload)$/) } });
-      expect(server.requests() - before).toBe(1 + ATTEMPTS); // the fast attempt, then the SDK's
-      expect(ms).toBeGreaterThanOrEqual((1 + ATTEMPTS) * STALL_MS - 5);
-      expect(ms).toBeLessThan((1 + ATTEMPTS) * STALL_MS + MAX_BACKOFF_MS + SLACK_MS);
+      expect(error).toMatchObject({ code: 'NETWORK', retryable: true, details: { stalled: expect.stringMatching(/^(response|upload)$/), attempts: ATTEMPTS } });
+      expect(server.requests() - before).toBe(ATTEMPTS); // the fast attempt, then the SDK's second and third
+      expect(ms).toBeGreaterThanOrEqual(ATTEMPTS * STALL_MS - 5);
+      expect(ms).toBeLessThan(ATTEMPTS * STALL_MS + MAX_BACKOFF_MS + SLACK_MS);
     }
+  });
+
+  it("transport 'auto' with maxAttempts 1: a stalled fast attempt is the only one", { timeout: 15_000 }, async () => {
+    const server = await silent();
+    const s = new S3ObjectStore(readmeClient(server.endpoint), 'bkt', { stallTimeoutMs: STALL_MS, maxAttempts: 1, transport: 'auto' });
+    const { error, ms } = await rejection(s.get('ws/a.txt'));
+    expect(error).toMatchObject({ code: 'NETWORK', retryable: true, details: { stalled: 'response', attempts: 1 } });
+    expect(server.requests()).toBe(1);
+    expect(ms).toBeLessThan(STALL_MS + SLACK_MS);
   });
 
   it('an upload (Buffer body) fails typed within the bound; so does a multipart part', { timeout: 15_000 }, async () => {
