@@ -87,11 +87,11 @@ const ROOT = join(HERE, '..');
 const WORK = join(HERE, '.work');
 const ALL_WORKLOADS: WorkloadName[] = ['W1', 'W2', 'W3', 'W4'];
 /** What the scale workload (W4) leaves out, and why: said in the report. */
-const SCALE_TOOLS: ToolId[] = ['lib', 'libauto', 'rclone'];
+const SCALE_TOOLS: ToolId[] = ['lib', 'libsdk', 'rclone'];
 const SCALE_NOTE =
   'W4 (100,000 files) runs the library and rclone only (aws-cli and the plain-SDK ceiling would take tens of minutes per scenario on s3rver here), ' +
   'and skips the no-state push and the warm pull (each run of each tool already takes several minutes; the cold-start no-op push and the no-op pull measure the same machinery at this size).';
-const ALL_TOOLS: ToolId[] = ['lib', 'libauto', 'rclone', 'aws', 'sdk'];
+const ALL_TOOLS: ToolId[] = ['lib', 'libsdk', 'rclone', 'aws', 'sdk'];
 
 function listEnv<T extends string>(name: string, all: readonly T[]): T[] {
   const raw = process.env[name];
@@ -372,7 +372,7 @@ async function measure(ctx: RunContext, scenario: Scenario, dir: string, bucket:
       : undefined;
   let report: Record<string, unknown> | undefined;
   const lastLine = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (lastLine !== undefined && (tool.id === 'lib' || tool.id === 'libauto' || tool.id === 'sdk')) {
+  if (lastLine !== undefined && (tool.id === 'lib' || tool.id === 'libsdk' || tool.id === 'sdk')) {
     try {
       report = JSON.parse(lastLine) as Record<string, unknown>;
     } catch {
@@ -640,7 +640,7 @@ function workloadResult(meta: WorkloadMeta, samples: Sample[], tools: Tool[]): W
 
 function workloadTables(r: WorkloadResult, tools: Tool[]): { main: string[][]; ratios: string[][]; lib: string[][] } {
   const main: string[][] = [['Scenario', 'Tool', 'Wall s, median (min–max)', 'Client CPU s', 'Peak RSS MB', 'S3 requests', 'Request mix', 's3rver CPU s', 'Other CPU s', 'Result']];
-  const ratios: string[][] = [['Scenario', 'lib', 'lib (auto)', 'Best peer', 'lib / best peer', 'lib (auto) / best peer', 'Plain SDK', 'lib / plain SDK']];
+  const ratios: string[][] = [['Scenario', 'lib', 'lib (sdk)', 'Best peer', 'lib / best peer', 'lib (sdk) / best peer', 'Plain SDK', 'lib / plain SDK']];
   const lib: string[][] = [['Scenario', 'Process wall s', 'In-process sync s', 'Start-up (imports) s', 'Uploaded', 'Downloaded', 'Deleted', 'Unchanged', 'Kept local', 'Hashed', 'State dir after']];
   for (const sc of SCENARIOS) {
     const row = r.cells.get(sc.id);
@@ -666,16 +666,16 @@ function workloadTables(r: WorkloadResult, tools: Tool[]): { main: string[][]; r
     const okPeers = peers.filter((p) => p.c.ok).sort((a, b) => a.c.wallMs - b.c.wallMs);
     const best = okPeers[0];
     const sdk = row.get('sdk');
-    const auto = row.get('libauto');
+    const viaSdk = row.get('libsdk');
     if (libCell) {
       const libOk = libCell.ok;
       ratios.push([
         sc.label,
         libOk ? `${s2(libCell.wallMs)} s` : statusText(libCell),
-        auto ? (auto.ok ? `${s2(auto.wallMs)} s` : statusText(auto)) : '—',
+        viaSdk ? (viaSdk.ok ? `${s2(viaSdk.wallMs)} s` : statusText(viaSdk)) : '—',
         best ? `${best.t.label} ${s2(best.c.wallMs)} s` : peers.length ? 'none correct' : 'n/a',
         libOk && best ? `${(libCell.wallMs / best.c.wallMs).toFixed(2)}×` : '—',
-        auto?.ok && best ? `${(auto.wallMs / best.c.wallMs).toFixed(2)}×` : '—',
+        viaSdk?.ok && best ? `${(viaSdk.wallMs / best.c.wallMs).toFixed(2)}×` : '—',
         sdk ? (sdk.ok ? `${s2(sdk.wallMs)} s` : statusText(sdk)) : sc.ceiling ? 'not run' : '—',
         libOk && sdk?.ok ? `${(libCell.wallMs / sdk.wallMs).toFixed(2)}×` : '—',
       ]);

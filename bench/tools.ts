@@ -2,7 +2,7 @@
  * The tools `npm run bench` compares, each run as a whole process per sync:
  *
  *   lib     this library, built (dist/index.js) and run on plain node by bench/lib-child.mjs
- *   libauto the same with `transport: 'auto'` (the lean request path for GET and small PUT)
+ *   libsdk  the same with `transport: 'sdk'` (every request through the SDK's `client.send()`)
  *   rclone  /usr/bin/rclone `sync` (apt-get install rclone)
  *   aws     /usr/bin/aws (aws-cli v2) `s3 sync --delete` (apt-get install awscli)
  *   sdk     the plain-SDK ceiling, bench/sdk-child.mjs: parallel put/get, no diffing (cold push and cold pull only)
@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export type ToolId = 'lib' | 'libauto' | 'rclone' | 'aws' | 'sdk';
+export type ToolId = 'lib' | 'libsdk' | 'rclone' | 'aws' | 'sdk';
 export type Op = 'push' | 'pull';
 
 export interface SyncTarget {
@@ -111,10 +111,10 @@ export async function makeTools(s: ToolSettings): Promise<Record<ToolId, Tool>> 
       `node bench/lib-child.mjs: new S3WorkspaceSync({ bucket, prefix, workspaceDir, s3Client }).${op}() with ${op === 'push' ? 'uploadConcurrency' : 'downloadConcurrency'} ${s.concurrency}, other options default; client: path style, checksums WHEN_REQUIRED, keep-alive agent of ${s.concurrency + 8} sockets`,
   };
 
-  const libauto: Tool = {
+  const libsdk: Tool = {
     ...lib,
-    id: 'libauto',
-    label: 's3-workspace-sync (auto)',
+    id: 'libsdk',
+    label: 's3-workspace-sync (sdk)',
     command: (op, t) => ({
       file: process.execPath,
       args: [
@@ -127,12 +127,12 @@ export async function makeTools(s: ToolSettings): Promise<Record<ToolId, Tool>> 
           dir: t.dir,
           concurrency: s.concurrency,
           lib: s.libEntry,
-          options: { transport: 'auto' },
+          options: { transport: 'sdk' },
         }),
       ],
       env: baseEnv(),
     }),
-    describe: (op) => `${lib.describe(op)}; transport: 'auto'`,
+    describe: (op) => `${lib.describe(op)}; transport: 'sdk'`,
   };
 
   const rcloneFlags = (): string[] => [
@@ -228,5 +228,5 @@ export async function makeTools(s: ToolSettings): Promise<Record<ToolId, Tool>> 
       `node bench/sdk-child.mjs: ${op === 'push' ? 'walk the tree, PutObject every file (Buffer body)' : 'list the prefix, GetObject every object'}, ${s.sdkInFlight} in flight, no diffing, no hashing; files ≥ 16 MiB as 8 MiB parts / ranges in the same pool`,
   };
 
-  return { lib, libauto, rclone, aws, sdk };
+  return { lib, libsdk, rclone, aws, sdk };
 }

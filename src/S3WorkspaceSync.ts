@@ -299,7 +299,11 @@ export class S3WorkspaceSync extends EventEmitter<SyncEvents> {
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.destroyed) return Promise.reject(destroyedError());
-    const guarded = (): Promise<T> => (this.destroyed ? Promise.reject(destroyedError()) : fn());
+    const guarded = (): Promise<T> => {
+      if (this.destroyed) return Promise.reject(destroyedError());
+      this.ctx.store.startOperation?.();
+      return fn();
+    };
     const run = this.queue.then(guarded, guarded);
     this.queue = run.catch(() => undefined);
     return run;

@@ -227,10 +227,10 @@ export interface S3WorkspaceSyncOptions {
    */
   trustManifest?: boolean | undefined;
   /**
-   * How GetObject (whole and ranged) and single-request PutObject (files up
-   * to 8 MiB, sent from memory) reach the server.
-   * - `'sdk'` (default): every request through `client.send()`.
-   * - `'auto'`: through a lean path — the client's own signer, credentials,
+   * How GetObject (whole and ranged), ListObjectsV2 and single-request
+   * PutObject of files sent from memory (under 2 MiB, below the SDK's
+   * `Expect: 100-continue` threshold) reach the server.
+   * - `'auto'` (default): through a lean path — the client's own signer, credentials,
    *   clock offset, endpoint resolution and keep-alive agent, without the
    *   SDK's middleware pipeline (about 1 ms less CPU per request here) —
    *   where that sends exactly what the SDK would: the client the library
@@ -240,8 +240,10 @@ export interface S3WorkspaceSyncOptions {
    *   but a success or a 304 (and every failure before the response
    *   headers), the request goes through `client.send()` as with `'sdk'`, so
    *   the SDK's retries, typed errors, clock-skew correction and redirects
-   *   apply. Listing, HEAD, deletes, copies and multipart uploads always use
-   *   the SDK.
+   *   apply; a failure on the way or a stall counts as the request's first
+   *   attempt. Listing pages are read by a small XML reader. HEAD, deletes,
+   *   copies and multipart uploads always use the SDK.
+   * - `'sdk'`: every request through `client.send()`.
    */
   transport?: 'auto' | 'sdk' | undefined;
   /**
@@ -526,7 +528,7 @@ export function resolveOptions(options: S3WorkspaceSyncOptions): ResolvedOptions
       checkNumber(o, 'waitForPushMs', (v) => Number.isInteger(v) && v >= 0 && v <= MAX_TIMEOUT_MS, `must be a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`) ??
       DEFAULT_WAIT_FOR_PUSH_MS,
     trustManifest: boolean(o, 'trustManifest') ?? false,
-    transport: checkTransport(o) ?? 'sdk',
+    transport: checkTransport(o) ?? 'auto',
     git: checkGit(o) ?? 'off',
     gitBinary: checkGitBinary(o) ?? 'git',
   };

@@ -99,7 +99,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'part-size', kind: 'size', arg: 'SIZE', group: 'Transfers', help: 'part size (default 8M)' },
   { flag: 'hash-threads', kind: 'int', arg: 'N', group: 'Transfers', help: 'MD5 worker threads for large files (0: main thread)' },
   { flag: 'prehash-multipart', kind: 'boolean', only: PUSHING, group: 'Transfers', help: 'store the whole-file MD5 of multipart uploads (one extra read)' },
-  { flag: 'transport', kind: 'enum', values: ['sdk', 'auto'], arg: 'MODE', group: 'Transfers', help: 'sdk (default) or auto (a leaner request path where it is equivalent)' },
+  { flag: 'transport', kind: 'enum', values: ['auto', 'sdk'], arg: 'MODE', group: 'Transfers', help: 'auto (default: a leaner request path where it is equivalent) or sdk' },
   { flag: 'max-attempts', kind: 'int', arg: 'N', group: 'Transfers', help: 'attempts per request, the first included (default 3)' },
   { flag: 'connect-timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'give up a connection attempt after this (default 5s; with 3 attempts an unreachable endpoint fails in about 16 s)' },
   { flag: 'stall-timeout', kind: 'duration', arg: 'DURATION', group: 'Transfers', help: 'abandon (and retry) a request that moves no data for this long (default 20s; 0: off)' },

@@ -181,6 +181,12 @@ export interface PendingUpload {
 
 /** The few operations the sync engine needs from a bucket. */
 export interface ObjectStore {
+  /**
+   * A sync operation starts (pull, push, plan, verify): what the store
+   * learnt about its client before (see `S3ObjectStore`'s fast path) is
+   * looked at again. Optional.
+   */
+  startOperation?(): void;
   /** All objects under `prefix`, page by page. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]>;
   /** An object's metadata; `condition`: see {@link ReadCondition} (HEAD errors have no body: mapped by status). */

@@ -24,14 +24,15 @@ import {
   type PutObjectCommandInput,
   type PutObjectCommandOutput,
   type S3Client,
+  type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { md5HexToBase64, unquoteEtag } from '../core/md5.js';
 import { META_PART_SIZE, lowerKeys, metadataFor, readMetadata } from './metadata.js';
 import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
-import type { IncomingHttpHeaders } from 'node:http';
-import { FastPath, failedInTransit, header, notModifiedError, sseCustomerHeaders, type Transport } from './fast-path.js';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { FINAL_ERROR_STATUSES, FastPath, errorAnswer, failedInTransit, header, notModifiedError, readErrorBody, sseCustomerHeaders, type Transport } from './fast-path.js';
 import { parseListPage, type ListPage } from './list-xml.js';
 
 export { toStorageError };
@@ -169,13 +170,23 @@ export class S3ObjectStore implements ObjectStore {
     this.attempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.watchdog = o.clientDetectsStalls !== true && this.stallTimeoutMs > 0;
     this.ssec = o.sseCustomer === undefined ? {} : { ...o.sseCustomer };
-    this.transport = o.transport ?? 'sdk';
+    this.transport = o.transport ?? 'auto';
     this.ownsClient = o.ownsClient === true;
     this.onFastRequest = o.onFastRequest;
     this.fastHeaders = {
       ...sseCustomerHeaders(this.ssec),
       ...(o.expectedBucketOwner !== undefined ? { 'x-amz-expected-bucket-owner': o.expectedBucketOwner } : {}),
     };
+  }
+
+  /**
+   * A sync operation starts: a client of the user's is looked at again before
+   * the next fast request (middleware added to it since then is seen, and
+   * turns the fast path off). The library's own client is not (nothing adds
+   * middleware to it).
+   */
+  startOperation(): void {
+    if (!this.ownsClient) this.fast = undefined;
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject[]> {
@@ -546,6 +557,14 @@ export class S3ObjectStore implements ObjectStore {
       // aborted in the meantime: the body is destroyed already
       return withBody(info, res);
     }
+    if (FINAL_ERROR_STATUSES.has(status)) {
+      const error = await this.finalError(res, watch);
+      if (error !== undefined) {
+        this.onFastRequest?.(range === undefined ? 'get' : 'getRange');
+        throw toStorageError(error, this.bucket, key);
+      }
+      return undefined;
+    }
     watch?.stop();
     res.resume(); // read the error body to its end: the socket goes back to the pool
     if (status === 304) {
@@ -553,6 +572,20 @@ export class S3ObjectStore implements ObjectStore {
       throw toStorageError(notModifiedError(res), this.bucket, key);
     }
     return undefined;
+  }
+
+  /**
+   * The SDK's error for an answer it never retries (see
+   * `FINAL_ERROR_STATUSES`), read from its body under the request's watch;
+   * `undefined` when the body is not S3's (the SDK is then asked).
+   */
+  private async finalError(res: IncomingMessage, watch: StallWatch | undefined): Promise<S3ServiceException | undefined> {
+    try {
+      const body = await readErrorBody(res, watch === undefined ? undefined : () => watch.touch());
+      return body === undefined ? undefined : errorAnswer(res, body);
+    } finally {
+      watch?.stop();
+    }
   }
 
   /**
@@ -586,13 +619,22 @@ export class S3ObjectStore implements ObjectStore {
     try {
       res = await fast.request({ method: 'PUT', key: input.key, headers, body, signal: userSignal, watch, socketTimeoutMs: watch === undefined ? fast.socketTimeoutMs : 0 });
     } catch (error) {
+      watch?.stop();
       return failedAttempt(error, watch); // the SDK sends it again
     } finally {
       this.uploading -= unsent;
-      watch?.stop();
     }
+    const status = res.statusCode ?? 0;
+    if (FINAL_ERROR_STATUSES.has(status)) {
+      // a conditional write that lost (412, 409) or a missing bucket: final, as through the SDK
+      const error = await this.finalError(res, watch);
+      if (error === undefined) return undefined;
+      this.onFastRequest?.('put');
+      throw toStorageError(error, this.bucket, input.key);
+    }
+    watch?.stop();
     res.resume();
-    if (res.statusCode !== 200) return undefined;
+    if (status !== 200) return undefined;
     this.onFastRequest?.('put');
     return {
       etag: unquoteEtag(header(res.headers.etag)),

@@ -387,6 +387,83 @@ export function notModifiedError(res: IncomingMessage): S3ServiceException {
   });
 }
 
+/**
+ * Answers the SDK never retries and that the fast path therefore answers
+ * itself (sending them again would cost a request and, for a conditional
+ * write, change nothing or race): 404 (NoSuchKey, NoSuchBucket), 409
+ * (ConditionalRequestConflict) and 412 (PreconditionFailed). Everything else
+ * that is not a success (403s may be clock skew, 400s expired credentials,
+ * 5xx are retried) goes through the SDK.
+ */
+export const FINAL_ERROR_STATUSES: ReadonlySet<number> = new Set([404, 409, 412]);
+
+/** The largest error body read on the fast path (S3's are a few hundred bytes). */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * The body of an error answer, as text; `undefined` if it is larger than
+ * S3's ever are or fails (the caller then sends the request through the SDK).
+ * The response's watch or socket timeout bounds the wait, as for any body.
+ */
+export async function readErrorBody(res: IncomingMessage, touch?: () => void): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      touch?.();
+      bytes += chunk.length;
+      if (bytes > MAX_ERROR_BODY) {
+        res.destroy();
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function xmlText(s: string): string {
+  return s.replace(/&(amp|lt|gt|quot|apos|#x[0-9a-fA-F]+|#[0-9]+);/g, (_, e: string) =>
+    e.startsWith('#x') ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith('#') ? String.fromCodePoint(Number(e.slice(1))) : (XML_ENTITIES[e] as string),
+  );
+}
+
+/**
+ * The error the SDK makes of an S3 error answer it has no model for (its
+ * default: an `S3ServiceException` named after the body's `Code`, `$fault`
+ * `client`, the body's `Message`, the status and request ids in `$metadata`,
+ * and the body's other top-level elements as properties). `undefined` when
+ * the body is not an S3 `<Error>` document (the caller then asks the SDK).
+ */
+export function errorAnswer(res: IncomingMessage, body: string): S3ServiceException | undefined {
+  const doc = /<Error>([\s\S]*)<\/Error>/.exec(body);
+  if (doc === null) return undefined;
+  const fields: Record<string, string> = {};
+  for (const m of (doc[1] as string).matchAll(/<([A-Za-z][A-Za-z0-9]*)>([^<]*)<\/\1>/g)) fields[m[1] as string] = xmlText(m[2] as string);
+  const code = fields.Code;
+  if (code === undefined || code === '') return undefined;
+  const h = res.headers;
+  const error = new S3ServiceException({
+    name: code,
+    $fault: 'client',
+    message: fields.Message ?? code,
+    $metadata: {
+      httpStatusCode: res.statusCode,
+      requestId: header(h['x-amz-request-id']),
+      extendedRequestId: header(h['x-amz-id-2']),
+      cfId: header(h['x-amz-cf-id']),
+      attempts: 1,
+      totalRetryDelay: 0,
+    } as S3ServiceException['$metadata'],
+  });
+  for (const [k, v] of Object.entries(fields)) if (!(k in error)) (error as unknown as Record<string, string>)[k] = v;
+  return error;
+}
+
 /** One header's value (the first of a repeated one). */
 export function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -37,7 +37,7 @@ describeObjectStoreContract(
     const requests = countRequests(client);
     const bucket = await createTestBucket(client);
     return {
-      store: new S3ObjectStore(client, bucket),
+      store: new S3ObjectStore(client, bucket, { transport: 'sdk' }),
       seed: (objects) => putObjects(client, bucket, Object.fromEntries(objects)),
       requests,
       // s3rver has no fault hooks: the per-key DeleteObjects error case and the 409 cases are skipped.

@@ -48,7 +48,7 @@ describeObjectStoreContract(
     const client = makeClient();
     const requests = countRequests(client);
     return {
-      store: new S3ObjectStore(client, bucket),
+      store: new S3ObjectStore(client, bucket, { transport: 'sdk' }),
       seed: async (objects) => {
         for (const [key, body] of objects) s3.state.putObject(bucket, key, body);
       },

@@ -97,13 +97,40 @@ describe('fast transport: faults', () => {
     expect(strict.state.getObject(bucket, 'b')).toBeUndefined();
   });
 
-  it('a 412 and a 404 come out exactly as through the SDK (PRECONDITION_FAILED, NOT_FOUND); a 304 in one request', { timeout: 10_000 }, async () => {
+  it('a 412, a 409 and a 404 come out exactly as through the SDK (PRECONDITION_FAILED, CONFLICT, NOT_FOUND), each in one request; a 304 too', { timeout: 10_000 }, async () => {
     const { bucket, store } = strictStore();
     strict.state.putObject(bucket, 'a', 'content');
     const etag = md5(Buffer.from('content'));
-    await expect(store.get('a', undefined, { ifMatch: 'f'.repeat(32) })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', statusCode: 412 });
-    await expect(store.put({ ...put('a', Buffer.from('x')), ifNoneMatch: true })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', statusCode: 412 });
-    await expect(store.get('missing')).rejects.toMatchObject({ code: 'NOT_FOUND', statusCode: 404 });
+    const viaSdk = new S3ObjectStore(store['client'] as S3Client, bucket, { transport: 'sdk' });
+    const calls = [
+      () => s.get('a', undefined, { ifMatch: 'f'.repeat(32) }),
+      () => s.put({ ...put('a', Buffer.from('x')), ifNoneMatch: true }),
+      () => s.put({ ...put('a', Buffer.from('x')), ifMatch: 'f'.repeat(32) }),
+      () => s.put({ ...put('nope', Buffer.from('x')), ifMatch: 'f'.repeat(32) }),
+      () => s.get('missing'),
+      () => s.getRange('missing', 0, 3),
+      () => {
+        strict.state.conflictNext({ bucket, key: 'a' });
+        return s.put({ ...put('a', Buffer.from('x')), ifMatch: etag });
+      },
+    ];
+    let s: S3ObjectStore = store;
+    for (const call of calls) {
+      s = store;
+      strict.state.resetRequests();
+      const fast = await call().catch((e: unknown) => e);
+      expect(strict.state.count(() => true)).toBe(1);
+      s = viaSdk;
+      const sdk = await call().catch((e: unknown) => e);
+      expect(fast).toBeInstanceOf(StorageError);
+      const pick = (e: unknown) => {
+        const se = e as StorageError & { cause: Record<string, unknown> };
+        return { code: se.code, statusCode: se.statusCode, retryable: se.retryable, message: se.message, name: se.cause.name, fault: se.cause.$fault, Code: se.cause.Code };
+      };
+      expect(pick(fast)).toEqual(pick(sdk));
+    }
+    expect(strict.state.getObject(bucket, 'a')?.body.toString()).toBe('content');
+    expect(strict.state.getObject(bucket, 'nope')).toBeUndefined();
     strict.state.resetRequests();
     const e = await store.get('a', undefined, { ifNoneMatch: etag }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(StorageError);

@@ -404,11 +404,11 @@ describe('trustManifest and request cost', () => {
   });
 });
 
-describe("transport: 'auto' through the facade", () => {
-  it('downloads and small uploads skip the SDK (no SDK user-agent on the wire); the pushes stay conditional and the pull verifies the same bytes', { timeout: 20_000 }, async () => {
+describe("transport: 'auto' (the default) through the facade", () => {
+  it("downloads and small uploads skip the SDK (no SDK user-agent on the wire); the pushes stay conditional and the pull verifies the same bytes; 'sdk' sends them through the SDK", { timeout: 20_000 }, async () => {
     const sdkAgent = (r: RequestRecord): boolean => JSON.stringify(r.headers).includes('aws-sdk-js');
     const bucket = bucketWith();
-    const a = await instance(bucket, { transport: 'auto' });
+    const a = await instance(bucket); // the default
     await writeFile(path.join(a.ws, 'a.txt'), 'alpha');
     await writeFile(path.join(a.ws, 'b.txt'), 'beta');
     let from = lastSeq();
@@ -426,8 +426,8 @@ describe("transport: 'auto' through the facade", () => {
     expect(gets.filter(sdkAgent)).toEqual([]);
     expect(await readWs(r.ws)).toEqual({ 'a.txt': 'alpha', 'b.txt': 'beta' });
 
-    // the default ('sdk') goes through the SDK
-    const d = await instance(bucket);
+    // 'sdk' goes through the SDK
+    const d = await instance(bucket, { transport: 'sdk' });
     from = lastSeq();
     await d.sync.pull();
     expect(since(bucket, from).filter((x) => x.op === 'GetObject' && !x.key!.includes('.s3-workspace-sync/')).every(sdkAgent)).toBe(true);

@@ -17,7 +17,11 @@ import { readTree, writeTree } from '../helpers/tree.js';
 
 /** The facade's own context (no facade method yet): exactly what a `sync.verify()` would hand the stage. */
 const ctxOf = (sync: S3WorkspaceSync): SyncContext => sync['ctx'];
-const check = (sync: S3WorkspaceSync, signal?: AbortSignal) => verify(ctxOf(sync), signal === undefined ? {} : { signal });
+// as S3WorkspaceSync.verify() runs it: the store looks at the client again (the command recorders added since)
+const check = (sync: S3WorkspaceSync, signal?: AbortSignal) => {
+  ctxOf(sync).store.startOperation?.();
+  return verify(ctxOf(sync), signal === undefined ? {} : { signal });
+};
 const WRITES = ['PutObjectCommand', 'DeleteObjectCommand', 'DeleteObjectsCommand', 'CreateMultipartUploadCommand', 'UploadPartCommand', 'CompleteMultipartUploadCommand', 'AbortMultipartUploadCommand', 'CopyObjectCommand'];
 const writes = (log: CommandLog): number => WRITES.reduce((n, name) => n + log.count(name), 0);
 

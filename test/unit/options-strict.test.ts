@@ -332,9 +332,9 @@ describe('accepted', () => {
     expect(() => resolveOptions({ ...base, waitForPushMs: v } as unknown as S3WorkspaceSyncOptions)).toThrow(ConfigError);
   });
 
-  it("transport defaults to 'sdk'; only 'auto' and 'sdk' are accepted", () => {
-    expect(resolveOptions(base as S3WorkspaceSyncOptions).transport).toBe('sdk');
-    expect(resolveOptions({ ...base, transport: 'auto' } as S3WorkspaceSyncOptions).transport).toBe('auto');
+  it("transport defaults to 'auto'; only 'auto' and 'sdk' are accepted", () => {
+    expect(resolveOptions(base as S3WorkspaceSyncOptions).transport).toBe('auto');
+    expect(resolveOptions({ ...base, transport: 'sdk' } as S3WorkspaceSyncOptions).transport).toBe('sdk');
     for (const v of ['fast', 'SDK', true, 1]) {
       expect(() => resolveOptions({ ...base, transport: v } as unknown as S3WorkspaceSyncOptions)).toThrow(/transport.*'auto', 'sdk'/);
     }
