@@ -751,6 +751,7 @@ describe.each(TRANSPORT_RUNS)('many random faults (transport %s)', (transport, R
         row('faults injected', faultStats.totalFaults),
         ...FAULT_TYPES.map((type: FaultType) => row(`  ${type}`, faultStats.faults[type])),
         row('proxy upstream errors (not injected)', faultStats.upstreamErrors),
+        ...faultStats.upstreamErrorDetails.map((d) => `    ${d}`),
         row('syncs', t.syncs),
         row('  succeeded', t.succeeded),
         row('  succeeded transparently despite faults', t.transparent),

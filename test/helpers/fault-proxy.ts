@@ -82,6 +82,8 @@ export interface FaultProxyStats {
   totalFaults: number;
   /** Upstream failures the proxy did not cause (answered 502): should stay 0. */
   upstreamErrors: number;
+  /** What they were (method, path, error), the first 10. */
+  upstreamErrorDetails: string[];
   /** Every injected fault, in order. */
   events: FaultEvent[];
 }
@@ -162,7 +164,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   function emptyStats(): FaultProxyStats {
     const faults = Object.fromEntries(FAULT_TYPES.map((t) => [t, 0])) as Record<FaultType, number>;
-    return { requests: 0, byMethod: {}, faults, totalFaults: 0, upstreamErrors: 0, events: [] };
+    return { requests: 0, byMethod: {}, faults, totalFaults: 0, upstreamErrors: 0, upstreamErrorDetails: [], events: [] };
   }
 
   function count(fault: FaultType, method: string, key: string | undefined, when?: FaultEvent['when']): void {
@@ -234,20 +236,34 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     const headers = { ...req.headers, host: upstream.host };
     delete headers.authorization;
-    const up = http.request({ host: upstream.hostname, port: upstream.port, method, path: url, headers, agent });
-    req.pipe(up);
+    // A request without a body that fails on a kept-alive upstream socket before any answer
+    // (the server closed it as it was reused) is sent once more on a new one, as HTTP clients do.
+    const bodiless = method === 'GET' || method === 'HEAD';
+    const send = (retry: boolean): http.ClientRequest => {
+      const up = http.request({ host: upstream.hostname, port: upstream.port, method, path: url, headers, agent: retry ? undefined : agent });
+      if (bodiless) up.end();
+      else req.pipe(up);
+      up.on('error', (e: NodeJS.ErrnoException) => {
+        if (res.headersSent || socket.destroyed || res.destroyed) {
+          res.destroy();
+          return;
+        }
+        if (!retry && bodiless && up.reusedSocket) {
+          current = send(true);
+          return;
+        }
+        stats.upstreamErrors++;
+        if (stats.upstreamErrorDetails.length < 10) stats.upstreamErrorDetails.push(`${method} ${url}: ${e.code ?? ''} ${e.message}${up.reusedSocket ? ' (reused socket)' : ''}`);
+        sendError(res, 502, 'BadGateway', 'fault-proxy: the upstream request failed');
+      });
+      up.on('response', (upRes) => respond(upRes));
+      return up;
+    };
+    let current = send(false);
     res.on('close', () => {
-      if (!res.writableFinished) up.destroy(); // the client went away (or we dropped it)
+      if (!res.writableFinished) current.destroy(); // the client went away (or we dropped it)
     });
-    up.on('error', () => {
-      if (res.headersSent || socket.destroyed) {
-        res.destroy();
-        return;
-      }
-      stats.upstreamErrors++;
-      sendError(res, 502, 'BadGateway', 'fault-proxy: the upstream request failed');
-    });
-    up.on('response', (upRes) => {
+    const respond = (upRes: http.IncomingMessage): void => {
       const status = upRes.statusCode ?? 502;
       const length = Number(upRes.headers['content-length']);
       if (fault === 'resetMidBody' && method !== 'GET') {
@@ -312,7 +328,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (part.length > 0) res.write(part, act);
         else setImmediate(act);
       }
-    });
+    };
   }
 
   const server = http.createServer((req, res) => {
