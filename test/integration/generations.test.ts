@@ -426,6 +426,18 @@ describe("transport: 'auto' (the default) through the facade", () => {
     expect(gets.filter(sdkAgent)).toEqual([]);
     expect(await readWs(r.ws)).toEqual({ 'a.txt': 'alpha', 'b.txt': 'beta' });
 
+    // middleware added to the client afterwards is seen from the next operation on: the GETs go through the SDK
+    const seen: string[] = [];
+    r.client.middlewareStack.add((next, context) => (args) => (seen.push(String(context.commandName)), next(args)), { step: 'initialize', name: 'addedLater' });
+    await writeFile(path.join(a.ws, 'a.txt'), 'alpha 2');
+    expect(await a.sync.push()).toMatchObject({ success: true, uploadedFiles: 1 });
+    from = lastSeq();
+    expect(await r.sync.pull()).toMatchObject({ success: true, downloadedFiles: 1 });
+    const later = since(bucket, from).filter((x) => x.op === 'GetObject' && !x.key!.includes('.s3-workspace-sync/'));
+    expect(later).toHaveLength(1);
+    expect(later.every(sdkAgent)).toBe(true);
+    expect(seen).toContain('GetObjectCommand');
+
     // 'sdk' goes through the SDK
     const d = await instance(bucket, { transport: 'sdk' });
     from = lastSeq();

@@ -1,11 +1,13 @@
 // Where the fast path sends a bucket's requests, and when it declines (the
 // endpoint resolved once per bucket with the client's own endpoint provider).
 // No request is sent.
-import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { IncomingMessage } from 'node:http';
+
+import { GetObjectCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 
-import { FastPath, encodeKey, isStockClient } from '../../src/storage/fast-path.js';
+import { FINAL_ERROR_STATUSES, FastPath, encodeKey, errorAnswer, isStockClient } from '../../src/storage/fast-path.js';
 
 const QUICK = { timeout: 5_000 };
 
@@ -108,5 +110,34 @@ describe('fast path: route', () => {
       onInstance.restore();
     }
     expect(await url(client(), 'my-bucket', true)).toBe('https://my-bucket.s3.eu-west-1.amazonaws.com/a%20b/c%2Bd');
+  });
+});
+
+describe('fast path: error answers it gives back as the SDK would', () => {
+  const answer = (status: number, body: string, headers: Record<string, string> = {}) =>
+    errorAnswer({ statusCode: status, headers: { 'x-amz-request-id': 'REQ1', 'x-amz-id-2': 'HOST2', ...headers } } as unknown as IncomingMessage, body);
+
+  it("S3's <Error> document: named after its Code, its Message (entities decoded), the other elements as properties, the ids in $metadata", QUICK, () => {
+    const e = answer(412, '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold &amp; &lt;so&gt; &#x263A;</Message><Condition>If-Match</Condition><RequestId>REQ1</RequestId><HostId>HOST2</HostId></Error>');
+    expect(e).toBeInstanceOf(S3ServiceException);
+    expect(e).toMatchObject({
+      name: 'PreconditionFailed',
+      $fault: 'client',
+      message: 'At least one of the pre-conditions you specified did not hold & <so> \u263a',
+      Condition: 'If-Match',
+      Code: 'PreconditionFailed',
+      $metadata: { httpStatusCode: 412, requestId: 'REQ1', extendedRequestId: 'HOST2', attempts: 1, totalRetryDelay: 0 },
+    });
+  });
+
+  it('anything else is not read as an answer (the SDK is asked): no body, HTML, an <Error> without a Code', QUICK, () => {
+    expect(answer(404, '')).toBeUndefined();
+    expect(answer(404, '<html><body>404 Not Found</body></html>')).toBeUndefined();
+    expect(answer(409, '<Error><Message>no code</Message></Error>')).toBeUndefined();
+    expect(answer(412, '<Error><Code></Code></Error>')).toBeUndefined();
+  });
+
+  it('only 404, 409 and 412 are answered on the fast path (403 may be clock skew, 400 expired credentials, 5xx is retried)', QUICK, () => {
+    expect([...FINAL_ERROR_STATUSES].sort()).toEqual([404, 409, 412]);
   });
 });
