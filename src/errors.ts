@@ -268,11 +268,16 @@ export class ConflictError extends SyncError {
 
   constructor(conflict: SyncConflict, options: SyncErrorOptions = {}) {
     const now = conflict.currentEtag === null ? 'has no object there now' : conflict.currentEtag === undefined ? 'has changed' : `now holds version ${conflict.currentEtag}`;
-    const saw = conflict.expectedEtag === null ? 'no object' : `version ${conflict.expectedEtag}`;
+    // `null`: no version to compare with -- no object when this instance looked, or (a push
+    // without saved state) an object it has no record of syncing: either way not its own
+    const saw =
+      conflict.expectedEtag !== null ? `last saw version ${conflict.expectedEtag}`
+      : conflict.action === 'upload' ? 'has no version of it on record (no object when it looked, or no saved state to compare with)'
+      : 'saw no object';
     const what = conflict.action === 'upload' ? 'uploaded' : conflict.action === 'download' ? 'downloaded over the local changes' : 'deleted';
     const message =
-      `Conflict: "${escapeForLog(conflict.path)}" was not ${what}: this instance saw ${saw} ` +
-      `in the bucket, which ${now} (another writer). Nothing was changed; sync again with conflictPolicy ` +
+      `Conflict: "${escapeForLog(conflict.path)}" was not ${what}: this instance ${saw}; ` +
+      `the bucket ${now} (another writer). Nothing was changed; sync again with conflictPolicy ` +
       "'keep-local', 'keep-remote' or 'keep-both' to resolve it (the version replaced is saved, never lost).";
     super('CONFLICT', message, { ...options, details: { path: escapeForLog(conflict.path), expectedEtag: conflict.expectedEtag, currentEtag: conflict.currentEtag ?? 'unknown' } });
     this.path = conflict.path;
