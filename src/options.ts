@@ -237,11 +237,11 @@ export interface S3WorkspaceSyncOptions {
    *   builds, or your own client when it carries only the SDK's stock
    *   middleware and its stock HTTP handler, on a plain endpoint (no ARN,
    *   S3 Express, accelerate or dual-stack). Elsewhere, and for every answer
-   *   but a success or a 304 (and every failure before the response
-   *   headers), the request goes through `client.send()` as with `'sdk'`, so
-   *   the SDK's retries, typed errors, clock-skew correction and redirects
-   *   apply; a failure on the way or a stall counts as the request's first
-   *   attempt. Listing pages are read by a small XML reader. HEAD, deletes,
+   *   but a success, a 304 or (to a download or an upload) a 404, 409 or 412
+   *   (given back as the SDK's own error), the request goes through
+   *   `client.send()` as with `'sdk'`, so the SDK's retries, typed errors,
+   *   clock-skew correction and redirects apply; a failure on the way or a
+   *   stall counts as the request's first attempt. Listing pages are read by a small XML reader. HEAD, deletes,
    *   copies and multipart uploads always use the SDK.
    * - `'sdk'`: every request through `client.send()`.
    */

@@ -99,10 +99,12 @@ export interface S3ObjectStoreOptions {
   /** SSE-C: sent with every request that reads or writes an object's bytes or metadata. */
   sseCustomer?: { SSECustomerAlgorithm: 'AES256'; SSECustomerKey: string } | undefined;
   /**
-   * `'auto'`: GetObject (whole and ranged) and single-request PutObject of a
-   * Buffer go over the lean path of `fast-path.ts` where it is safe (else,
-   * and for any answer but a success or a 304, through `client.send()`).
-   * `'sdk'` (default): every request through `client.send()`.
+   * `'auto'` (default): GetObject (whole and ranged), ListObjectsV2 and
+   * single-request PutObject of a Buffer go over the lean path of
+   * `fast-path.ts` where it is safe. Elsewhere, and for an answer other than
+   * a success, a 304 or (GET and PUT) a 404, 409 or 412, through
+   * `client.send()`; a failure on the way counts as the first attempt.
+   * `'sdk'`: every request through `client.send()`.
    */
   transport?: Transport | undefined;
   /**

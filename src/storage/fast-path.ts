@@ -10,10 +10,12 @@
  * a client carrying middleware of its user's, a stubbed `send()`, another
  * request handler than the SDK's `NodeHttpHandler`, an ARN, S3 Express,
  * accelerate or dual-stack endpoints, anything signed other than with plain
- * SigV4 for `s3`. Callers send every answer that is not a success (and every
- * failure before the response headers) through `client.send()` again, so
- * the SDK's retries, typed errors, clock-skew correction and redirects apply
- * as before.
+ * SigV4 for `s3`. Callers answer what the SDK never retries themselves (a
+ * 304; 404, 409 and 412 with the SDK's own error, see {@link errorAnswer}) and
+ * send every other answer that is not a success through `client.send()`
+ * again, so the SDK's retries, typed errors, clock-skew correction and
+ * redirects apply as before; a failure before the response headers is handed
+ * to the SDK's retry as its first attempt (see {@link failedInTransit}).
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
