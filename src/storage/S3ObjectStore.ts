@@ -32,7 +32,7 @@ import type { ListedObject } from '../core/model.js';
 import { StorageError, escapeForLog, messageOf } from '../errors.js';
 import { storageCodeOf, toStorageError } from './storage-error.js';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { FINAL_ERROR_STATUSES, FastPath, errorAnswer, failedInTransit, header, notModifiedError, readErrorBody, sseCustomerHeaders, type Transport } from './fast-path.js';
+import { FINAL_ERROR_STATUSES, FastPath, errorAnswer, failedInTransit, header, notModifiedError, readErrorBody, readSmallBody, sseCustomerHeaders, type Transport } from './fast-path.js';
 import { parseListPage, type ListPage } from './list-xml.js';
 
 export { toStorageError };
@@ -489,18 +489,9 @@ export class S3ObjectStore implements ObjectStore {
         res.resume(); // read the error body to its end: the socket goes back to the pool
         return undefined;
       }
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        watch?.touch();
-        bytes += chunk.length;
-        if (bytes > MAX_FAST_LIST_BYTES) {
-          res.destroy();
-          return undefined;
-        }
-        chunks.push(chunk);
-      }
-      const page = parseListPage(Buffer.concat(chunks).toString('utf8'));
+      const body = await readSmallBody(res, MAX_FAST_LIST_BYTES, watch === undefined ? undefined : () => watch.touch());
+      if (body === undefined) return undefined;
+      const page = parseListPage(body);
       if (page !== undefined) this.onFastRequest?.('list');
       return page;
     } catch (error) {

@@ -403,27 +403,32 @@ export const FINAL_ERROR_STATUSES: ReadonlySet<number> = new Set([404, 409, 412]
 const MAX_ERROR_BODY = 64 * 1024;
 
 /**
- * The body of an error answer, as text; `undefined` if it is larger than
- * S3's ever are or fails (the caller then sends the request through the SDK).
- * The response's watch or socket timeout bounds the wait, as for any body.
+ * A whole (small) response body as text: `undefined` when it grows past
+ * `max` bytes (the response is destroyed); rejects when the body fails.
+ * `touch` is called for every chunk (progress for a stall watch); the
+ * response's watch or socket timeout bounds the wait.
  */
-export async function readErrorBody(res: IncomingMessage, touch?: () => void): Promise<string | undefined> {
+export async function readSmallBody(res: IncomingMessage, max: number, touch?: () => void): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      touch?.();
-      bytes += chunk.length;
-      if (bytes > MAX_ERROR_BODY) {
-        res.destroy();
-        return undefined;
-      }
-      chunks.push(chunk);
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    touch?.();
+    bytes += chunk.length;
+    if (bytes > max) {
+      res.destroy();
+      return undefined;
     }
-  } catch {
-    return undefined;
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The body of an error answer, as text; `undefined` if it is larger than
+ * S3's ever are or fails (the caller then sends the request through the SDK).
+ */
+export async function readErrorBody(res: IncomingMessage, touch?: () => void): Promise<string | undefined> {
+  return readSmallBody(res, MAX_ERROR_BODY, touch).catch(() => undefined);
 }
 
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
