@@ -53,7 +53,7 @@ function strictStore(options: { stallTimeoutMs?: number } = {}) {
   });
   const fast: string[] = [];
   const store = new S3ObjectStore(client, bucket, { transport: 'auto', ownsClient: true, onFastRequest: (op) => fast.push(op), ...options });
-  return { bucket, store, fast };
+  return { bucket, store, fast, client };
 }
 
 describe('fast transport: faults', () => {
@@ -98,10 +98,10 @@ describe('fast transport: faults', () => {
   });
 
   it('a 412, a 409 and a 404 come out exactly as through the SDK (PRECONDITION_FAILED, CONFLICT, NOT_FOUND), each in one request; a 304 too', { timeout: 10_000 }, async () => {
-    const { bucket, store } = strictStore();
+    const { bucket, store, client } = strictStore();
     strict.state.putObject(bucket, 'a', 'content');
     const etag = md5(Buffer.from('content'));
-    const viaSdk = new S3ObjectStore(store['client'] as S3Client, bucket, { transport: 'sdk' });
+    const viaSdk = new S3ObjectStore(client, bucket, { transport: 'sdk' });
     const calls = [
       () => s.get('a', undefined, { ifMatch: 'f'.repeat(32) }),
       () => s.put({ ...put('a', Buffer.from('x')), ifNoneMatch: true }),
